@@ -1,0 +1,141 @@
+"""The schema of ``modelyard.yaml``, as pydantic models.
+
+Every section forbids unknown keys, so a typo fails at load time with the key's path
+instead of being ignored. Plugin choices (``{plugin: NAME, settings: {...}}``) are checked
+against the installed plugins by :func:`modelyard.config.loader.validate_plugins`, where
+each plugin validates its own ``settings`` with its own model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginChoice(_Strict):
+    """One plugin chosen by name, with the settings its own config model validates."""
+
+    plugin: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingConfig(_Strict):
+    """How ``modelyard train MODEL`` builds a new version."""
+
+    function: str = Field(description="'module:function' taking the training frame, returning an estimator")
+    entities: str = Field(
+        description="Parquet file (relative to the repo) with entity keys, event_timestamp and the label"
+    )
+    test_size: float = Field(0.2, gt=0, lt=1)
+    random_state: int = 0
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("function")
+    @classmethod
+    def _module_function(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError("expected 'module:function'")
+        return value
+
+
+class MissingValuePolicy(_Strict):
+    """What serving does when Feast has no value for a feature of an entity."""
+
+    policy: Literal["pass", "default", "reject"] = "pass"
+    defaults: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeploymentConfig(_Strict):
+    """Which variants of a model answer, and how traffic is split between them."""
+
+    alias: str = "production"
+    router: PluginChoice = Field(default_factory=lambda: PluginChoice(plugin="single"))
+    guards: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class MonitorConfig(_Strict):
+    """One monitor of a model: a detector run over a window of the prediction log."""
+
+    name: str
+    detector: PluginChoice
+    features: list[str] | None = None
+    window: str = "1h"
+    per_variant: bool = False
+
+
+class ModelConfig(_Strict):
+    """A model as the yard declares it; its versions live in the registry."""
+
+    feature_service: str
+    entity_keys: list[str] = Field(min_length=1)
+    task: Literal["classification", "regression"]
+    label: str
+    flavor: str = "sklearn"
+    description: str = ""
+    training: TrainingConfig | None = None
+    missing_values: MissingValuePolicy = Field(default_factory=MissingValuePolicy)
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
+    monitors: list[MonitorConfig] = Field(default_factory=list)
+
+
+class ArtifactsConfig(_Strict):
+    """Where artifacts and snapshots are stored: a local path (relative to the repo) or an fsspec URL."""
+
+    url: str = ".modelyard/artifacts"
+
+
+class RetentionConfig(_Strict):
+    """What ``modelyard gc`` keeps."""
+
+    keep_last: int = Field(10, ge=1)
+    keep_alias_days: int = Field(30, ge=0)
+
+
+class ServingConfig(_Strict):
+    """Settings of the HTTP server and batch scoring."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    cache: PluginChoice | None = Field(default_factory=lambda: PluginChoice(plugin="lru"))
+    log: PluginChoice = Field(default_factory=lambda: PluginChoice(plugin="parquet"))
+    max_batch: int = Field(1000, ge=1)
+    reload_interval: float = Field(2.0, gt=0)
+
+
+class MonitoringConfig(_Strict):
+    """Where alerts go."""
+
+    alerters: list[PluginChoice] = Field(default_factory=lambda: [PluginChoice(plugin="log")])
+
+
+class YardConfig(_Strict):
+    """The whole of ``modelyard.yaml``."""
+
+    project: str
+    home: str = Field(".modelyard", description="state directory (relative to the repo) for the embedded default")
+    registry: PluginChoice = Field(default_factory=lambda: PluginChoice(plugin="sqlalchemy"))
+    artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+
+    def plugin_choices(self) -> list[tuple[str, str, PluginChoice]]:
+        """Every plugin choice in the file as ``(role, key path, choice)``."""
+        choices: list[tuple[str, str, PluginChoice]] = [("registry_backend", "registry", self.registry)]
+        if self.serving.cache is not None:
+            choices.append(("cache", "serving.cache", self.serving.cache))
+        choices.append(("log_sink", "serving.log", self.serving.log))
+        for i, alerter in enumerate(self.monitoring.alerters):
+            choices.append(("alerter", f"monitoring.alerters.{i}", alerter))
+        for name, model in self.models.items():
+            choices.append(("flavor", f"models.{name}.flavor", PluginChoice(plugin=model.flavor)))
+            choices.append(("router", f"models.{name}.deployment.router", model.deployment.router))
+            for i, monitor in enumerate(model.monitors):
+                choices.append(("detector", f"models.{name}.monitors.{i}.detector", monitor.detector))
+        return choices
