@@ -1,0 +1,25 @@
+"""Model flavors: how artifacts are saved and loaded (sklearn, python, onnx)."""
+
+from __future__ import annotations
+
+from modelyard.plugins import hookimpl
+from modelyard.plugins.specs import FlavorSpec
+
+
+@hookimpl
+def modelyard_flavors():
+    yield FlavorSpec(
+        name="sklearn",
+        summary="scikit-learn estimators saved with skops (no blind unpickling).",
+        factory="modelyard_plugins.flavors.sklearn:SklearnFlavor",
+    )
+    yield FlavorSpec(
+        name="python",
+        summary="A user class with predict(frame), saved with its source module.",
+        factory="modelyard_plugins.flavors.python:PythonFlavor",
+    )
+    yield FlavorSpec(
+        name="onnx",
+        summary="ONNX graphs run with onnxruntime (no training libraries at serving time).",
+        factory="modelyard_plugins.flavors.onnx:OnnxFlavor",
+    )
