@@ -164,3 +164,33 @@ class RolloutError(ModelyardError):
 
 class MonitoringError(ModelyardError):
     """A monitor could not run (no reference, empty window, bad settings...)."""
+
+
+# --- artifacts, flavors and training (added by the artifacts work) ------------------------
+
+
+class ArtifactNotFound(RegistryError):
+    """No artifact is stored at that URI (deleted by gc, or a store moved)."""
+
+
+class FlavorError(ModelyardError):
+    """A flavor cannot save this object, or cannot load these artifact files."""
+
+
+class TrainingError(ModelyardError):
+    """``modelyard train`` could not build a version (no training section, bad function, bad result...)."""
+
+
+# --- serving (added by the serving work) ---------------------------------------------------
+
+
+class BatchTooLarge(BadRequest):
+    """A prediction request has more rows than ``serving.max_batch`` allows."""
+
+
+class PredictionFailed(ServingError):
+    """The model raised on this input (e.g. missing values it cannot take under policy ``pass``)."""
+
+
+class ModelNotReady(ServingError):
+    """The model is declared but has no loaded version to answer with (nothing promoted, load failed...)."""

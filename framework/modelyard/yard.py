@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from modelyard.features.store import FeatureFacade
     from modelyard.plugins.manager import PluginHost
+    from modelyard.registry.service import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +95,10 @@ class Yard:
     @cached_property
     def feature_store(self) -> FeatureStore:
         """The Feast FeatureStore of this repo (imports Feast: about 4 s the first time)."""
-        from feast import FeatureStore
+        from modelyard.features.store import open_feature_store
 
-        return FeatureStore(repo_path=str(self.path))
+        # feature_store.yaml, or the file $MODELYARD_FEATURE_STORE_YAML names (e.g. the Redis variant)
+        return open_feature_store(self.path)
 
     @cached_property
     def features(self) -> FeatureFacade:
@@ -104,6 +106,13 @@ class Yard:
         from modelyard.features.store import FeatureFacade
 
         return FeatureFacade(self)
+
+    @cached_property
+    def registry(self) -> Registry:
+        """Model versions, aliases and snapshots: the backend plugin ``registry`` names in config."""
+        from modelyard.registry.service import Registry
+
+        return Registry.for_yard(self)
 
     def build_plugin(self, role: str, choice: Any, **context: Any) -> Any:
         """Build the plugin a :class:`~modelyard.config.schema.PluginChoice` names."""

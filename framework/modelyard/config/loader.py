@@ -7,6 +7,7 @@ on Redis/PostgreSQL: ``${REDIS_URL}`` (must be set) or ``${REDIS_URL:-redis://12
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -78,14 +79,24 @@ def load_config(path: str | os.PathLike[str]) -> YardConfig:
     try:
         return YardConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelt key also makes the right one "missing": report the typo first.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         key = _location(first["loc"])
         message = first["msg"]
         if first["type"] == "extra_forbidden":
             message = "unknown key (check its spelling; see docs/config.md for the keys allowed here)"
+            siblings = [
+                str(e["loc"][-1])
+                for e in errors
+                if e["type"] == "missing" and tuple(e["loc"][:-1]) == tuple(first["loc"][:-1])
+            ]
+            close = difflib.get_close_matches(str(first["loc"][-1]), siblings, n=1)
+            if close:
+                message = f"unknown key; did you mean {close[0]!r}?"
         elif "input" in first and first["type"] not in {"missing"}:
             message = f"{message}, got {first['input']!r}"
-        more = len(exc.errors()) - 1
+        more = len(errors) - 1
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         raise ConfigError(message, file=file, key=key) from None

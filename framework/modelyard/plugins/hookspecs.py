@@ -142,7 +142,7 @@ def modelyard_log_sinks() -> Iterable[LogSinkSpec]:
 
     Called when a server or batch job starts its prediction log. Return an iterable of
     :class:`~modelyard.plugins.specs.LogSinkSpec` whose factory builds a
-    :class:`modelyard.serving.logging.LogSink` that writes batches of PredictionRecords.
+    :class:`modelyard.serving.prediction_log.LogSink` that writes batches of PredictionRecords.
 
     Example::
 

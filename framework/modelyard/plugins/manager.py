@@ -36,6 +36,7 @@ from modelyard.plugins import hookspecs
 from modelyard.plugins.specs import ALL_SPEC_TYPES, PluginInfo, PluginSpec
 
 logger = logging.getLogger(__name__)
+_trace_logger = logging.getLogger("modelyard.plugins.trace")
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 FIRST_PARTY_DISTRIBUTION = "modelyard"
@@ -69,6 +70,8 @@ class PluginHost:
         self._infos: dict[str, PluginInfo] = {}
         self._failures: dict[str, PluginLoadError] = {}
         self._cache: dict[str, dict[str, _Provided]] = {}
+        self._extra_failed: list[PluginInfo] = []  # failed entry points whose name another plugin holds
+        self._tracing = False
         if _truthy(os.environ.get("MODELYARD_TRACE_PLUGINS")):
             self.enable_tracing()
 
@@ -85,11 +88,14 @@ class PluginHost:
         host.load_entry_points(autoload=autoload)
         return host
 
-    def load_entry_points(self, *, autoload: bool | None = None) -> None:
-        """Import and register each entry point; a broken one is recorded, the rest load."""
+    def load_entry_points(self, *, autoload: bool | None = None, use_env: bool = True) -> None:
+        """Import and register each entry point; a broken one is recorded, the rest load.
+
+        ``use_env=False`` ignores ``MODELYARD_LOAD_PLUGINS`` (for isolated test hosts).
+        """
         if autoload is None:
             autoload = not _truthy(os.environ.get("MODELYARD_DISABLE_PLUGIN_AUTOLOAD"))
-        allow = os.environ.get("MODELYARD_LOAD_PLUGINS")
+        allow = os.environ.get("MODELYARD_LOAD_PLUGINS") if use_env else None
         allowed = None if allow is None else {n.strip() for n in allow.split(",") if n.strip()}
         for ep in _entry_points():
             dist_name, dist_version = _distribution_of(ep)
@@ -98,13 +104,28 @@ class PluginHost:
             if allowed is not None and ep.name not in allowed:
                 continue
             if ep.name in self._infos:
-                continue  # the same distribution seen twice on sys.path
+                other = self._infos[ep.name]
+                if (other.distribution, other.module) == (dist_name, ep.value.partition(":")[0]):
+                    continue  # the same distribution seen twice on sys.path
+                self._record_failure(
+                    ep.name,
+                    ep.value,
+                    dist_name,
+                    dist_version,
+                    f"the entry-point name {ep.name!r} is already taken by {self._describe(ep.name)}; "
+                    "rename the entry point in one of the two distributions",
+                    replace=False,
+                )
+                continue
             try:
                 module = ep.load()
             except Exception as exc:  # noqa: BLE001 - any import error must not stop the others
                 self._record_failure(ep.name, ep.value, dist_name, dist_version, exc)
                 continue
-            self.register(module, name=ep.name, distribution=dist_name, version=dist_version)
+            try:
+                self.register(module, name=ep.name, distribution=dist_name, version=dist_version)
+            except PluginValidationError as exc:
+                self._record_failure(ep.name, ep.value, dist_name, dist_version, exc)
 
     def register(
         self,
@@ -132,11 +153,13 @@ class PluginHost:
         return name
 
     def _check_pending(self, plugin: Any, name: str, distribution: str | None) -> None:
+        """Refuse ``@hookimpl`` functions whose name matches no hook spec (a misspelling)."""
+        marker = f"{hookspecs.PROJECT}_impl"
         for hook_name in dir(plugin):
-            if not hook_name.startswith("modelyard_"):
+            if hook_name.startswith("__"):
                 continue
             impl = getattr(plugin, hook_name, None)
-            if impl is None or not hasattr(impl, f"{hookspecs.PROJECT}_impl"):
+            if impl is None or not hasattr(impl, marker):
                 continue
             hook = getattr(self.pm.hook, hook_name, None)
             if hook is None or not hook.has_spec():
@@ -147,20 +170,43 @@ class PluginHost:
                 )
 
     def _record_failure(
-        self, name: str, module: str, dist: str | None, version: str | None, exc: BaseException
+        self,
+        name: str,
+        module: str,
+        dist: str | None,
+        version: str | None,
+        exc: BaseException | str,
+        *,
+        replace: bool = True,
     ) -> None:
-        error = PluginLoadError(name, dist, f"{type(exc).__name__}: {exc}")
+        """Remember that plugin ``name`` could not be used, and why (shown by ``modelyard plugins``)."""
+        if isinstance(exc, PluginValidationError):
+            reason = str(exc)
+        elif isinstance(exc, BaseException):
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            reason = exc
+        error = PluginLoadError(name, dist, reason)
         logger.warning("%s", error)
-        self._failures[name] = error
-        self._infos[name] = PluginInfo(
-            name=name, module=module.partition(":")[0], distribution=dist, version=version, error=str(exc)
+        key = name if replace else f"{name} ({dist or module})"
+        self._failures[key] = error
+        info = PluginInfo(
+            name=name, module=module.partition(":")[0], distribution=dist, version=version, error=reason
         )
+        if replace:
+            self._infos[name] = info
+        else:
+            self._extra_failed.append(info)
 
     def enable_tracing(self) -> None:
         """Log every hook call with its arguments and results (``MODELYARD_TRACE_PLUGINS``)."""
-        trace_logger = logging.getLogger("modelyard.plugins.trace")
-        self.pm.trace.root.setwriter(lambda message: trace_logger.info("%s", message.rstrip()))
+        self._tracing = True
+        self.pm.trace.root.setwriter(lambda message: _trace_logger.info("%s", message.rstrip()))
         self.pm.enable_tracing()
+
+    def _trace(self, message: str, *args: Any) -> None:
+        if self._tracing:
+            _trace_logger.info(message, *args)
 
     # -- what is installed -----------------------------------------------------------
 
@@ -171,15 +217,21 @@ class PluginHost:
 
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or not, with what each contributes per role."""
+        while True:  # a plugin failing in one role's hook is dropped from every role: recollect
+            failed_before = len(self._failures)
+            collected = {role: self._specs(role) for role in ROLE_HOOKS}
+            if len(self._failures) == failed_before:
+                break
         contributions: dict[str, dict[str, list[str]]] = {}
         for role in ROLE_HOOKS:
-            for spec_name, provided in self._specs(role).items():
+            for spec_name, provided in collected[role].items():
                 contributions.setdefault(provided.plugin, {}).setdefault(role, []).append(spec_name)
         events = {h for h in dir(self.pm.hook) if h.startswith("modelyard_on_")}
         result = []
-        for name, info in sorted(self._infos.items()):
+        infos = sorted([*self._infos.items(), *((i.name, i) for i in self._extra_failed)], key=lambda x: x[0])
+        for name, info in infos:
             contributes = dict(contributions.get(name, {}))
-            plugin = self.pm.get_plugin(name)
+            plugin = self.pm.get_plugin(name) if info.error is None else None
             if plugin is not None:
                 hooked = sorted(e.removeprefix("modelyard_") for e in events if hasattr(plugin, e))
                 if hooked:
@@ -204,18 +256,24 @@ class PluginHost:
         hook_name, spec_type = ROLE_HOOKS[role]
         hook = getattr(self.pm.hook, hook_name)
         found: dict[str, _Provided] = {}
-        for impl in hook.get_hookimpls():
+        for impl in reversed(hook.get_hookimpls()):  # registration order
             plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            if plugin_name in self._failures:
+                continue
             try:
                 specs = list(impl.function() or ())
-            except Exception as exc:  # noqa: BLE001 - report which plugin broke
-                raise PluginLoadError(plugin_name, self._dist(plugin_name), exc) from exc
+            except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the others
+                self._fail_registered(plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}")
+                continue
+            wrong = [s for s in specs if not isinstance(s, spec_type)]
+            if wrong:
+                self._fail_registered(
+                    plugin_name,
+                    f"{hook_name} returned {type(wrong[0]).__name__}; expected {spec_type.__name__} objects",
+                )
+                continue
+            self._trace("%s [plugin %s] -> %s", hook_name, plugin_name, [s.name for s in specs])
             for spec in specs:
-                if not isinstance(spec, spec_type):
-                    raise PluginValidationError(
-                        f"plugin {plugin_name!r} ({self._dist(plugin_name) or 'no distribution'}) "
-                        f"returned {type(spec).__name__} from {hook_name}; expected {spec_type.__name__}"
-                    )
                 if spec.name in found:
                     raise DuplicatePluginError(
                         role,
@@ -225,6 +283,21 @@ class PluginHost:
                 found[spec.name] = _Provided(spec=spec, plugin=plugin_name)
         self._cache[role] = found
         return found
+
+    def _fail_registered(self, plugin_name: str, reason: str) -> None:
+        """Mark a registered plugin whose hook misbehaved as failed, and unregister it."""
+        info = self._infos.get(plugin_name)
+        plugin = self.pm.get_plugin(plugin_name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        self._cache.clear()
+        self._record_failure(
+            plugin_name,
+            info.module if info else plugin_name,
+            info.distribution if info else None,
+            info.version if info else None,
+            reason,
+        )
 
     def _dist(self, plugin_name: str) -> str | None:
         info = self._infos.get(plugin_name)
@@ -293,6 +366,7 @@ class PluginHost:
         hook = getattr(self.pm.hook, hook_name)
         for impl in reversed(hook.get_hookimpls()):
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            self._trace("%s [plugin %s] %r", hook_name, self.pm.get_name(impl.plugin), args)
             try:
                 impl.function(**args)
             except Exception:  # noqa: BLE001 - an event listener must not break the caller

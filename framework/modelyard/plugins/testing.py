@@ -10,7 +10,8 @@
         assert "mean-shift" in host.detectors()
 
 ``make_host`` builds an isolated host: modelyard's own built-in plugins (from their entry
-points) plus the plugin objects given, and nothing else that happens to be installed.
+points) plus the plugin objects given, and nothing else that happens to be installed,
+whatever ``MODELYARD_LOAD_PLUGINS`` / ``MODELYARD_DISABLE_PLUGIN_AUTOLOAD`` say.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def make_host(*plugins: Any, builtins: bool = True) -> PluginHost:
     """A fresh :class:`PluginHost` with the built-ins (unless ``builtins=False``) and ``plugins``."""
     host = PluginHost()
     if builtins:
-        host.load_entry_points(autoload=False)
+        host.load_entry_points(autoload=False, use_env=False)
     for plugin in plugins:
         host.register(plugin)
     return host

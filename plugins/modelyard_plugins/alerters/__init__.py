@@ -17,4 +17,5 @@ def modelyard_alerters():
         name="webhook",
         summary="POSTs each alert as JSON to a URL, retried, with a timeout.",
         factory="modelyard_plugins.alerters.webhook:WebhookAlerter",
+        config="modelyard_plugins.alerters.webhook:WebhookConfig",
     )

@@ -12,9 +12,11 @@ def modelyard_caches():
         name="lru",
         summary="In-process LRU cache with size and TTL bounds.",
         factory="modelyard_plugins.caches.lru:LruCache",
+        config="modelyard_plugins.caches.config:LruCacheConfig",
     )
     yield CacheSpec(
         name="redis",
         summary="Redis cache shared by every serving worker.",
         factory="modelyard_plugins.caches.redis:RedisCache",
+        config="modelyard_plugins.caches.config:RedisCacheConfig",
     )

@@ -12,14 +12,20 @@ def modelyard_flavors():
         name="sklearn",
         summary="scikit-learn estimators saved with skops (no blind unpickling).",
         factory="modelyard_plugins.flavors.sklearn:SklearnFlavor",
+        suffixes=(".skops",),
+        handles="modelyard_plugins.flavors.sklearn:is_sklearn_estimator",
     )
     yield FlavorSpec(
         name="python",
         summary="A user class with predict(frame), saved with its source module.",
         factory="modelyard_plugins.flavors.python:PythonFlavor",
+        suffixes=(".py",),
+        handles="modelyard_plugins.flavors.python:has_predict",
     )
     yield FlavorSpec(
         name="onnx",
         summary="ONNX graphs run with onnxruntime (no training libraries at serving time).",
         factory="modelyard_plugins.flavors.onnx:OnnxFlavor",
+        suffixes=(".onnx",),
+        handles="modelyard_plugins.flavors.onnx:is_onnx_source",
     )

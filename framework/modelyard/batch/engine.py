@@ -1,0 +1,262 @@
+"""The batch scoring engines: local (this process) and Dask (a LocalCluster or a scheduler address).
+
+Both read the source in the same chunks, score each chunk with
+:class:`~modelyard.batch.scorer.ChunkScorer` and write the results in input order with one
+``ParquetWriter`` to a temporary file that is renamed onto ``out`` at the end, so the
+output is identical whichever engine ran, and a failed run leaves no half-written file.
+Memory stays bounded: the local engine holds one chunk; the Dask engine keeps at most
+``2 x workers`` chunks in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from modelyard.batch.scorer import load_scorer, score_chunk_task
+from modelyard.errors import BadRequest
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import pyarrow as pa
+
+    from modelyard.batch.sources import EntitySource
+    from modelyard.yard import Yard
+
+logger = logging.getLogger(__name__)
+
+Engine = Literal["local", "dask"]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What a batch run wrote."""
+
+    model: str
+    version: int
+    out: str
+    rows: int
+    chunks: int
+    engine: str
+    seconds: float
+
+
+def resolve_version(yard: Yard, model: str, version: int | None, alias: str | None) -> int:
+    """The version to score with: ``version``, the holder of ``alias``, else of ``production``, else the latest."""
+    from modelyard.errors import AliasNotFound
+
+    yard.model(model)
+    registry = yard.registry
+    if version is not None and alias is not None:
+        raise BadRequest("give either --version or --alias, not both")
+    if version is not None or alias is not None:
+        return registry.get_version(model, version, alias=alias).version
+    try:
+        return registry.get_version(model, alias="production").version
+    except AliasNotFound:
+        return registry.get_version(model).version
+
+
+def score(
+    yard: Yard,
+    model: str,
+    source: EntitySource,
+    out: str | os.PathLike[str],
+    *,
+    version: int | None = None,
+    alias: str | None = None,
+    engine: Engine = "local",
+    scheduler: str | None = None,
+    workers: int = 2,
+    processes: bool = True,
+    chunk_rows: int = 200_000,
+    timestamp: str = "event_timestamp",
+    progress: bool = False,
+) -> ScoreResult:
+    """Score every row of ``source`` with ``model`` and write ``out`` (Parquet).
+
+    Output columns: the input's, then ``prediction``, ``score`` (binary classifiers),
+    ``model`` and ``version``. Features are read as of each row's ``timestamp`` column by
+    Feast's point-in-time join, never from later. ``engine="dask"`` runs on ``scheduler``
+    (a dask.distributed address) or on a LocalCluster of ``workers`` workers.
+    """
+    if chunk_rows < 1:
+        raise BadRequest("chunk_rows must be at least 1")
+    if engine not in ("local", "dask"):
+        raise BadRequest(f"unknown engine {engine!r}; choose local or dask")
+    resolved = resolve_version(yard, model, version, alias)
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    started = time.perf_counter()
+    total = source.num_rows
+    with _Progress(progress, total, f"scoring {model} v{resolved}") as bar:
+        if engine == "local":
+            scorer = load_scorer(yard, model, resolved, timestamp=timestamp)
+            results: Iterator[pd.DataFrame] = (scorer.score(chunk) for chunk in source.chunks(chunk_rows))
+            rows, chunks = _write(results, tmp, source.arrow_schema, bar)
+        else:
+            with _dask_client(scheduler, workers, processes) as client:
+                window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
+                results = _dask_results(
+                    client, str(yard.path), model, resolved, timestamp, source, chunk_rows, window
+                )
+                rows, chunks = _write(results, tmp, source.arrow_schema, bar)
+    os.replace(tmp, out_path)
+    seconds = time.perf_counter() - started
+    logger.info(
+        "scored %d rows of %s with %s v%d in %.1fs (%s)", rows, source, model, resolved, seconds, engine
+    )
+    return ScoreResult(model, resolved, str(out_path), rows, chunks, engine, seconds)
+
+
+def _dask_results(
+    client: Any,
+    repo: str,
+    model: str,
+    version: int,
+    timestamp: str,
+    source: EntitySource,
+    chunk_rows: int,
+    window: int,
+) -> Iterator[pd.DataFrame]:
+    """Submit chunks with at most ``window`` in flight; yield results in input order."""
+    in_flight: deque[Any] = deque()
+    run = uuid.uuid4().hex[:12]
+    try:
+        for i, chunk in enumerate(source.chunks(chunk_rows)):
+            in_flight.append(
+                client.submit(
+                    score_chunk_task,
+                    repo,
+                    model,
+                    version,
+                    timestamp,
+                    chunk,
+                    key=f"modelyard-score-{run}-{i}",
+                )
+            )
+            if len(in_flight) >= window:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+    finally:
+        for future in in_flight:
+            future.cancel()
+
+
+class _dask_client:
+    """A Client on ``scheduler``, or on a LocalCluster this run starts and stops."""
+
+    def __init__(self, scheduler: str | None, workers: int, processes: bool) -> None:
+        self.scheduler, self.workers, self.processes = scheduler, workers, processes
+        self.cluster: Any = None
+        self.client: Any = None
+
+    def __enter__(self) -> Any:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise BadRequest(
+                "the dask engine needs dask[distributed]: pip install 'modelyard[dask]'"
+            ) from None
+        if self.scheduler:
+            try:
+                self.client = Client(self.scheduler, timeout="10s")
+            except OSError as exc:
+                raise BadRequest(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
+        else:
+            self.cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=self.processes,
+                dashboard_address=None,
+            )
+            self.client = Client(self.cluster)
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _write(
+    results: Iterator[pd.DataFrame], tmp: Path, input_schema: pa.Schema | None, bar: Any
+) -> tuple[int, int]:
+    """Write result chunks to ``tmp`` with one schema; returns (rows, chunks)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    rows = chunks = 0
+    try:
+        for frame in results:
+            if schema is None:
+                schema = _output_schema(frame, input_schema)
+                writer = pq.ParquetWriter(tmp, schema)
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            assert writer is not None
+            writer.write_table(table)
+            rows += len(frame)
+            chunks += 1
+            bar.advance(len(frame))
+        if writer is None:  # empty input: an empty file with the input's columns
+            schema = input_schema or pa.schema([])
+            writer = pq.ParquetWriter(tmp, schema)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    writer.close()
+    return rows, chunks
+
+
+def _output_schema(first: pd.DataFrame, input_schema: pa.Schema | None) -> pa.Schema:
+    """The input's schema (when known) for its columns, the first result's types for the added ones."""
+    import pyarrow as pa
+
+    inferred = pa.Schema.from_pandas(first, preserve_index=False).remove_metadata()
+    if input_schema is None:
+        fields = [f if not pa.types.is_null(f.type) else pa.field(f.name, pa.string()) for f in inferred]
+        return pa.schema(fields)
+    fields = [input_schema.field(f.name) if f.name in input_schema.names else f for f in inferred]
+    return pa.schema(fields)
+
+
+class _Progress:
+    """A rich progress bar over rows, or nothing."""
+
+    def __init__(self, enabled: bool, total: int | None, description: str) -> None:
+        self.enabled, self.total, self.description = enabled, total, description
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=self.total)
+        return self
+
+    def advance(self, n: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,0 +1,1 @@
+"""The ``modelyard`` command line. ``main.COMMANDS`` is the lazy command table."""

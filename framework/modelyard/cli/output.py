@@ -1,0 +1,93 @@
+"""How commands print results: a rich table for people, ``--json`` for scripts.
+
+Commands build plain rows (lists of dicts) and hand them to :func:`emit`; nothing else in
+the CLI formats output, so every list command looks and behaves the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(func: F) -> F:
+    """The ``--json`` flag every listing command takes (passed as ``as_json``)."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
+
+
+def _default(value: Any) -> Any:
+    """JSON encoding for what commands commonly print (timestamps, paths, numpy scalars)."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy / pandas scalars
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    """``data`` as indented JSON; values JSON cannot hold are converted, NaN becomes null."""
+    return json.dumps(_nan_to_none(data), indent=2, default=_default, allow_nan=False)
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, Mapping):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+def format_cell(value: Any) -> str:
+    """One table cell: missing values as ``-``, lists joined, mappings as ``k: v`` lines."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, Mapping):
+        return "\n".join(f"{k}: {format_cell(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(format_cell(v) for v in value) or "-"
+    return str(value)
+
+
+def print_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, title: str | None = None
+) -> None:
+    """Print ``rows`` as a rich table with the given columns, in that order."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(format_cell(row.get(column)) for column in columns))
+    Console().print(table)
+
+
+def emit(
+    data: Any,
+    *,
+    as_json: bool,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """Print ``data`` as JSON, or as a table of ``columns`` (a list of row dicts, or one dict)."""
+    if as_json:
+        click.echo(to_json(data))
+        return
+    rows: Sequence[Mapping[str, Any]] = [data] if isinstance(data, Mapping) else data
+    if columns is None:
+        columns = list(rows[0]) if rows else []
+    print_table(rows, columns, title=title)

@@ -1,0 +1,55 @@
+"""``modelyard serve``: the HTTP prediction server."""
+
+from __future__ import annotations
+
+import click
+
+from modelyard.cli.main import repo_path
+
+
+@click.command()
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="The yard directory (overrides the group's --repo).",
+)
+@click.option("--host", default=None, help="Interface to bind. Default: serving.host (127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port. Default: serving.port (8000).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+    help="uvicorn and modelyard log level.",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context, repo: str | None, host: str | None, port: int | None, workers: int, log_level: str
+) -> None:
+    """Serve online predictions over HTTP (v1 JSON and Open Inference Protocol v2).
+
+    Loads the version each model's deployment names, reloads when an alias moves, and
+    answers until Ctrl-C. Binds 127.0.0.1 unless --host says otherwise.
+
+    \b
+    Example:
+      modelyard --repo feature_repo serve --port 8000 --workers 2
+      curl -s localhost:8000/v1/models/trip_acceptance/predict \\
+           -d '{"entities": {"driver_id": [1001], "customer_id": [2001]}}'
+    """
+    import logging
+    import os
+
+    from modelyard.serving.server import serve as run
+
+    os.environ.setdefault("MODELYARD_LOG_LEVEL", log_level.upper())
+    logging.getLogger("modelyard").setLevel(log_level.upper())
+    run(
+        os.path.abspath(repo) if repo else repo_path(ctx),
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )

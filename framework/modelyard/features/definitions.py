@@ -1,0 +1,107 @@
+"""Reading a feature repo's Feast definitions without applying them, and checking models against them.
+
+``feast apply`` imports the repo's Python files by module name, relative to the working
+directory, and Python caches those modules: two repos holding a ``features.py`` in one process
+would see the first one's objects. :func:`parse_definitions` imports them fresh every time and
+leaves no trace in ``sys.modules``, ``sys.path`` or the working directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelyard.errors import EntityKeyMismatch, FeatureServiceNotFound
+
+if TYPE_CHECKING:
+    from feast import FeatureService, FeatureView
+    from feast.repo_contents import RepoContents
+
+    from modelyard.config.schema import ModelConfig
+
+
+@contextlib.contextmanager
+def _inside(repo: Path, module_names: list[str]) -> Iterator[None]:
+    cwd = os.getcwd()
+    saved = {name: sys.modules.pop(name) for name in module_names if name in sys.modules}
+    sys.path.insert(0, str(repo))
+    os.chdir(repo)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(repo))
+        for name in module_names:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+
+
+def parse_definitions(repo_path: str | os.PathLike[str]) -> RepoContents:
+    """Every Feast object the repo's Python files define (honouring ``.feastignore``), nothing applied."""
+    from feast import repo_operations
+
+    repo = Path(repo_path).resolve()
+    files = repo_operations.get_repo_files(repo)
+    names = [".".join(f.relative_to(repo).with_suffix("").parts) for f in files]
+    dont_write = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        with _inside(repo, names):
+            return repo_operations.parse_repo(repo)
+    finally:
+        sys.dont_write_bytecode = dont_write
+
+
+def service_join_keys(service: FeatureService, views: Mapping[str, FeatureView]) -> set[str]:
+    """The entity columns a FeatureService joins on: its views' join keys, as its projections map them."""
+    keys: set[str] = set()
+    for projection in service.feature_view_projections:
+        view = views.get(projection.name)
+        if view is None:
+            continue
+        for column in view.entity_columns:
+            keys.add(
+                projection.join_key_map.get(column.name, column.name)
+                if projection.join_key_map
+                else column.name
+            )
+    return keys
+
+
+def check_models(
+    models: Mapping[str, ModelConfig],
+    services: Mapping[str, FeatureService],
+    views: Mapping[str, FeatureView],
+    *,
+    source: str,
+) -> None:
+    """Every model's FeatureService exists in ``services`` and joins on exactly the model's entity keys.
+
+    ``source`` names where the definitions came from (the repo or registry), for the message.
+    """
+    for name, model in models.items():
+        service = services.get(model.feature_service)
+        if service is None:
+            known = ", ".join(sorted(services)) or "(none)"
+            raise FeatureServiceNotFound(
+                f"model {name!r} reads FeatureService {model.feature_service!r}, which {source} does not define; "
+                f"defined: {known}"
+            )
+        missing_views = [p.name for p in service.feature_view_projections if p.name not in views]
+        if missing_views:
+            raise FeatureServiceNotFound(
+                f"FeatureService {service.name!r} of model {name!r} uses feature view(s) "
+                f"{', '.join(missing_views)} that {source} does not define"
+            )
+        keys = service_join_keys(service, views)
+        if keys != set(model.entity_keys):
+            raise EntityKeyMismatch(
+                f"model {name!r} declares entity_keys {sorted(model.entity_keys)} but its FeatureService "
+                f"{service.name!r} joins on {sorted(keys)}; fix models.{name}.entity_keys in modelyard.yaml "
+                "or the feature views' entities"
+            )

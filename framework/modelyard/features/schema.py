@@ -1,0 +1,94 @@
+"""A model's feature schema (names and Feast value types), its fingerprint, and the pandas dtypes it implies.
+
+The fingerprint is stored with every model version, so serving can tell when a FeatureService
+changed under a model. The dtype mapping is the single place that decides how a Feast value
+type looks in pandas, used for both training frames and online vectors so they always agree:
+
+=============== ============================ =====================
+Feast type       pandas dtype                 missing value
+=============== ============================ =====================
+DOUBLE / FLOAT   float64 / float32            NaN
+INT64 / INT32    Int64 / Int32 (nullable)     pd.NA
+BOOL             boolean (nullable)           pd.NA
+STRING, other    object                       None
+UNIX_TIMESTAMP   datetime64[ns, UTC]          NaT
+=============== ============================ =====================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_DTYPES: dict[str, str] = {
+    "DOUBLE": "float64",
+    "FLOAT": "float32",
+    "INT64": "Int64",
+    "INT32": "Int32",
+    "BOOL": "boolean",
+    "UNIX_TIMESTAMP": "datetime64[ns, UTC]",
+}
+
+
+def pandas_dtype(value_type: str) -> str:
+    """The pandas dtype of a feature of Feast value type ``value_type`` (e.g. ``"DOUBLE"``)."""
+    return _DTYPES.get(value_type, "object")
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """The ordered features of a model: ``(output column name, Feast ValueType name)`` pairs."""
+
+    fields: tuple[tuple[str, str], ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.fields]
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 hex of the ordered names and value types: equal schemas, equal fingerprints."""
+        payload = json.dumps([list(f) for f in self.fields], separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def dtypes(self) -> dict[str, str]:
+        """Column name -> pandas dtype (see the module table)."""
+        return {name: pandas_dtype(value_type) for name, value_type in self.fields}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fields": [list(f) for f in self.fields], "fingerprint": self.fingerprint}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSchema:
+        return cls(tuple((str(name), str(value_type)) for name, value_type in data["fields"]))
+
+
+def conform_column(values: pd.Series | Sequence[Any], value_type: str, *, name: str = "") -> pd.Series:
+    """``values`` as the pandas dtype of ``value_type``, every kind of missing turned into that dtype's own."""
+    import pandas as pd
+
+    dtype = pandas_dtype(value_type)
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if dtype == "object":
+        out = series.astype(object)
+        return out.where(out.notna(), None).rename(name or series.name)
+    if dtype.startswith("datetime64"):
+        return pd.to_datetime(series, utc=True).astype(dtype).rename(name or series.name)
+    if series.dtype == object:
+        series = series.where(series.notna(), None)
+        if dtype.startswith("float"):
+            series = pd.to_numeric(series, errors="raise")
+    return series.astype(dtype).rename(name or series.name)
+
+
+def conform_frame(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    """Cast ``frame``'s feature columns (in place of the originals) to the schema's dtypes."""
+    for name, value_type in schema.fields:
+        frame[name] = conform_column(frame[name], value_type, name=name)
+    return frame

@@ -1,0 +1,418 @@
+"""The feature facade: training frames and online vectors for declared models, through Feast.
+
+``yard.features`` is a :class:`FeatureFacade`. Both read paths go through the model's Feast
+FeatureService and end in :func:`modelyard.features.schema.conform_frame`, so a training frame
+and an online vector of the same model have the same columns, in the same order, with the same
+dtypes (the train/serve consistency tests check the values too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.errors import FeatureError, OnlineStoreUnavailable
+from modelyard.features.definitions import check_models, parse_definitions
+from modelyard.features.schema import FeatureSchema, conform_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from feast import FeatureService, FeatureStore
+
+    from modelyard.yard import Yard
+
+logger = logging.getLogger(__name__)
+
+FEATURE_STORE_YAML_ENV = "MODELYARD_FEATURE_STORE_YAML"
+"""Environment variable naming the Feast config file to use instead of ``feature_store.yaml``
+(relative to the repo), e.g. ``feature_store.redis.yaml``."""
+
+_ROW = "__modelyard_row"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def feature_store_yaml(repo_path: str | os.PathLike[str]) -> Path:
+    """The Feast config file of a repo: ``$MODELYARD_FEATURE_STORE_YAML`` if set, else ``feature_store.yaml``."""
+    repo = Path(repo_path)
+    chosen = Path(os.environ.get(FEATURE_STORE_YAML_ENV) or "feature_store.yaml")
+    path = chosen if chosen.is_absolute() else repo / chosen
+    if not path.exists():
+        raise FeatureError(
+            f"Feast config {path} does not exist"
+            + (f" (named by ${FEATURE_STORE_YAML_ENV})" if os.environ.get(FEATURE_STORE_YAML_ENV) else "")
+        )
+    return path
+
+
+def open_feature_store(repo_path: str | os.PathLike[str]) -> FeatureStore:
+    """A ``feast.FeatureStore`` over the repo, with the config file :func:`feature_store_yaml` picks."""
+    from feast import FeatureStore
+
+    return FeatureStore(repo_path=str(repo_path), fs_yaml_file=feature_store_yaml(repo_path))
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What :meth:`FeatureFacade.apply` registered, and Feast's own report of the changes."""
+
+    entities: list[str]
+    feature_views: list[str]
+    feature_services: list[str]
+    report: str = ""
+
+
+@dataclass(frozen=True)
+class MaterializeResult:
+    """Rows written to the online store per feature view, and the window materialized.
+
+    ``start`` is the earliest window start over the views (each view starts where its last
+    materialization ended, or ``end - ttl`` the first time); ``starts`` has each view's.
+    """
+
+    rows_by_view: dict[str, int]
+    start: datetime | None
+    end: datetime
+    starts: dict[str, datetime] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _feast_output_to_log() -> Iterator[None]:
+    """Feast prints diffs and progress bars; send them to the log instead of our caller's terminal."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield
+    finally:
+        text = buffer.getvalue().strip()
+        if text:
+            logger.debug("feast: %s", text)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class FeatureFacade:
+    """Feast, seen from the models a yard declares (see INTERFACES.md "Features")."""
+
+    def __init__(self, yard: Yard) -> None:
+        self.yard = yard
+        self._schemas: dict[str, FeatureSchema] = {}
+
+    @property
+    def store(self) -> FeatureStore:
+        return self.yard.feature_store
+
+    # -- what a model reads ---------------------------------------------------------
+
+    def _service(self, model: str) -> FeatureService:
+        from feast.errors import FeatureServiceNotFoundException
+
+        config = self.yard.model(model)
+        try:
+            return self.store.get_feature_service(config.feature_service)
+        except FeatureServiceNotFoundException:
+            from modelyard.errors import FeatureServiceNotFound
+
+            raise FeatureServiceNotFound(
+                f"model {model!r} reads FeatureService {config.feature_service!r}, which the Feast registry "
+                "does not hold; run 'modelyard apply' (or check the name in modelyard.yaml)"
+            ) from None
+
+    def feature_refs(self, model: str) -> list[str]:
+        """``"view:feature"`` refs of the model's FeatureService, in service order."""
+        service = self._service(model)
+        return [f"{p.name_to_use()}:{f.name}" for p in service.feature_view_projections for f in p.features]
+
+    def feature_names(self, model: str) -> list[str]:
+        """The output column names of the model's features, in service order."""
+        return self.schema(model).names
+
+    def schema(self, model: str) -> FeatureSchema:
+        """Names and Feast value types of the model's features (cached until the next :meth:`apply`)."""
+        if model not in self._schemas:
+            service = self._service(model)
+            fields = tuple(
+                (f.name, f.dtype.to_value_type().name)
+                for p in service.feature_view_projections
+                for f in p.features
+            )
+            seen: dict[str, str] = {}
+            for (name, _), projection in zip(
+                fields, [p for p in service.feature_view_projections for _ in p.features], strict=True
+            ):
+                if name in seen:
+                    raise FeatureError(
+                        f"FeatureService {service.name!r} of model {model!r} has two features named {name!r} "
+                        f"(views {seen[name]!r} and {projection.name_to_use()!r}); rename one in a projection"
+                    )
+                seen[name] = projection.name_to_use()
+            self._schemas[model] = FeatureSchema(fields)
+        return self._schemas[model]
+
+    def fingerprint(self, model: str) -> str:
+        """sha256 of the model's feature names and value types."""
+        return self.schema(model).fingerprint
+
+    # -- repo and registry ----------------------------------------------------------
+
+    def validate(self) -> None:
+        """Every declared model's FeatureService is registered and joins on the model's entity keys."""
+        store = self.store
+        services = {s.name: s for s in store.list_feature_services()}
+        views = {v.name: v for v in store.list_feature_views()}
+        check_models(self.yard.config.models, services, views, source="the Feast registry")
+
+    def apply(self) -> ApplyResult:
+        """Check the models against the repo's definitions, then ``feast apply`` them.
+
+        The check runs on the parsed repo before anything is written, so an apply that fails
+        the check leaves the registry and the online store exactly as they were.
+        """
+        from feast.project import Project
+        from feast.repo_operations import apply_total_with_repo_instance
+
+        repo = parse_definitions(self.yard.path)
+        check_models(
+            self.yard.config.models,
+            {s.name: s for s in repo.feature_services},
+            {v.name: v for v in [*repo.feature_views, *repo.stream_feature_views]},
+            source=f"the feature repo {self.yard.path}",
+        )
+        store = self.store
+        if not repo.projects:
+            repo.projects.append(Project(name=store.project))
+        elif repo.projects[0].name != store.project:
+            raise FeatureError(
+                f"the repo defines Feast project {repo.projects[0].name!r} but feature_store.yaml says "
+                f"{store.project!r}; make them the same"
+            )
+        report = io.StringIO()
+        with contextlib.redirect_stdout(report):
+            apply_total_with_repo_instance(
+                store, store.project, store.registry, repo, skip_source_validation=False
+            )
+        self._schemas.clear()
+        logger.info("feast apply: %s", report.getvalue().strip())
+        return ApplyResult(
+            entities=sorted(e.name for e in repo.entities),
+            feature_views=sorted(v.name for v in repo.feature_views),
+            feature_services=sorted(s.name for s in repo.feature_services),
+            report=report.getvalue(),
+        )
+
+    def materialize(
+        self, end: datetime | None = None, *, start: datetime | None = None, progress: bool = True
+    ) -> MaterializeResult:
+        """Load feature values up to ``end`` (default now) into the online store, incrementally.
+
+        Each online feature view starts where its previous materialization ended, or at
+        ``end - ttl`` the first time (so what is online matches a point-in-time join at ``end``);
+        ``start`` overrides that for every view. Rows per view are the latest row per entity
+        in the window, which is what Feast writes.
+        """
+        from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
+
+        store = self.store
+        end_at = _utc(end) if end is not None else datetime.now(timezone.utc)
+        offline = get_offline_store_from_config(store.config.offline_store)
+        views = [v for v in store.list_feature_views() if v.online]
+        rows: dict[str, int] = {}
+        starts: dict[str, datetime] = {}
+        bar = _progress(progress, len(views))
+        with bar:
+            task = bar.add_task("materializing", total=len(views)) if bar else None
+            for view in views:
+                if start is not None:
+                    begin = _utc(start)
+                elif view.most_recent_end_time is not None:
+                    begin = _utc(view.most_recent_end_time)
+                elif view.ttl:
+                    begin = end_at - view.ttl
+                else:
+                    begin = _EPOCH
+                starts[view.name] = begin
+                if begin >= end_at:
+                    rows[view.name] = 0
+                else:
+                    source = view.batch_source
+                    rows[view.name] = (
+                        offline.pull_latest_from_table_or_query(
+                            config=store.config,
+                            data_source=source,
+                            join_key_columns=[c.name for c in view.entity_columns],
+                            feature_name_columns=[f.name for f in view.features],
+                            timestamp_field=source.timestamp_field,
+                            created_timestamp_column=source.created_timestamp_column or None,
+                            start_date=begin,
+                            end_date=end_at,
+                        )
+                        .to_arrow()
+                        .num_rows
+                    )
+                    with _feast_output_to_log():
+                        store.materialize(begin, end_at, feature_views=[view.name])
+                logger.info("materialized %s: %d rows (%s .. %s)", view.name, rows[view.name], begin, end_at)
+                if bar is not None and task is not None:
+                    bar.update(task, advance=1, description=f"{view.name}: {rows[view.name]} rows")
+        return MaterializeResult(
+            rows_by_view=rows, start=min(starts.values(), default=None), end=end_at, starts=starts
+        )
+
+    # -- reading features -------------------------------------------------------------
+
+    def _check_columns(self, model: str, columns: Sequence[str], what: str) -> list[str]:
+        keys = list(self.yard.model(model).entity_keys)
+        missing = [k for k in keys if k not in columns]
+        if missing:
+            raise FeatureError(
+                f"{what} for model {model!r} lacks entity key column(s) {', '.join(missing)} "
+                f"(it has: {', '.join(map(str, columns)) or 'nothing'})"
+            )
+        return keys
+
+    def training_frame(
+        self, model: str, entities: pd.DataFrame, *, timestamp: str = "event_timestamp"
+    ) -> pd.DataFrame:
+        """The point-in-time join of the model's features onto ``entities``.
+
+        Exactly one row per input row, in input order (the input's index kept), duplicates
+        included, whatever offline store is configured: duplicate (keys, time) rows are joined
+        once and fanned back out. Columns: the entity frame's, then :meth:`feature_names`.
+        """
+        import pandas as pd
+
+        keys = self._check_columns(model, list(entities.columns), "the entity frame")
+        if timestamp not in entities.columns:
+            raise FeatureError(
+                f"the entity frame for model {model!r} has no {timestamp!r} column (the time each row's "
+                "features are read as of); name it or pass timestamp=COLUMN"
+            )
+        schema = self.schema(model)
+        clash = [n for n in schema.names if n in entities.columns]
+        if clash:
+            raise FeatureError(
+                f"the entity frame already has feature column(s) {', '.join(clash)}; drop them first"
+            )
+        lookup = entities[[*keys, timestamp]].reset_index(drop=True)
+        lookup[timestamp] = pd.to_datetime(lookup[timestamp], utc=True)
+        group = lookup.groupby([*keys, timestamp], sort=False, dropna=False).ngroup().to_numpy()
+        unique = lookup.drop_duplicates([*keys, timestamp]).reset_index(drop=True)
+        unique[_ROW] = range(len(unique))
+        unique = (
+            unique.rename(columns={timestamp: "event_timestamp"})
+            if timestamp != "event_timestamp"
+            else unique
+        )
+        job = self.store.get_historical_features(entity_df=unique, features=self._service(model))
+        joined = job.to_df()
+        if joined[_ROW].duplicated().any():
+            raise FeatureError(
+                f"the offline store ({self.store.config.offline_store.type}) returned several rows for one "
+                f"entity row of model {model!r}; it does not keep one row per entity row"
+            )
+        if len(joined) != len(unique):
+            raise FeatureError(
+                f"the offline store ({self.store.config.offline_store.type}) returned {len(joined)} rows for "
+                f"{len(unique)} distinct entity rows of model {model!r}: it drops rows (Feast's file store "
+                "drops rows some feature view has no fresh value for). Use offline_store type "
+                "modelyard.features.offline.asof.AsofDuckDBOfflineStore in feature_store.yaml"
+            )
+        joined = joined.sort_values(_ROW, kind="stable").reset_index(drop=True)
+        features = joined.loc[group, schema.names].reset_index(drop=True)
+        features.index = entities.index
+        result = pd.concat([entities, features], axis=1)
+        return conform_frame(result, schema)
+
+    def online_vectors(
+        self, model: str, entities: Mapping[str, Sequence[Any]], *, as_of: datetime | None = None
+    ) -> pd.DataFrame:
+        """The online feature vectors of the model for columnar entity keys, as a training frame has them.
+
+        Columns: the entity keys, then :meth:`feature_names`, with the same dtypes as
+        :meth:`training_frame`'s feature columns; a value the online store lacks is missing.
+
+        Feast's online store does not apply a view's ``ttl`` when reading: a value older than
+        the ttl is still served, while a point-in-time join would leave it missing. Pass
+        ``as_of`` (e.g. now) to drop such values, so the vector equals the training-frame row at
+        ``as_of``; values newer than ``as_of`` are kept.
+        """
+        import pandas as pd
+
+        keys = self._check_columns(model, list(entities), "the entity keys")
+        columns = {k: list(entities[k]) for k in keys}
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise FeatureError(
+                f"entity key columns for model {model!r} have different lengths: {sorted(lengths)}"
+            )
+        schema = self.schema(model)
+        try:
+            response = self.store.get_online_features(features=self._service(model), entity_rows=columns)
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise OnlineStoreUnavailable(
+                    f"the Feast online store ({self.store.config.online_store.type}) did not answer: {exc}"
+                ) from exc
+            raise
+        values = response.to_dict()
+        frame = pd.DataFrame({k: columns[k] for k in keys})
+        for name in schema.names:
+            frame[name] = pd.Series(values[name], dtype=object)
+        if as_of is not None:
+            self._drop_expired(model, frame, response, _utc(as_of))
+        return conform_frame(frame, schema)
+
+    def _drop_expired(self, model: str, frame: pd.DataFrame, response: Any, as_of: datetime) -> None:
+        """Blank the values in ``frame`` whose event time is older than ``as_of`` minus their view's ttl."""
+        service = self._service(model)
+        ttls = {}
+        for projection in service.feature_view_projections:
+            ttl = self.store.get_feature_view(projection.name).ttl
+            for feature in projection.features:
+                ttls[feature.name] = ttl
+        as_of_ns = int(as_of.timestamp()) * 1_000_000_000 + as_of.microsecond * 1000
+        for name, vector in zip(
+            response.proto.metadata.feature_names.val, response.proto.results, strict=True
+        ):
+            ttl = ttls.get(name)
+            if not ttl or name not in frame.columns:
+                continue
+            oldest = as_of_ns - int(ttl.total_seconds() * 1_000_000_000)
+            stale = [ts.seconds * 1_000_000_000 + ts.nanos < oldest for ts in vector.event_timestamps]
+            if any(stale):
+                frame.loc[stale, name] = None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import sqlite3
+
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # redis is optional for Feast
+        return isinstance(exc, (ConnectionError, sqlite3.OperationalError))
+    return isinstance(
+        exc, (ConnectionError, sqlite3.OperationalError, RedisConnectionError, RedisTimeoutError)
+    )
+
+
+def _progress(enabled: bool, total: int) -> Any:
+    """A rich progress bar over the views, or a no-op context when disabled."""
+    if not enabled or total == 0:
+        return _NoProgress()
+    from rich.progress import Progress
+
+    return Progress(transient=True)
+
+
+class _NoProgress(contextlib.nullcontext):
+    def __bool__(self) -> bool:
+        return False

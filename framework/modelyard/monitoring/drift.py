@@ -1,0 +1,425 @@
+"""Drift statistics per feature, and the detector base classes that judge windows with them.
+
+:func:`prepare` turns a window's column into what the statistics need (a sorted NaN-free
+array for numeric features; category counts aligned with the reference's for categorical
+ones); :data:`STATISTICS` computes each statistic from a feature profile and prepared data.
+Held-out reference chunks are prepared the same way, which is how thresholds are calibrated
+out of sample (:mod:`modelyard.monitoring.calibration`).
+
+:class:`StatisticDetector` judges one statistic (KS, Wasserstein, PSI, chi-squared,
+Jensen-Shannon); :class:`DefaultDriftDetector` combines a test and an effect size per column
+as :mod:`modelyard.monitoring.selection` chooses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from modelyard.monitoring.calibration import NoiseFloor, categorical_chunks, noise_floor, numeric_chunks
+from modelyard.monitoring.detector import Detector
+from modelyard.monitoring.multiple_testing import adjust
+from modelyard.monitoring.profile import (
+    OTHER_CATEGORY,
+    FeatureProfile,
+    Profile,
+    category_counts,
+    psi_bin_index,
+)
+from modelyard.monitoring.results import DetectorResult, dataset_result
+from modelyard.monitoring.selection import MIN_ROWS, default_method
+from modelyard.monitoring.stats.contingency import chi2_two_sample
+from modelyard.monitoring.stats.ecdf import ks_pvalue, ks_wasserstein
+from modelyard.monitoring.stats.jensen_shannon import js_distance
+from modelyard.monitoring.stats.psi import psi
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class FeatureData:
+    """One feature of a window (or of a held-out chunk), ready for the statistics."""
+
+    kind: str
+    n: int
+    values: np.ndarray | None = None  # numeric: sorted, NaN-free
+    categories: list[str] = field(default_factory=list)  # categorical: reference order, then unseen
+    reference_counts: np.ndarray | None = None
+    current_counts: np.ndarray | None = None
+    unseen: dict[str, int] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare(fp: FeatureProfile, column: pd.Series) -> FeatureData:
+    """The window's ``column`` prepared for the statistics of feature profile ``fp``."""
+    import pandas as pd
+
+    if fp.kind == "numeric":
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        values = np.sort(values[~np.isnan(values)])
+        return FeatureData(kind="numeric", n=int(values.size), values=values)
+    return align_counts(fp, category_counts(column))
+
+
+def align_counts(fp: FeatureProfile, current: dict[str, int]) -> FeatureData:
+    """Reference and current category counts over the same categories (unseen ones appended)."""
+    categories = list(fp.frequencies)
+    known = set(categories)
+    unseen = {k: v for k, v in current.items() if k not in known}
+    cur = [current.get(k, 0) for k in categories]
+    ref = [fp.frequencies[k] for k in categories]
+    if unseen and OTHER_CATEGORY in known:
+        # the profile lumped its rarest categories together: new values may be among them
+        cur[categories.index(OTHER_CATEGORY)] += sum(unseen.values())
+    else:
+        for k, v in sorted(unseen.items(), key=lambda kv: -kv[1]):
+            categories.append(k)
+            ref.append(0)
+            cur.append(v)
+    return FeatureData(
+        kind="categorical",
+        n=int(sum(cur)),
+        categories=categories,
+        reference_counts=np.asarray(ref, dtype=np.float64),
+        current_counts=np.asarray(cur, dtype=np.float64),
+        unseen=unseen,
+    )
+
+
+def _ks_w(fp: FeatureProfile, data: FeatureData) -> tuple[float, float]:
+    if "ks_w" not in data.cache:
+        data.cache["ks_w"] = ks_wasserstein(fp.sample, data.values)
+    return data.cache["ks_w"]
+
+
+def stat_ks(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
+    d, _ = _ks_w(fp, data)
+    return d, ks_pvalue(d, fp.sample.size, data.n, a_sorted=fp.sample, b_sorted=data.values)
+
+
+def stat_wasserstein_norm(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
+    _, w = _ks_w(fp, data)
+    return w / fp.spread, None
+
+
+def stat_psi(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
+    if data.kind == "numeric":
+        current = np.bincount(psi_bin_index(data.values, fp.bin_edges), minlength=len(fp.bin_counts))
+        return psi(np.asarray(fp.bin_counts), current), None
+    return psi(data.reference_counts, data.current_counts), None
+
+
+def stat_jensen_shannon(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
+    return js_distance(data.reference_counts, data.current_counts), None
+
+
+def make_stat_chi2(
+    min_expected: float,
+) -> Callable[[FeatureProfile, FeatureData], tuple[float, float | None]]:
+    def stat_chi2(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
+        key = f"chi2:{min_expected}"
+        if key not in data.cache:
+            data.cache[key] = chi2_two_sample(
+                data.reference_counts, data.current_counts, min_expected=min_expected
+            )
+        res = data.cache[key]
+        return res.statistic, res.p_value
+
+    return stat_chi2
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """A drift statistic: which feature kinds it applies to, how to compute it, how its noise scales."""
+
+    name: str
+    kinds: tuple[str, ...]
+    compute: Callable[[FeatureProfile, FeatureData], tuple[float, float | None]]
+    is_test: bool  # True: judged on its p-value; False: an effect size judged on its value
+    exponent: float = 0.5  # noise ~ (1/n + 1/m) ** exponent, for calibration
+
+
+STATISTICS: dict[str, Statistic] = {
+    "ks": Statistic("ks", ("numeric",), stat_ks, is_test=True),
+    "wasserstein_norm": Statistic("wasserstein_norm", ("numeric",), stat_wasserstein_norm, is_test=False),
+    "psi": Statistic("psi", ("numeric", "categorical"), stat_psi, is_test=False, exponent=1.0),
+    "chi2": Statistic("chi2", ("categorical",), make_stat_chi2(0.0), is_test=True),
+    "jensen_shannon": Statistic("jensen_shannon", ("categorical",), stat_jensen_shannon, is_test=False),
+}
+
+
+def reference_size(fp: FeatureProfile, statistic: str) -> int:
+    """How many reference values a statistic compares with (the sample, or the full counts)."""
+    if fp.kind == "numeric" and statistic in ("ks", "wasserstein_norm"):
+        return int(fp.sample.size)
+    return int(fp.count)
+
+
+def calibrate_floor(fp: FeatureProfile, stat: Statistic, seed: int) -> NoiseFloor | None:
+    """The out-of-sample noise floor of ``stat`` for feature ``fp``, from its held-out part."""
+    if fp.kind == "numeric":
+        if fp.sample.size == 0:
+            return None
+        chunks = numeric_chunks(fp.holdout_sample, seed)
+        prepared = [FeatureData(kind="numeric", n=c.size, values=c) for c in chunks]
+    elif fp.kind == "categorical":
+        aligned = align_counts(fp, fp.holdout_frequencies)
+        chunks = categorical_chunks(aligned.current_counts.astype(np.int64), seed)
+        prepared = [
+            FeatureData(
+                kind="categorical",
+                n=int(c.sum()),
+                categories=aligned.categories,
+                reference_counts=aligned.reference_counts,
+                current_counts=c.astype(np.float64),
+            )
+            for c in chunks
+        ]
+    else:
+        return None
+    return noise_floor(
+        prepared,
+        [d.n for d in prepared],
+        lambda d: stat.compute(fp, d)[0],
+        m=reference_size(fp, stat.name),
+        exponent=stat.exponent,
+    )
+
+
+#: Effect-size statistics whose noise floors a profile stores when it is built.
+CALIBRATED_STATISTICS = ("wasserstein_norm", "jensen_shannon", "psi")
+
+
+def calibrate_profile(profile: Profile) -> Profile:
+    """``profile`` with the noise floors of :data:`CALIBRATED_STATISTICS` for every feature stored."""
+    floors: dict[str, dict[str, dict[str, float]]] = {}
+    for stat_name in CALIBRATED_STATISTICS:
+        stat = STATISTICS[stat_name]
+        for name, fp in profile.features.items():
+            if fp.kind in stat.kinds:
+                floor = calibrate_floor(fp, stat, profile.seed)
+                if floor is not None:
+                    floors.setdefault(stat_name, {})[name] = asdict(floor)
+    return replace(profile, floors=floors)
+
+
+def reference_floor(profile: Profile, name: str, stat: Statistic) -> NoiseFloor | None:
+    """The noise floor of ``stat`` for feature ``name``: stored in the profile, else computed now."""
+    stored = profile.floors.get(stat.name, {}).get(name)
+    if stored is not None:
+        return NoiseFloor(**stored)
+    return calibrate_floor(profile.feature(name), stat, profile.seed)
+
+
+def _too_few(
+    detector: str, feature: str, statistic: str, n_ref: int, n: int, threshold: float
+) -> DetectorResult:
+    return DetectorResult(
+        detector=detector,
+        feature=feature,
+        statistic=statistic,
+        value=float("nan"),
+        p_value=None,
+        threshold=threshold,
+        drifted=False,
+        n_reference=n_ref,
+        n_current=n,
+        details={"skipped": f"only {n} non-missing values in the window; at least {MIN_ROWS} are needed"},
+    )
+
+
+class StatisticDetector(Detector):
+    """Judges every feature with one statistic of :data:`STATISTICS`.
+
+    Config fields used: ``alpha`` and ``correction`` (tests), ``threshold`` and ``calibrate``
+    (effect sizes), ``share_threshold`` (dataset verdict), ``min_expected`` (chi-squared).
+    """
+
+    kind: ClassVar[str] = "drift"
+    statistic: ClassVar[str] = "ks"
+
+    def _stat(self) -> Statistic:
+        stat = STATISTICS[self.statistic]
+        min_expected = getattr(self.config, "min_expected", 0.0)
+        if stat.name == "chi2" and min_expected:
+            stat = Statistic("chi2", stat.kinds, make_stat_chi2(min_expected), is_test=True)
+        return stat
+
+    def _fit(self, reference: Profile) -> None:
+        stat = self._stat()
+        self._floors: dict[str, NoiseFloor | None] = {}
+        if not stat.is_test and getattr(self.config, "calibrate", False):
+            for name, fp in reference.features.items():
+                if fp.kind in stat.kinds:
+                    self._floors[name] = reference_floor(reference, name, stat)
+
+    def score(self, current: pd.DataFrame, *, features: list[str] | None = None) -> list[DetectorResult]:
+        stat = self._stat()
+        names = self._features(current, features, stat.kinds)
+        cfg = self.config
+        rows: list[tuple[str, FeatureData, float, float | None, int]] = []
+        results: list[DetectorResult | None] = []
+        for name in names:
+            fp = self.reference.feature(name)
+            data = prepare(fp, current[name])
+            n_ref = reference_size(fp, stat.name)
+            if data.n < MIN_ROWS or fp.count == 0:
+                results.append(_too_few(self.name, name, stat.name, n_ref, data.n, self._base_threshold()))
+                continue
+            value, p = stat.compute(fp, data)
+            rows.append((name, data, value, p, n_ref))
+            results.append(None)
+        p_adj = adjust(
+            [r[3] if r[3] is not None else np.nan for r in rows], getattr(cfg, "correction", "none")
+        )
+        judged = iter(zip(rows, p_adj, strict=True))
+        out: list[DetectorResult] = []
+        for res in results:
+            if res is not None:
+                out.append(res)
+                continue
+            (name, data, value, p, n_ref), pa = next(judged)
+            details: dict[str, Any] = {}
+            if stat.is_test:
+                threshold = float(cfg.alpha)
+                drifted = bool(pa < threshold)
+                details.update(p_adjusted=float(pa), correction=cfg.correction)
+            else:
+                threshold = float(cfg.threshold)
+                floor = self._floors.get(name)
+                if floor is not None:
+                    details["noise_floor"] = floor.at(data.n)
+                    threshold = max(threshold, details["noise_floor"])
+                drifted = bool(np.isfinite(value) and value >= threshold)
+            if data.unseen:
+                details["unseen_categories"] = dict(list(data.unseen.items())[:20])
+            out.append(
+                DetectorResult(
+                    detector=self.name,
+                    feature=name,
+                    statistic=stat.name,
+                    value=float(value),
+                    p_value=None if p is None else float(p),
+                    threshold=threshold,
+                    drifted=drifted,
+                    n_reference=n_ref,
+                    n_current=data.n,
+                    details=details,
+                )
+            )
+        out.append(dataset_result(self.name, out, share_threshold=float(cfg.share_threshold)))
+        return out
+
+    def _base_threshold(self) -> float:
+        return float(self.config.alpha if self._stat().is_test else self.config.threshold)
+
+
+class DefaultDriftDetector(Detector):
+    """The default drift verdict: significance test AND effect size, per column type.
+
+    See :mod:`modelyard.monitoring.selection`. Each result's ``value`` is the effect size,
+    ``p_value`` the test's raw p-value; ``details`` hold the test, its statistic, the adjusted
+    p-value, the minimum effect and the calibrated noise floor.
+    """
+
+    kind: ClassVar[str] = "drift"
+
+    def _fit(self, reference: Profile) -> None:
+        self._floors: dict[str, NoiseFloor | None] = {}
+        if not self.config.calibrate:
+            return
+        for name, fp in reference.features.items():
+            effect = {"numeric": "wasserstein_norm", "categorical": "jensen_shannon"}.get(fp.kind)
+            if effect is not None:
+                self._floors[name] = reference_floor(reference, name, STATISTICS[effect])
+
+    def score(self, current: pd.DataFrame, *, features: list[str] | None = None) -> list[DetectorResult]:
+        cfg = self.config
+        names = self._features(current, features, ("numeric", "categorical"))
+        pending: list[dict[str, Any]] = []
+        out: list[DetectorResult | dict[str, Any]] = []
+        for name in names:
+            fp = self.reference.feature(name)
+            data = prepare(fp, current[name])
+            method = default_method(
+                fp.kind,
+                data.n,
+                n_categories=len(data.categories),
+                min_wasserstein=cfg.min_wasserstein,
+                min_jensen_shannon=cfg.min_jensen_shannon,
+            )
+            effect_name = "wasserstein_norm" if fp.kind == "numeric" else "jensen_shannon"
+            if method is None or fp.count == 0:
+                out.append(_too_few(self.name, name, effect_name, fp.count, data.n, float("nan")))
+                continue
+            test = (
+                STATISTICS["ks"]
+                if method.test == "ks"
+                else Statistic("chi2", ("categorical",), make_stat_chi2(method.min_expected), is_test=True)
+            )
+            test_value, p = test.compute(fp, data)
+            effect, _ = STATISTICS[method.effect].compute(fp, data)
+            row = {
+                "name": name,
+                "fp": fp,
+                "data": data,
+                "method": method,
+                "test_value": test_value,
+                "p": p,
+                "effect": effect,
+            }
+            pending.append(row)
+            out.append(row)
+        p_adj = adjust([r["p"] for r in pending], cfg.correction)
+        for row, pa in zip(pending, p_adj, strict=True):
+            row["p_adjusted"] = float(pa)
+        results: list[DetectorResult] = []
+        for item in out:
+            if isinstance(item, DetectorResult):
+                results.append(item)
+                continue
+            results.append(self._verdict(item))
+        results.append(dataset_result(self.name, results, share_threshold=cfg.share_threshold))
+        return results
+
+    def _verdict(self, row: dict[str, Any]) -> DetectorResult:
+        cfg = self.config
+        method = row["method"]
+        data: FeatureData = row["data"]
+        fp: FeatureProfile = row["fp"]
+        threshold = method.min_effect
+        details: dict[str, Any] = {
+            "test": method.test,
+            "test_statistic": float(row["test_value"]),
+            "p_adjusted": row["p_adjusted"],
+            "alpha": cfg.alpha,
+            "correction": cfg.correction,
+            "min_effect": method.min_effect,
+            "method": method.reason,
+        }
+        floor = self._floors.get(row["name"])
+        if floor is not None:
+            details["noise_floor"] = floor.at(data.n)
+            threshold = max(threshold, details["noise_floor"])
+        significant = row["p_adjusted"] < cfg.alpha
+        large = bool(np.isfinite(row["effect"]) and row["effect"] >= threshold)
+        details["significant"] = bool(significant)
+        details["effect_large"] = large
+        if data.unseen:
+            details["unseen_categories"] = dict(list(data.unseen.items())[:20])
+        return DetectorResult(
+            detector=self.name,
+            feature=row["name"],
+            statistic=method.effect,
+            value=float(row["effect"]),
+            p_value=float(row["p"]),
+            threshold=float(threshold),
+            drifted=bool(significant and large),
+            n_reference=reference_size(fp, method.effect),
+            n_current=data.n,
+            details=details,
+        )

@@ -1,0 +1,211 @@
+"""Model performance against the version's validation baseline (the ``performance`` detector).
+
+The window is a frame of logged predictions joined with their ground truth: columns
+``label`` and ``prediction`` (and ``score``, the positive-class probability, for ROC AUC and log
+loss); names are configurable. Each metric is compared with the baseline (the metrics
+registered with the version, given through :meth:`PerformanceDetector.with_baseline`): it fails
+when it is worse than the baseline by more than ``max_degradation`` (absolute), below a floor
+from ``min_values`` (or above a ceiling for error metrics, from ``max_values``), or when it
+moved by more than ``max_change`` since the previous window. A user business metric
+(``business_metric: "module:function"``, called with the window frame, returning a float) is
+reported and judged against ``min_values`` / ``max_values`` like the others.
+
+Concept drift shows as performance decay, and as label-distribution shift: when the
+reference profile given to :meth:`PerformanceDetector.fit` profiles the model's label, the
+window's labels are compared with it by the default drift test (statistic ``label_shift:...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelyard.errors import MonitoringError
+from modelyard.monitoring import metrics as m
+from modelyard.monitoring.detector import Detector
+from modelyard.monitoring.results import DetectorResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelyard.monitoring.profile import Profile
+
+
+class PerformanceConfig(BaseModel):
+    """Settings of the ``performance`` detector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["classification", "regression"] = "classification"
+    metrics: list[str] | None = Field(None, description="default: every metric of the task")
+    label_column: str = "label"
+    prediction_column: str = "prediction"
+    score_column: str = "score"
+    positive: Any = 1
+    max_degradation: float = Field(0.05, ge=0, description="absolute worsening vs the baseline that fails")
+    max_change: float | None = Field(
+        None, ge=0, description="absolute move since the previous window that fails"
+    )
+    min_values: dict[str, float] = Field(default_factory=dict)
+    max_values: dict[str, float] = Field(default_factory=dict)
+    business_metric: str | None = Field(None, description="'module:function' of the window frame -> float")
+    min_rows: int = Field(30, ge=1)
+
+
+class _LabelDriftConfig(BaseModel):
+    """The default drift settings, for the single label column (no correction needed)."""
+
+    alpha: float = 0.01
+    correction: str = "none"
+    min_wasserstein: float = 0.05
+    min_jensen_shannon: float = 0.025
+    calibrate: bool = True
+    share_threshold: float = 1.0
+
+
+class PerformanceDetector(Detector):
+    """Classification or regression metrics of a labelled window vs a baseline."""
+
+    kind: ClassVar[str] = "performance"
+    name: ClassVar[str] = "performance"
+
+    def __init__(self, config: PerformanceConfig | None = None) -> None:
+        super().__init__(config or PerformanceConfig())
+        self.baseline: dict[str, float] = {}
+        self.previous: dict[str, float] = {}
+        names = self.config.metrics or list(
+            m.CLASSIFICATION if self.config.task == "classification" else m.REGRESSION
+        )
+        known = m.CLASSIFICATION if self.config.task == "classification" else m.REGRESSION
+        unknown = [x for x in names if x not in known]
+        if unknown:
+            raise MonitoringError(
+                f"unknown {self.config.task} metric(s) {unknown}; choose from: {', '.join(known)}"
+            )
+        self.metric_names = names
+
+    def fit(self, reference: Profile | None = None, *, label: str | None = None) -> PerformanceDetector:
+        """Keep the reference profile for label shift (when it profiles ``label``, the model's label name).
+
+        The metric baseline comes from :meth:`with_baseline`.
+        """
+        self._reference = reference
+        self._label = label
+        return self
+
+    def _label_shift(self, current: pd.DataFrame) -> list[DetectorResult]:
+        """Concept drift seen in the labels: the default drift test on the label column vs the reference's."""
+        label = getattr(self, "_label", None)
+        if self._reference is None or label is None or label not in self._reference.features:
+            return []
+        from modelyard.monitoring.drift import DefaultDriftDetector
+
+        drift = DefaultDriftDetector(_LabelDriftConfig()).fit(self._reference)
+        frame = current[[self.config.label_column]].rename(columns={self.config.label_column: label})
+        results = drift.score(frame, features=[label])[0]
+        return [replace(results, detector=self.name, statistic=f"label_shift:{results.statistic}")]
+
+    def with_baseline(
+        self, baseline: Mapping[str, float], previous: Mapping[str, float] | None = None
+    ) -> PerformanceDetector:
+        """Set the version's validation metrics and (optionally) the previous window's; returns ``self``."""
+        self.baseline = {k: float(v) for k, v in baseline.items()}
+        self.previous = {k: float(v) for k, v in (previous or {}).items()}
+        return self
+
+    def compute(self, current: pd.DataFrame) -> dict[str, float]:
+        """The metrics of a labelled window."""
+        cfg = self.config
+        self._check_columns(current)
+        frame = current.dropna(subset=[cfg.label_column, cfg.prediction_column])
+        y = frame[cfg.label_column].to_numpy()
+        pred = frame[cfg.prediction_column].to_numpy()
+        values: dict[str, float] = {}
+        for name in self.metric_names:
+            if cfg.task == "regression":
+                values[name] = m.REGRESSION_METRICS[name](y.astype(np.float64), pred.astype(np.float64))
+            elif name in m.LABEL_METRICS:
+                values[name] = m.LABEL_METRICS[name](y, pred, cfg.positive)
+            elif cfg.score_column in frame.columns and frame[cfg.score_column].notna().all():
+                values[name] = m.PROBA_METRICS[name](
+                    y, frame[cfg.score_column].to_numpy(np.float64), cfg.positive
+                )
+        if cfg.business_metric:
+            from modelyard.plugins.specs import resolve
+
+            values["business"] = float(resolve(cfg.business_metric)(frame))
+        return values
+
+    def _check_columns(self, current: pd.DataFrame) -> None:
+        cfg = self.config
+        for col in (cfg.label_column, cfg.prediction_column):
+            if col not in current.columns:
+                raise MonitoringError(
+                    f"performance detector: the window has no {col!r} column (it has {list(current.columns)}); "
+                    "join the feedback to the predictions first, or set label_column / prediction_column"
+                )
+
+    def score(self, current: pd.DataFrame, *, features: list[str] | None = None) -> list[DetectorResult]:
+        cfg = self.config
+        self._check_columns(current)
+        n = (
+            int(current[[cfg.label_column, cfg.prediction_column]].notna().all(axis=1).sum())
+            if len(current)
+            else 0
+        )
+        if n < cfg.min_rows:
+            return [
+                DetectorResult(
+                    detector=self.name,
+                    feature=None,
+                    statistic=name,
+                    value=float("nan"),
+                    p_value=None,
+                    threshold=float("nan"),
+                    drifted=False,
+                    n_reference=0,
+                    n_current=n,
+                    details={"skipped": f"only {n} labelled rows; at least {cfg.min_rows} are needed"},
+                )
+                for name in self.metric_names
+            ]
+        values = self.compute(current)
+        label_shift = self._label_shift(current)
+        out = []
+        for name, value in values.items():
+            lower_better = name in m.LOWER_IS_BETTER
+            reasons: list[str] = []
+            base = self.baseline.get(name)
+            threshold = float("nan")
+            if base is not None:
+                threshold = base + cfg.max_degradation if lower_better else base - cfg.max_degradation
+                if (value > threshold) if lower_better else (value < threshold):
+                    reasons.append(
+                        f"{name} {value:.4g} is worse than the baseline {base:.4g} by more than {cfg.max_degradation}"
+                    )
+            if name in cfg.min_values and value < cfg.min_values[name]:
+                reasons.append(f"{name} {value:.4g} is below the minimum {cfg.min_values[name]}")
+            if name in cfg.max_values and value > cfg.max_values[name]:
+                reasons.append(f"{name} {value:.4g} is above the maximum {cfg.max_values[name]}")
+            prev = self.previous.get(name)
+            if cfg.max_change is not None and prev is not None and abs(value - prev) > cfg.max_change:
+                reasons.append(f"{name} moved from {prev:.4g} to {value:.4g} since the previous window")
+            out.append(
+                DetectorResult(
+                    detector=self.name,
+                    feature=None,
+                    statistic=name,
+                    value=float(value),
+                    p_value=None,
+                    threshold=threshold,
+                    drifted=bool(reasons),
+                    n_reference=0,
+                    n_current=n,
+                    details={"baseline": base, "previous": prev, "reasons": reasons},
+                )
+            )
+        return out + label_shift

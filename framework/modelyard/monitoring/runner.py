@@ -1,0 +1,296 @@
+"""Monitor runs: windows of the prediction log judged by a model's monitors, stored, alerted on.
+
+``modelyard monitor run MODEL`` calls :func:`run_monitors`. For each monitor declared under
+``models.MODEL.monitors`` in ``modelyard.yaml`` (or, when none is declared, the default
+``drift`` and ``quality`` monitors) it reads a window of the log (``1h``, ``30m``, ``2d``...: by
+time, ending now or at ``until``; ``5000``: the last 5000 predictions; ``all``), splits it by
+model version (and by variant with ``per_variant``), compares each part with the reference
+profile of *that version's* training snapshot, stores every result in the registry
+(``monitor_results``) and raises one alert per failing part, with its blast radius.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from modelyard.config.schema import MonitorConfig, PluginChoice
+from modelyard.errors import ModelyardError, MonitoringError
+from modelyard.monitoring.alerts import Alert, raise_alert
+from modelyard.monitoring.results import DetectorResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelyard.monitoring.profile import Profile
+    from modelyard.yard import Yard
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MONITORS = (
+    MonitorConfig(name="drift", detector=PluginChoice(plugin="drift")),
+    MonitorConfig(name="quality", detector=PluginChoice(plugin="quality")),
+)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window of the log: by time (``duration``), by count (``rows``), or everything."""
+
+    duration: timedelta | None = None
+    rows: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        """``"1h"``, ``"30m"``, ``"2d"``, ``"1w"``, ``"90s"``; ``"5000"`` (last rows); ``"all"``."""
+        value = text.strip().lower()
+        if value == "all":
+            return cls()
+        if value.isdigit() and int(value) > 0:
+            return cls(rows=int(value))
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", value)
+        if not match:
+            raise MonitoringError(
+                f"bad window {text!r}: use a duration like 30m, 1h, 2d, 1w, a row count like 5000, or 'all'"
+            )
+        return cls(duration=timedelta(**{_UNITS[match.group(2)]: float(match.group(1))}))
+
+
+@dataclass
+class MonitorRun:
+    """One monitor's verdict on one part (version / variant) of a window."""
+
+    model: str
+    monitor: str
+    detector: str
+    kind: str
+    version: int | None
+    variant: str | None
+    window_start: datetime | None
+    window_end: datetime | None
+    n_rows: int
+    results: list[DetectorResult] = field(default_factory=list)
+    alert: Alert | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(r.drifted for r in self.results)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The results as ``monitor_results`` rows."""
+        out = []
+        for r in self.results:
+            row = r.to_row()
+            row.update(
+                model=self.model,
+                version=self.version,
+                variant=self.variant,
+                monitor=self.monitor,
+                window_start=self.window_start,
+                window_end=self.window_end,
+            )
+            out.append(row)
+        return out
+
+
+def read_window(yard: Yard, model: str, window: Window, *, until: datetime | None = None) -> pd.DataFrame:
+    """The window's log rows of ``model``, expanded (a column per entity key and feature).
+
+    Rows are read in chunks; a count window keeps only the last ``rows`` of them in memory.
+    """
+    import pandas as pd
+
+    from modelyard.serving.prediction_log import open_log_sink
+    from modelyard.serving.records import expand
+
+    until = until or datetime.now(timezone.utc)
+    since = until - window.duration if window.duration is not None else None
+    sink = open_log_sink(yard)
+    try:
+        kept: deque[pd.DataFrame] = deque()
+        held = 0
+        for chunk in sink.read(model, since, until):
+            if not len(chunk):
+                continue
+            kept.append(chunk)
+            held += len(chunk)
+            while window.rows is not None and kept and held - len(kept[0]) >= window.rows:
+                held -= len(kept.popleft())
+    finally:
+        sink.close()
+    if not kept:
+        return pd.DataFrame()
+    frame = pd.concat(list(kept), ignore_index=True).sort_values("timestamp", kind="stable")
+    if window.rows is not None:
+        frame = frame.tail(window.rows)
+    return expand(frame.reset_index(drop=True))
+
+
+def _profile_for(yard: Yard, model: str, version: int, cache: dict[int, Profile]) -> Profile:
+    if version not in cache:
+        mv = yard.registry.get_version(model, version)
+        if not mv.snapshot_id:
+            raise MonitoringError(
+                f"{model} v{version} was registered without a training snapshot, so it has no reference "
+                "profile; register it with snapshot=... to monitor drift and quality"
+            )
+        cache[version] = yard.registry.reference_profile(mv.snapshot_id)
+    return cache[version]
+
+
+def _previous_metrics(
+    yard: Yard, model: str, monitor: str, version: int | None, variant: str | None
+) -> dict[str, float]:
+    rows = [
+        r
+        for r in yard.registry.backend.monitor_results(model)
+        if r["monitor"] == monitor
+        and r["version"] == version
+        and r["variant"] == variant
+        and r["score"] is not None
+    ]
+    return {r["statistic"]: float(r["score"]) for r in rows}  # later rows win: the latest window
+
+
+def _judge(
+    yard: Yard,
+    model: str,
+    monitor: MonitorConfig,
+    frame: pd.DataFrame,
+    version: int | None,
+    variant: str | None,
+    profiles: dict[int, Profile],
+) -> tuple[str, str, list[DetectorResult]]:
+    spec = yard.host.spec("detector", monitor.detector.plugin)
+    detector = spec.build(monitor.detector.settings)
+    kind = getattr(spec, "kind", detector.kind)
+    if kind in ("drift", "quality"):
+        if version is None:
+            raise MonitoringError(f"monitor {monitor.name!r} of {model}: the log rows name no model version")
+        profile = _profile_for(yard, model, version, profiles)
+        return spec.name, kind, detector.fit(profile).score(frame, features=monitor.features)
+    if kind == "skew":
+        return spec.name, kind, detector.bind(yard, model).score(frame, features=monitor.features)
+    if kind == "performance":
+        from modelyard.serving.feedback import attach_labels, read_feedback
+
+        labelled = attach_labels(frame, read_feedback(yard, model), list(yard.model(model).entity_keys))
+        if "prediction_label" in labelled.columns:
+            labelled["prediction"] = (
+                labelled["prediction"]
+                .astype(object)
+                .where(labelled["prediction"].notna(), labelled["prediction_label"])
+            )
+        mv = yard.registry.get_version(model, version) if version is not None else None
+        baseline = mv.metrics if mv is not None else {}
+        reference = (
+            yard.registry.reference_profile(mv.snapshot_id) if mv is not None and mv.snapshot_id else None
+        )
+        detector.fit(reference, label=yard.model(model).label).with_baseline(
+            {k: v for k, v in (baseline or {}).items() if isinstance(v, (int, float))},
+            previous=_previous_metrics(yard, model, monitor.name, version, variant),
+        )
+        return spec.name, kind, detector.score(labelled)
+    return spec.name, kind, detector.fit(None).score(frame)
+
+
+def _alert_for(run: MonitorRun) -> Alert:
+    failed = [r for r in run.results if r.drifted]
+    features = [r.feature for r in failed if r.feature is not None]
+    dataset = any(r.feature is None and r.statistic == "share_drifted" for r in failed)
+    severity = "critical" if dataset or run.kind in ("performance", "health") else "warning"
+    what = ", ".join(dict.fromkeys(features)) or ", ".join(r.statistic for r in failed)
+    summary = f"{run.kind} monitor {run.monitor!r} failed on {run.n_rows} rows: {what}"
+    return Alert(
+        model=run.model,
+        version=run.version,
+        variant=run.variant,
+        monitor=run.monitor,
+        severity=severity,
+        summary=summary,
+        results=failed,
+    )
+
+
+def run_monitors(
+    yard: Yard,
+    model: str,
+    *,
+    window: str | None = None,
+    until: datetime | None = None,
+    monitors: list[str] | None = None,
+    store: bool = True,
+    alert: bool = True,
+) -> list[MonitorRun]:
+    """Run ``model``'s monitors once; store results and raise alerts. ``window`` overrides each monitor's."""
+    declared = list(yard.model(model).monitors) or list(DEFAULT_MONITORS)
+    if monitors:
+        unknown = sorted(set(monitors) - {m.name for m in declared})
+        if unknown:
+            raise MonitoringError(
+                f"model {model!r} has no monitor(s) {unknown}; it has: {', '.join(m.name for m in declared)}"
+            )
+        declared = [m for m in declared if m.name in monitors]
+    alerters = (
+        [yard.build_plugin("alerter", choice) for choice in yard.config.monitoring.alerters] if alert else []
+    )
+    until = until or datetime.now(timezone.utc)
+    profiles: dict[int, Profile] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    runs: list[MonitorRun] = []
+    for monitor in declared:
+        spec_window = window or monitor.window
+        win = Window.parse(spec_window)
+        if spec_window not in frames:
+            frames[spec_window] = read_window(yard, model, win, until=until)
+        frame = frames[spec_window]
+        if frame.empty:
+            logger.warning(
+                "monitor %s of %s: no predictions logged in window %s", monitor.name, model, spec_window
+            )
+            continue
+        keys = ["version", "variant"] if monitor.per_variant else ["version"]
+        for group, part in frame.groupby(keys, sort=True, dropna=False):
+            group = group if isinstance(group, tuple) else (group,)
+            version = None if group[0] != group[0] else int(group[0])
+            variant = str(group[1]) if monitor.per_variant else None
+            detector, kind, results = _judge(
+                yard, model, monitor, part.reset_index(drop=True), version, variant, profiles
+            )
+            ts = part["timestamp"]
+            if win.duration is not None:
+                start, end = until - win.duration, until
+            else:
+                start, end = ts.min().to_pydatetime(), ts.max().to_pydatetime()
+            run = MonitorRun(
+                model=model,
+                monitor=monitor.name,
+                detector=detector,
+                kind=kind,
+                version=version,
+                variant=variant,
+                window_start=start,
+                window_end=end,
+                n_rows=len(part),
+                results=results,
+            )
+            if store:
+                yard.registry.backend.add_monitor_results(run.rows())
+            if run.failed:
+                run.alert = _alert_for(run)
+                if run.alert.features:
+                    try:
+                        from modelyard.monitoring.blast_radius import annotate
+
+                        annotate(run.alert, yard)
+                    except ModelyardError as exc:
+                        logger.warning("blast radius of the %s alert unavailable: %s", model, exc)
+                if alert:
+                    raise_alert(run.alert, host=yard.host, alerters=alerters)
+            runs.append(run)
+    return runs

@@ -1,0 +1,1 @@
+"""Numeric cores of the detectors (numpy / scipy, vectorised), with no modelyard types in them."""

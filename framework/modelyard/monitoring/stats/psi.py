@@ -1,0 +1,19 @@
+"""Population stability index between two binned distributions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Proportions are floored at this before taking logs, so an empty bin does not give infinity.
+PSI_EPSILON = 1e-4
+
+
+def psi(reference_counts: np.ndarray, current_counts: np.ndarray, *, epsilon: float = PSI_EPSILON) -> float:
+    """``sum((c - r) * ln(c / r))`` over bins, with proportions floored at ``epsilon``."""
+    r = np.asarray(reference_counts, dtype=np.float64)
+    c = np.asarray(current_counts, dtype=np.float64)
+    if r.sum() == 0 or c.sum() == 0:
+        return float("nan")
+    r = np.maximum(r / r.sum(), epsilon)
+    c = np.maximum(c / c.sum(), epsilon)
+    return float(np.sum((c - r) * np.log(c / r)))

@@ -1,0 +1,1 @@
+"""Model registry: versions, snapshots, aliases and their history, diff, retention."""

@@ -1,0 +1,233 @@
+"""Guards: the checks a canary or A/B candidate must keep passing, or be rolled back.
+
+Declared per model in ``models.X.deployment.guards`` (copied into the deployment when
+it is written), each with a ``type``::
+
+    guards:
+      - {type: error_rate, max: 0.02, window_seconds: 600, min_samples: 100}
+      - {type: error_rate, max_increase: 0.01}          # vs the control variant
+      - {type: latency, quantile: 0.99, max_ms: 150}
+      - {type: monitor, monitor: drift-ks}               # any monitor of the monitoring config
+
+``error_rate`` and ``latency`` read a window of the prediction log (rows of
+:class:`modelyard.serving.records.PredictionRecord`: ``timestamp``, ``variant``, ``mode``,
+``latency_ms``, ``error``); ``monitor`` reads stored monitor results (the registry's
+``monitor_results``) for the variant's version. A guard with too little data passes
+(and says so): the canary's ``min_samples`` is what keeps a ramp from moving on too
+little evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from modelyard.errors import ConfigError
+from modelyard.routing.router import Variant
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class _Guard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    window_seconds: float = Field(600.0, gt=0, description="how far back the guard looks")
+    min_samples: int = Field(50, ge=0, description="below this many requests the guard passes (no evidence)")
+
+
+class ErrorRateGuard(_Guard):
+    """Share of the variant's requests that failed: absolute ceiling and/or increase over the control."""
+
+    type: Literal["error_rate"]
+    max: float | None = Field(None, ge=0, le=1)
+    max_increase: float | None = Field(None, ge=0, le=1)
+
+
+class LatencyGuard(_Guard):
+    """A latency quantile (p99 by default) of the variant, in milliseconds."""
+
+    type: Literal["latency"]
+    max_ms: float = Field(gt=0)
+    quantile: float = Field(0.99, gt=0, lt=1)
+
+
+class MonitorGuard(_Guard):
+    """Fails when the named monitor reported drift (or a drop) for the variant's version in the window."""
+
+    type: Literal["monitor"]
+    monitor: str
+    min_samples: int = 0
+
+
+GuardConfig = Annotated[ErrorRateGuard | LatencyGuard | MonitorGuard, Field(discriminator="type")]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(GuardConfig)
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    """The verdict of one guard on one variant."""
+
+    guard: str
+    variant: str
+    ok: bool
+    value: float | None
+    threshold: float | None
+    n: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def parse_guards(guards: Sequence[Mapping[str, Any]], *, model: str) -> list[Any]:
+    """Validate guard settings; an error names ``models.<model>.deployment.guards.<i>``."""
+    parsed = []
+    for i, raw in enumerate(guards):
+        try:
+            parsed.append(_ADAPTER.validate_python(dict(raw)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(
+                f"{first['msg']} (guard types: error_rate, latency, monitor)",
+                key=f"models.{model}.deployment.guards.{i}{'.' + loc if loc else ''}",
+            ) from None
+    return parsed
+
+
+def _window(log: pd.DataFrame, variant: Variant, since: datetime) -> pd.DataFrame:
+    import pandas as pd
+
+    if log.empty:
+        return log
+    ts = pd.to_datetime(log["timestamp"], utc=True)
+    mask = (log["variant"].astype(str) == variant.name) & (ts >= pd.Timestamp(since))
+    if "mode" in log.columns:
+        mask &= log["mode"].astype(str) == variant.mode
+    return log[mask]
+
+
+def _errors(frame: pd.DataFrame) -> pd.Series:
+    err = frame["error"]
+    return err.notna() & (err.astype(str) != "")
+
+
+def check(
+    guard: Any,
+    *,
+    variant: Variant,
+    control: Variant | None,
+    log: pd.DataFrame,
+    monitor_rows: Sequence[Mapping[str, Any]] = (),
+    now: datetime,
+) -> GuardResult:
+    """Evaluate one parsed guard for ``variant`` at ``now``."""
+    since = now - timedelta(seconds=guard.window_seconds)
+    if isinstance(guard, MonitorGuard):
+        return _check_monitor(guard, variant, monitor_rows, since)
+    win = _window(log, variant, since)
+    n = len(win)
+    name = guard.type if not isinstance(guard, LatencyGuard) else f"latency_p{guard.quantile * 100:g}"
+    if n < max(guard.min_samples, 1):
+        return GuardResult(
+            name, variant.name, True, None, None, n, f"{name} of {variant.name}: {n} requests, too few"
+        )
+    if isinstance(guard, LatencyGuard):
+        value = float(win["latency_ms"].astype(float).quantile(guard.quantile))
+        ok = value <= guard.max_ms
+        verdict = "within" if ok else "above"
+        return GuardResult(
+            name,
+            variant.name,
+            ok,
+            value,
+            guard.max_ms,
+            n,
+            f"{name} of {variant.name} is {value:.1f} ms, {verdict} the limit {guard.max_ms:g} ms (n={n})",
+        )
+    rate = float(_errors(win).mean())
+    if guard.max is not None and rate > guard.max:
+        return GuardResult(
+            name,
+            variant.name,
+            False,
+            rate,
+            guard.max,
+            n,
+            f"error rate of {variant.name} is {rate:.2%}, above the limit {guard.max:.2%} (n={n})",
+        )
+    if guard.max_increase is not None and control is not None and control.name != variant.name:
+        cwin = _window(log, control, since)
+        if len(cwin) >= max(guard.min_samples, 1):
+            crate = float(_errors(cwin).mean())
+            if rate - crate > guard.max_increase:
+                return GuardResult(
+                    name,
+                    variant.name,
+                    False,
+                    rate,
+                    crate + guard.max_increase,
+                    n,
+                    f"error rate of {variant.name} is {rate:.2%} vs {crate:.2%} for {control.name}, "
+                    f"an increase above {guard.max_increase:.2%} (n={n})",
+                )
+    limit = guard.max if guard.max is not None else None
+    return GuardResult(
+        name, variant.name, True, rate, limit, n, f"error rate of {variant.name} is {rate:.2%} (n={n})"
+    )
+
+
+def _check_monitor(
+    guard: MonitorGuard, variant: Variant, rows: Sequence[Mapping[str, Any]], since: datetime
+) -> GuardResult:
+    name = f"monitor:{guard.monitor}"
+    hits = []
+    for row in rows:
+        if row.get("monitor") != guard.monitor or not row.get("drifted"):
+            continue
+        version = row.get("version")
+        if version is not None and int(version) != variant.version:
+            continue
+        if version is None and row.get("variant") not in (None, "", variant.name):
+            continue
+        at = row.get("created_at") or row.get("window_end")
+        if at is not None:
+            at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+            at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+            if at < since:
+                continue
+        hits.append(row)
+    if hits:
+        what = sorted({f"{r.get('detector')}/{r.get('feature') or '-'}" for r in hits})
+        return GuardResult(
+            name,
+            variant.name,
+            False,
+            float(len(hits)),
+            0.0,
+            len(hits),
+            f"monitor {guard.monitor!r} flagged {variant.name} (v{variant.version}): {', '.join(what)}",
+        )
+    return GuardResult(name, variant.name, True, 0.0, 0.0, 0, f"monitor {guard.monitor!r}: nothing flagged")
+
+
+def check_all(
+    guards: Sequence[Mapping[str, Any]],
+    *,
+    model: str,
+    variant: Variant,
+    control: Variant | None,
+    log: pd.DataFrame,
+    monitor_rows: Sequence[Mapping[str, Any]] = (),
+    now: datetime,
+) -> list[GuardResult]:
+    """Every guard of a deployment, evaluated for ``variant``."""
+    return [
+        check(g, variant=variant, control=control, log=log, monitor_rows=monitor_rows, now=now)
+        for g in parse_guards(guards, model=model)
+    ]

@@ -1,0 +1,138 @@
+"""Prometheus metrics of a serving worker (``GET /metrics``).
+
+prometheus_client runs in *multiprocess mode* when ``PROMETHEUS_MULTIPROC_DIR`` is set when
+it is first imported: every process writes its values to files there, and a scrape of any
+worker aggregates them. ``modelyard serve --workers N`` sets it to a fresh directory so one
+scrape covers all workers. (Importing Feast also sets it, to a private temporary directory,
+so this module checks which mode prometheus_client is actually in rather than trusting the
+environment.) Process CPU and memory always describe the worker that answered the scrape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+
+def multiprocess_mode() -> bool:
+    """Whether prometheus_client stores values in files (multiprocess mode)."""
+    from prometheus_client import values
+
+    return values.ValueClass is not values.MutexValue
+
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ServingMetrics:
+    """The counters and histograms the server updates on every request."""
+
+    def __init__(self) -> None:
+        self.multiprocess = multiprocess_mode()
+        self.registry = CollectorRegistry(auto_describe=True)
+        # in multiprocess mode values live in files and are collected by MultiProcessCollector at
+        # scrape time, so the metric objects must not also sit in the registry (they would repeat)
+        reg = None if self.multiprocess else self.registry
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self.requests = Counter(
+            "modelyard_requests_total",
+            "Prediction requests answered, by endpoint and HTTP status.",
+            ["model", "endpoint", "status"],
+            registry=reg,
+        )
+        self.predictions = Counter(
+            "modelyard_predictions_total",
+            "Rows predicted, by model, version and variant.",
+            ["model", "version", "variant"],
+            registry=reg,
+        )
+        self.latency = Histogram(
+            "modelyard_request_latency_seconds",
+            "Server time of a prediction request, by model, version and variant of its first row.",
+            ["model", "version", "variant"],
+            buckets=_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.feature_latency = Histogram(
+            "modelyard_feature_store_latency_seconds",
+            "Time of the online feature read of a request.",
+            ["model", "store"],
+            buckets=_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.cache_hits = Counter(
+            "modelyard_cache_hits_total", "Rows answered from the prediction cache.", ["model"], registry=reg
+        )
+        self.cache_misses = Counter(
+            "modelyard_cache_misses_total", "Rows the prediction cache did not hold.", ["model"], registry=reg
+        )
+        self.errors = Counter(
+            "modelyard_errors_total",
+            "Requests that failed, by model and error class.",
+            ["model", "error"],
+            registry=reg,
+        )
+        self.missing_rows = Counter(
+            "modelyard_missing_feature_rows_total",
+            "Rows with at least one missing feature, by model and the policy applied.",
+            ["model", "policy"],
+            registry=reg,
+        )
+        self.loaded_version = Gauge(
+            "modelyard_loaded_version",
+            "1 for every (model, version) this worker has loaded.",
+            ["model", "version"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.reloads = Counter(
+            "modelyard_reloads_total",
+            "Model versions loaded after an alias or deployment moved.",
+            ["model"],
+            registry=reg,
+        )
+        self.log_dropped = Gauge(
+            "modelyard_prediction_log_dropped",
+            "Prediction-log records dropped (queue or spool full) since start.",
+            registry=reg,
+            multiprocess_mode="sum",
+        )
+        self.log_spooled = Gauge(
+            "modelyard_prediction_log_spooled",
+            "Prediction-log records waiting in the local spool for the sink.",
+            registry=reg,
+            multiprocess_mode="sum",
+        )
+
+        from prometheus_client.process_collector import ProcessCollector
+
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, resident memory...
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.MultiProcessCollector(self.registry)
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, memoised: prometheus_client validates labels on every call."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def update_log_stats(self, stats: dict[str, Any]) -> None:
+        """Copy the prediction logger's counters into gauges (called at scrape time)."""
+        self.log_dropped.set(float(stats.get("dropped", 0)))
+        self.log_spooled.set(float(stats.get("spool_rows", stats.get("spooled", 0))))

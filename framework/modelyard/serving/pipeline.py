@@ -1,0 +1,476 @@
+"""One prediction request, from entity keys to answered rows: the serving hot path.
+
+``PredictionService.predict`` reads the model's online features (one round trip), applies
+request-time overrides and the model's missing-value policy, routes each row to a variant,
+answers cached rows from the prediction cache, predicts the rest with one call per variant,
+logs a :class:`~modelyard.serving.records.PredictionRecord` per row (off the request path)
+and hands shadow variants to a background thread. Both HTTP protocols (v1 JSON and v2 Open
+Inference) call it, so they behave the same.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modelyard.errors import (
+    BadRequest,
+    BatchTooLarge,
+    ModelNotReady,
+    ModelyardError,
+    PredictionFailed,
+    RolloutError,
+)
+from modelyard.serving.frames import build_frame, is_missing
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelyard.serving.cache import PredictionCache
+    from modelyard.serving.metrics import ServingMetrics
+    from modelyard.serving.models import LoadedVersion, ModelTable, ServedModel
+    from modelyard.serving.prediction_log import PredictionLogger
+
+logger = logging.getLogger(__name__)
+
+_NUMERIC = {"DOUBLE", "FLOAT", "INT64", "INT32"}
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ids = itertools.count()
+
+
+def new_request_id() -> str:
+    """A unique request id (32 hex characters): a per-process random prefix and a counter.
+
+    ``uuid4()`` reads the OS random source on every call, which costs more than a cache hit.
+    """
+    return f"{_ID_PREFIX}{next(_ids) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+@dataclass
+class RowAnswer:
+    """The answer for one input row."""
+
+    row: int
+    request_id: str
+    model: str
+    version: int | None
+    variant: str | None
+    prediction: Any = None
+    score: float | None = None
+    cached: bool = False
+    missing: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "row": self.row,
+            "request_id": self.request_id,
+            "model": self.model,
+            "version": self.version,
+            "variant": self.variant,
+            "prediction": self.prediction,
+            "score": self.score,
+            "cached": self.cached,
+        }
+        if self.missing:
+            out["missing"] = self.missing
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class _Batch:
+    """The rows of one request routed to one version."""
+
+    loaded: LoadedVersion
+    variant: str
+    rows: list[int]
+
+
+def _python(value: Any) -> Any:
+    """numpy scalars -> Python scalars; NaN -> None."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+class PredictionService:
+    """Answers prediction and feature requests for the models of a :class:`ModelTable`."""
+
+    def __init__(
+        self,
+        table: ModelTable,
+        *,
+        cache: PredictionCache | None = None,
+        prediction_log: PredictionLogger | None = None,
+        metrics: ServingMetrics | None = None,
+        max_batch: int = 1000,
+    ) -> None:
+        self.table = table
+        self.cache = cache
+        self.log = prediction_log
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self._shadows = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-shadow")
+
+    def close(self) -> None:
+        """Finish queued shadow predictions."""
+        self._shadows.shutdown(wait=True)
+
+    # -- features ----------------------------------------------------------------------------
+
+    def _rows(
+        self, served: ServedModel, entities: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None
+    ) -> int:
+        """Number of rows of a request, checked against ``max_batch`` before any I/O."""
+        for source in (entities, overrides):
+            if source:
+                if not isinstance(source, Mapping):
+                    raise BadRequest("'entities' and 'features' must be objects of columns: {name: [values]}")
+                first = next(iter(source.values()))
+                if isinstance(first, (list, tuple)) and len(first) > self.max_batch:
+                    raise BatchTooLarge(
+                        f"batch of {len(first)} rows exceeds serving.max_batch = {self.max_batch}; "
+                        "split the request or raise serving.max_batch in modelyard.yaml"
+                    )
+        return 0
+
+    def features(
+        self,
+        model: str,
+        entities: Mapping[str, Sequence[Any]] | None,
+        overrides: Mapping[str, Sequence[Any]] | None = None,
+    ) -> tuple[ServedModel, dict[str, list[Any]], int]:
+        """The online vectors of ``model`` as the model sees them: (served model, columns, rows)."""
+        served = self.table.get(model)
+        self._rows(served, entities, overrides)
+        names = served.feature_names
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise BadRequest(f"unknown feature(s) {unknown} for model {model!r}; its features: {names}")
+        if entities:
+            start = time.perf_counter()
+            columns = served.reader.read(entities)
+            if self.metrics is not None:
+                self.metrics.child(self.metrics.feature_latency, model, served.reader.store_label).observe(
+                    time.perf_counter() - start
+                )
+            n = len(next(iter(columns.values())))
+        elif overrides and set(overrides) == set(names):
+            n = self._override_rows(overrides)
+            columns = {}
+        else:
+            missing = [n for n in names if n not in overrides]
+            raise BadRequest(
+                f"give the entity keys {list(served.reader.entity_keys)} of model {model!r}, or every feature "
+                f"directly (missing: {missing})"
+            )
+        if overrides:
+            if self._override_rows(overrides) != n:
+                raise BadRequest(
+                    f"feature overrides have {self._override_rows(overrides)} rows but the entities have {n}"
+                )
+            types = dict(served.schema.fields)
+            for name, values in overrides.items():
+                _check_values(name, values, types[name])
+                columns[name] = list(values)
+        return served, columns, n
+
+    @staticmethod
+    def _override_rows(overrides: Mapping[str, Any]) -> int:
+        lengths = set()
+        for name, values in overrides.items():
+            if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+                raise BadRequest(f"feature {name!r} must be a list of values (one per row)")
+            lengths.add(len(values))
+        if len(lengths) != 1:
+            raise BadRequest(f"feature overrides have different lengths: {sorted(lengths)}")
+        return lengths.pop()
+
+    # -- predictions -------------------------------------------------------------------------
+
+    def predict(
+        self,
+        model: str,
+        entities: Mapping[str, Sequence[Any]] | None,
+        *,
+        overrides: Mapping[str, Sequence[Any]] | None = None,
+        request_id: str | None = None,
+        routing_key: str | None = None,
+        version: int | None = None,
+    ) -> list[RowAnswer]:
+        """Answer every row of one request (see the module docstring)."""
+        start = time.perf_counter()
+        rid = request_id or new_request_id()
+        served, columns, n = self.features(model, entities, overrides)
+        names = served.feature_names
+        keys = list(served.reader.entity_keys) if entities else []
+        answers = [
+            RowAnswer(
+                row=i, request_id=rid if n == 1 else f"{rid}:{i}", model=model, version=None, variant=None
+            )
+            for i in range(n)
+        ]
+        usable = self._apply_missing_policy(served, columns, names, answers)
+        batches = self._route(served, columns, keys, usable, rid, routing_key, version, answers)
+        for batch in batches.values():
+            self._answer(served, batch, columns, names, answers)
+        elapsed = time.perf_counter() - start
+        self._record(served, columns, keys, names, answers, elapsed, mode="live")
+        if self.metrics is not None and answers:
+            first = answers[0]
+            self.metrics.child(self.metrics.latency, model, str(first.version), str(first.variant)).observe(
+                elapsed
+            )
+        return answers
+
+    def _apply_missing_policy(
+        self, served: ServedModel, columns: dict[str, list[Any]], names: list[str], answers: list[RowAnswer]
+    ) -> list[int]:
+        """Note missing features per row, fill declared defaults, and return the rows to predict."""
+        policy = served.config.missing_values
+        defaults = policy.defaults if policy.policy == "default" else {}
+        usable = []
+        counted = 0
+        for i, answer in enumerate(answers):
+            missing = [name for name in names if is_missing(columns[name][i])]
+            if missing:
+                counted += 1
+                answer.missing = missing
+                if policy.policy == "reject":
+                    answer.error = f"missing feature values {missing} (model {served.name!r} rejects rows with missing features)"
+                    continue
+                for name in missing:
+                    if name in defaults:
+                        columns[name][i] = defaults[name]
+            usable.append(i)
+        if counted and self.metrics is not None:
+            self.metrics.child(self.metrics.missing_rows, served.name, policy.policy).inc(counted)
+        return usable
+
+    def _route(
+        self,
+        served: ServedModel,
+        columns: dict[str, list[Any]],
+        keys: list[str],
+        rows: list[int],
+        rid: str,
+        routing_key: str | None,
+        pinned: int | None,
+        answers: list[RowAnswer],
+    ) -> dict[tuple[int, str], _Batch]:
+        batches: dict[tuple[int, str], _Batch] = {}
+        shadows: dict[tuple[int, str], list[int]] = {}
+        for i in rows:
+            if pinned is not None:
+                version, variant = int(pinned), f"v{int(pinned)}"
+                if pinned not in served.versions:
+                    raise ModelNotReady(
+                        f"version {pinned} of model {served.name!r} is not served here; "
+                        f"served versions: {sorted(served.versions)}"
+                    )
+            else:
+                try:
+                    decision = self.table.decide(
+                        served.name,
+                        routing_key=routing_key,
+                        entities={k: columns[k][i] for k in keys},
+                        request_id=answers[i].request_id,
+                    )
+                except RolloutError as exc:
+                    raise ModelNotReady(f"model {served.name!r} cannot answer: {exc}") from None
+                version, variant = int(decision.live.version), decision.live.name
+                for shadow in decision.shadows:
+                    shadows.setdefault((int(shadow.version), shadow.name), []).append(i)
+            batch = batches.get((version, variant))
+            if batch is None:
+                try:
+                    loaded = self.table.version(served, version)
+                except ModelyardError as exc:
+                    raise ModelNotReady(
+                        f"model {served.name!r} v{version} could not be loaded: {exc}"
+                    ) from None
+                batch = batches[(version, variant)] = _Batch(loaded, variant, [])
+            batch.rows.append(i)
+        for (version, variant), shadow_rows in shadows.items():
+            self._shadows.submit(self._shadow, served, version, variant, columns, keys, shadow_rows, answers)
+        return batches
+
+    def _answer(
+        self,
+        served: ServedModel,
+        batch: _Batch,
+        columns: dict[str, list[Any]],
+        names: list[str],
+        answers: list[RowAnswer],
+    ) -> None:
+        loaded = batch.loaded
+        version = loaded.version
+        todo = batch.rows
+        keys: list[str] = []
+        if self.cache is not None:
+            from modelyard.serving.cache import cache_key
+
+            keys = [cache_key(served.name, version, [columns[f][i] for f in names]) for i in todo]
+            hits = self.cache.get_many(keys)
+            todo = []
+            misses: list[str] = []
+            for i, key, hit in zip(batch.rows, keys, hits, strict=True):
+                answer = answers[i]
+                answer.version, answer.variant = version, batch.variant
+                if hit is None:
+                    todo.append(i)
+                    misses.append(key)
+                else:
+                    answer.prediction, answer.score, answer.cached = hit.prediction, hit.score, True
+            keys = misses
+            if self.metrics is not None:
+                hit_count = len(batch.rows) - len(todo)
+                if hit_count:
+                    self.metrics.child(self.metrics.cache_hits, served.name).inc(hit_count)
+                if todo:
+                    self.metrics.child(self.metrics.cache_misses, served.name).inc(len(todo))
+        if not todo:
+            return
+        predictions, scores = self._run_model(served, loaded, columns, todo)
+        for j, i in enumerate(todo):
+            answer = answers[i]
+            answer.version, answer.variant = version, batch.variant
+            answer.prediction = predictions[j]
+            answer.score = scores[j] if scores is not None else None
+        if self.cache is not None:
+            from modelyard.serving.cache import CachedPrediction
+
+            self.cache.put_many(
+                [
+                    (key, CachedPrediction(answers[i].prediction, answers[i].score))
+                    for key, i in zip(keys, todo, strict=True)
+                ]
+            )
+
+    def _run_model(
+        self, served: ServedModel, loaded: LoadedVersion, columns: dict[str, list[Any]], rows: list[int]
+    ) -> tuple[list[Any], list[float | None] | None]:
+        try:
+            if loaded.columnar is not None:
+                predictions, scores = loaded.columnar(columns, rows)
+                if served.config.task != "classification":
+                    scores = None
+                return [_python(v) for v in predictions], scores
+            frame = build_frame(columns, served.schema, rows)
+            predictions = [_python(v) for v in loaded.predictor.predict(frame)]
+            scores = None
+            if served.config.task == "classification":
+                proba = loaded.predictor.predict_proba(frame)
+                if proba is not None:
+                    scores = [_python(v) for v in proba]
+        except ModelyardError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the model's own error, reported to the caller
+            raise PredictionFailed(
+                f"model {served.name!r} v{loaded.version} failed on this input: {type(exc).__name__}: {exc}"
+            ) from None
+        return predictions, scores
+
+    # -- shadows and logging -------------------------------------------------------------------
+
+    def _shadow(
+        self,
+        served: ServedModel,
+        version: int,
+        variant: str,
+        columns: dict[str, list[Any]],
+        keys: list[str],
+        rows: list[int],
+        live: list[RowAnswer],
+    ) -> None:
+        start = time.perf_counter()
+        answers = [
+            RowAnswer(
+                row=i, request_id=live[i].request_id, model=served.name, version=version, variant=variant
+            )
+            for i in rows
+        ]
+        try:
+            loaded = self.table.version(served, version)
+            predictions, scores = self._run_model(served, loaded, columns, rows)
+            for j, answer in enumerate(answers):
+                answer.prediction = predictions[j]
+                answer.score = scores[j] if scores is not None else None
+        except Exception as exc:  # noqa: BLE001 - a failing shadow never affects the caller
+            for answer in answers:
+                answer.error = f"{type(exc).__name__}: {exc}"
+        elapsed = time.perf_counter() - start
+        by_row = {a.row: a for a in answers}
+        self._record(
+            served, columns, keys, served.feature_names, [by_row[i] for i in rows], elapsed, mode="shadow"
+        )
+
+    def _record(
+        self,
+        served: ServedModel,
+        columns: dict[str, list[Any]],
+        keys: list[str],
+        names: list[str],
+        answers: list[RowAnswer],
+        elapsed: float,
+        *,
+        mode: str,
+    ) -> None:
+        if self.metrics is not None:
+            counts: dict[tuple[str, str], int] = {}
+            for a in answers:
+                if a.error is None and a.version is not None:
+                    label = (str(a.version), str(a.variant))
+                    counts[label] = counts.get(label, 0) + 1
+            for (version, variant), count in counts.items():
+                self.metrics.child(self.metrics.predictions, served.name, version, variant).inc(count)
+        if self.log is None:
+            return
+        from modelyard.serving.records import PredictionRecord
+
+        latency_ms = elapsed * 1000.0 / max(1, len(answers))
+        for a in answers:
+            i = a.row
+            self.log.log(
+                PredictionRecord(
+                    request_id=a.request_id,
+                    model=served.name,
+                    version=int(a.version or 0),
+                    prediction=a.prediction,
+                    entities={k: columns[k][i] for k in keys},
+                    features={f: columns[f][i] for f in names},
+                    variant=a.variant or "none",
+                    mode=mode,  # type: ignore[arg-type]
+                    score=a.score,
+                    latency_ms=latency_ms,
+                    cache_hit=a.cached,
+                    error=a.error,
+                )
+            )
+
+
+def _check_values(name: str, values: Sequence[Any], value_type: str) -> None:
+    """Request-time feature values must match the feature's type (numbers for numeric features...)."""
+    for v in values:
+        if v is None:
+            continue
+        if value_type in _NUMERIC:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise BadRequest(f"feature {name!r} takes numbers, got {v!r} ({type(v).__name__})")
+            if value_type in ("INT64", "INT32") and isinstance(v, float) and not v.is_integer():
+                raise BadRequest(f"feature {name!r} takes integers, got {v!r}")
+        elif value_type == "BOOL":
+            if not isinstance(v, bool):
+                raise BadRequest(f"feature {name!r} takes true/false, got {v!r}")
+        elif value_type == "STRING" and not isinstance(v, str):
+            raise BadRequest(f"feature {name!r} takes strings, got {v!r} ({type(v).__name__})")

@@ -1,0 +1,456 @@
+"""The prediction log: a non-blocking, buffered writer in front of a LogSink plugin.
+
+``PredictionLogger.log(record)`` only puts the record on a queue, so the request path never
+waits for disk or network. A background thread batches records and writes them to the sink
+every ``flush_interval`` seconds or every ``max_buffer`` records, and fires the
+``on_prediction`` hook for each. When the sink fails, batches are spooled as complete
+Parquet files under ``spool_dir`` and delivered, oldest first, once it answers again (also
+by the next logger started on the same spool directory, so a restart loses nothing that
+reached the spool). Past ``max_spool_bytes`` (or a full queue) records are dropped and
+counted in :attr:`PredictionLogger.stats`, never silently. ``close()`` flushes everything.
+
+A crash loses at most what was buffered in memory: the last ``flush_interval`` of records.
+
+Sinks (``LogSink``) are plugins (role ``log_sink``): ``parquet`` and ``postgres`` ship with
+modelyard. Their config classes extend :class:`LogSinkSettings`, whose fields tune the logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelyard.serving.records import PredictionRecord
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from modelyard.plugins.manager import PluginHost
+    from modelyard.yard import Yard
+
+logger = logging.getLogger(__name__)
+
+_STOP = object()
+_SPOOL_SUFFIX = ".parquet"
+
+
+class LogSinkSettings(BaseModel):
+    """Settings every log sink accepts (under ``serving.log.settings``): how the logger batches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flush_interval: float = Field(1.0, gt=0, description="seconds between writes to the sink")
+    max_buffer: int = Field(1000, ge=1, description="write as soon as this many records wait")
+    max_queue: int = Field(100_000, ge=1, description="records waiting beyond this are dropped and counted")
+    max_spool_bytes: int = Field(
+        512 * 1024 * 1024, ge=0, description="disk the spool may use while the sink is down"
+    )
+
+
+class LogSink(ABC):
+    """Where prediction-log rows go. Implementations must be safe to call from one writer thread.
+
+    ``write`` either stores every row or raises (then the logger spools the batch and retries
+    later), so a sink must not leave a partial batch visible as complete.
+    """
+
+    @abstractmethod
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        """Store a batch of :meth:`PredictionRecord.to_row` rows (all or nothing)."""
+
+    @abstractmethod
+    def read(
+        self,
+        model: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        chunk_rows: int = 50_000,
+    ) -> Iterator[pd.DataFrame]:
+        """Rows of ``model`` with ``since <= timestamp < until``, in chunks of at most ``chunk_rows``."""
+
+    def read_frame(
+        self, model: str, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        """All matching rows as one frame (for windows known to fit in memory)."""
+        import pandas as pd
+
+        from modelyard.serving.records import arrow_schema
+
+        chunks = [c for c in self.read(model, since, until) if len(c)]
+        if not chunks:
+            return arrow_schema().empty_table().to_pandas()
+        return pd.concat(chunks, ignore_index=True)
+
+    def flush(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Make everything written so far durable and readable (roll open files)."""
+
+    def tick(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Called every flush interval, records or not (roll files by age, keep connections alive)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Release files and connections; called once by ``PredictionLogger.close``."""
+
+
+class PredictionLogger:
+    """Buffered, non-blocking prediction log in front of a :class:`LogSink`.
+
+    ``stats`` gives counters for ``/metrics``: ``logged`` (accepted by ``log``), ``written``
+    (delivered to the sink, including replayed spool), ``spooled`` (rows put in the spool),
+    ``replayed`` (spooled rows later delivered), ``dropped`` (lost: queue full or spool full),
+    ``sink_errors`` (failed writes), ``spool_rows`` / ``spool_bytes`` (waiting on disk now),
+    ``queued`` (in memory now), ``sink_healthy``.
+    """
+
+    def __init__(
+        self,
+        sink: LogSink,
+        *,
+        flush_interval: float = 1.0,
+        max_buffer: int = 1000,
+        spool_dir: str | os.PathLike[str] | None = None,
+        host: PluginHost | None = None,
+        max_queue: int = 100_000,
+        max_spool_bytes: int = 512 * 1024 * 1024,
+        retry_min: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.sink = sink
+        self.flush_interval = flush_interval
+        self.max_buffer = max_buffer
+        self.host = host
+        self.max_spool_bytes = max_spool_bytes
+        self.spool_dir = Path(spool_dir) if spool_dir is not None else None
+        self._retry_min, self._retry_max = retry_min, retry_max
+        self._retry_delay = retry_min
+        self._next_retry = 0.0
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self._lock = threading.Lock()
+        self._counters = {
+            "logged": 0,
+            "written": 0,
+            "spooled": 0,
+            "replayed": 0,
+            "dropped": 0,
+            "sink_errors": 0,
+        }
+        self._spool_rows = 0
+        self._spool_bytes = 0
+        self._healthy = True
+        self._last_error: str | None = None
+        self._flush_requests: list[threading.Event] = []
+        self._closed = False
+        if self.spool_dir is not None:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            self._recover_spool()
+        self._thread = threading.Thread(target=self._run, name="modelyard-prediction-log", daemon=True)
+        self._thread.start()
+
+    # -- request path ------------------------------------------------------------------
+
+    def log(self, record: PredictionRecord) -> bool:
+        """Queue one record; never blocks. Returns False (and counts a drop) when the queue is full."""
+        if self._closed:
+            self._count("dropped")
+            logger.warning("prediction log is closed; dropped record %s", record.request_id)
+            return False
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self._count("dropped")
+            return False
+        self._count("logged")
+        return True
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics (see the class docstring)."""
+        with self._lock:
+            out: dict[str, Any] = dict(self._counters)
+            out["spool_rows"] = self._spool_rows
+            out["spool_bytes"] = self._spool_bytes
+        out["queued"] = self._queue.qsize()
+        out["sink_healthy"] = self._healthy
+        out["last_error"] = self._last_error
+        return out
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Write everything queued so far (to the sink, or the spool); True if done within ``timeout``."""
+        if self._closed:
+            return True
+        done = threading.Event()
+        self._queue.put(done)  # blocks only if the queue is full, which flush must wait out anyway
+        return done.wait(timeout)
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Graceful shutdown: write everything, retry the spool once, close the sink."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.error(
+                "prediction log writer did not finish within %ss; %d records may be lost",
+                timeout,
+                self._queue.qsize(),
+            )
+        try:
+            self.sink.close()
+        except Exception:  # noqa: BLE001 - shutdown goes on; the error is logged
+            logger.exception("closing the prediction-log sink failed")
+
+    def __enter__(self) -> PredictionLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writer thread -------------------------------------------------------------------
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counters[name] += n
+
+    def _run(self) -> None:
+        buffer: list[PredictionRecord] = []
+        pending: list[PredictionRecord] = []
+        deadline = time.monotonic() + self.flush_interval
+        stopping = False
+        while not stopping:
+            waiters: list[threading.Event] = []
+            timeout = max(0.0, deadline - time.monotonic())
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            while item is not None:  # drain what is already there without waiting
+                if item is _STOP:
+                    stopping = True
+                elif isinstance(item, threading.Event):
+                    waiters.append(item)
+                else:
+                    buffer.append(item)
+                if len(buffer) >= self.max_buffer:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            now = time.monotonic()
+            try:
+                if buffer and (stopping or waiters or len(buffer) >= self.max_buffer or now >= deadline):
+                    pending, buffer = buffer, []
+                    self._deliver(pending)
+                if now >= deadline or stopping:
+                    deadline = now + self.flush_interval
+                    self._maybe_replay(force=stopping)
+                    self._sink_call(self.sink.tick)
+                if waiters or stopping:
+                    self._sink_call(self.sink.flush)
+            except Exception:  # noqa: BLE001 - the writer thread must survive anything
+                logger.exception("prediction-log writer failed; %d records dropped", len(pending))
+                self._count("dropped", len(pending))
+            finally:
+                pending = []
+                for waiter in waiters:
+                    waiter.set()
+
+    def _sink_call(self, method: Any) -> None:
+        try:
+            method()
+        except Exception as exc:  # noqa: BLE001 - a failing sink must not kill the writer
+            self._sink_failed(exc)
+
+    def _deliver(self, records: list[PredictionRecord]) -> None:
+        if self.host is not None:
+            for record in records:
+                self.host.on_prediction(record)
+        rows = [r.to_row() for r in records]
+        if self._spool_rows and not self._maybe_replay():
+            self._spool(rows)  # keep order: older spooled rows go first
+            return
+        if not self._healthy and time.monotonic() < self._next_retry:
+            self._spool(rows)
+            return
+        try:
+            self.sink.write(rows)
+        except Exception as exc:  # noqa: BLE001 - any sink failure means: spool and retry later
+            self._sink_failed(exc)
+            self._spool(rows)
+            return
+        self._sink_ok()
+        self._count("written", len(rows))
+
+    def _sink_failed(self, exc: BaseException) -> None:
+        self._count("sink_errors")
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        if self._healthy:
+            logger.warning(
+                "prediction-log sink failed (%s); spooling to %s", self._last_error, self.spool_dir
+            )
+        self._healthy = False
+        self._next_retry = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_max, self._retry_delay * 2)
+
+    def _sink_ok(self) -> None:
+        if not self._healthy:
+            logger.info("prediction-log sink is back")
+        self._healthy = True
+        self._retry_delay = self._retry_min
+
+    # -- spool ---------------------------------------------------------------------------
+
+    def _spool(self, rows: list[dict[str, Any]]) -> None:
+        if self.spool_dir is None:
+            self._count("dropped", len(rows))
+            logger.error(
+                "prediction-log sink failed and no spool directory is set: dropped %d records", len(rows)
+            )
+            return
+        import pyarrow.parquet as pq
+
+        from modelyard.serving.records import rows_to_table
+
+        if self._spool_bytes >= self.max_spool_bytes:
+            self._count("dropped", len(rows))
+            logger.error(
+                "prediction-log spool is full (%d bytes): dropped %d records", self._spool_bytes, len(rows)
+            )
+            return
+        name = f"spool-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SPOOL_SUFFIX}"
+        tmp = self.spool_dir / f".{name}.tmp"
+        try:
+            pq.write_table(rows_to_table(rows), tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.spool_dir / name)
+        except OSError:
+            logger.exception("could not write the prediction-log spool: dropped %d records", len(rows))
+            tmp.unlink(missing_ok=True)
+            self._count("dropped", len(rows))
+            return
+        size = (self.spool_dir / name).stat().st_size
+        with self._lock:
+            self._spool_rows += len(rows)
+            self._spool_bytes += size
+        self._count("spooled", len(rows))
+
+    def _spool_files(self) -> list[Path]:
+        if self.spool_dir is None:
+            return []
+        return sorted(p for p in self.spool_dir.glob(f"spool-*{_SPOOL_SUFFIX}"))
+
+    def _recover_spool(self) -> None:
+        """Count what an earlier process left in the spool; reclaim files of dead claimers."""
+        import pyarrow.parquet as pq
+
+        assert self.spool_dir is not None
+        for claimed in self.spool_dir.glob(f"spool-*{_SPOOL_SUFFIX}.claimed-*"):
+            pid = claimed.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                os.replace(claimed, claimed.with_name(claimed.name.split(".claimed-")[0]))
+        for path in self._spool_files():
+            try:
+                rows = pq.ParquetFile(path).metadata.num_rows
+            except Exception:  # noqa: BLE001 - a broken spool file is set aside, not fatal
+                logger.error("unreadable prediction-log spool file %s; renamed to .bad", path)
+                os.replace(path, path.with_suffix(".bad"))
+                continue
+            self._spool_rows += rows
+            self._spool_bytes += path.stat().st_size
+        if self._spool_rows:
+            logger.info("prediction-log spool holds %d records from earlier; delivering", self._spool_rows)
+
+    def _maybe_replay(self, *, force: bool = False) -> bool:
+        """Deliver spooled batches oldest first; True when the spool is empty afterwards."""
+        if not self._spool_rows:
+            return True
+        if not force and not self._healthy and time.monotonic() < self._next_retry:
+            return False
+        import pyarrow.parquet as pq
+
+        for path in self._spool_files():
+            claimed = path.with_name(f"{path.name}.claimed-{os.getpid()}")
+            try:
+                os.replace(path, claimed)  # another worker on the same spool may take it first
+            except FileNotFoundError:
+                continue
+            size = claimed.stat().st_size
+            try:
+                rows = pq.read_table(claimed).to_pylist()
+            except Exception:  # noqa: BLE001 - a damaged spool file is set aside, the rest goes on
+                logger.exception("unreadable prediction-log spool file %s; renamed to .bad", path)
+                os.replace(claimed, path.with_suffix(".bad"))
+                with self._lock:
+                    self._spool_bytes = max(0, self._spool_bytes - size)
+                continue
+            try:
+                self.sink.write(rows)
+            except Exception as exc:  # noqa: BLE001 - still down; keep the file for later
+                os.replace(claimed, path)
+                self._sink_failed(exc)
+                return False
+            claimed.unlink()
+            self._sink_ok()
+            with self._lock:
+                self._spool_rows = max(0, self._spool_rows - len(rows))
+                self._spool_bytes = max(0, self._spool_bytes - size)
+            self._count("written", len(rows))
+            self._count("replayed", len(rows))
+        if not self._spool_files():
+            with self._lock:
+                self._spool_rows = 0
+                self._spool_bytes = 0
+        return self._spool_rows == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _build_sink(yard: Yard) -> tuple[LogSink, Any]:
+    choice = yard.config.serving.log
+    spec = yard.host.spec("log_sink", choice.plugin)
+    config = spec.validate_settings(choice.settings, file=str(yard.config_file), key="serving.log.settings")
+    factory = spec.load()
+    sink = factory(config, yard=yard) if config is not None else factory(yard=yard)
+    return sink, config
+
+
+def open_log_sink(yard: Yard) -> LogSink:
+    """The log sink the yard's ``serving.log`` names, for reading (monitoring, feedback joins)."""
+    return _build_sink(yard)[0]
+
+
+def open_prediction_logger(yard: Yard, *, host: PluginHost | None = None) -> PredictionLogger:
+    """The prediction logger the yard's ``serving.log`` config describes, spooling to ``yard.home/spool``."""
+    sink, config = _build_sink(yard)
+    tuning: Mapping[str, Any] = config.model_dump() if isinstance(config, LogSinkSettings) else {}
+    defaults = LogSinkSettings()
+    return PredictionLogger(
+        sink,
+        flush_interval=tuning.get("flush_interval", defaults.flush_interval),
+        max_buffer=tuning.get("max_buffer", defaults.max_buffer),
+        max_queue=tuning.get("max_queue", defaults.max_queue),
+        max_spool_bytes=tuning.get("max_spool_bytes", defaults.max_spool_bytes),
+        spool_dir=yard.home / "spool" / yard.config.serving.log.plugin,
+        host=host or yard.host,
+    )

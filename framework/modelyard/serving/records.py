@@ -1,0 +1,207 @@
+"""PredictionRecord: one logged prediction, and its flat row form shared by every log sink.
+
+A record is what the server (live and shadow variants) and batch scoring hand to the
+:class:`~modelyard.serving.prediction_log.PredictionLogger`. Sinks store :meth:`PredictionRecord.to_row`
+rows, whose columns are fixed (:data:`ROW_COLUMNS`) whatever the model: entity keys and the
+feature vector travel as JSON text so one Parquet schema and one SQL table fit every model.
+:func:`expand` turns a frame of rows back into one column per entity key and feature, which
+is what monitoring windows and feedback joins work on.
+
+Import-light: only the standard library at import time (pyarrow and pandas inside functions).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import pyarrow as pa
+
+Mode = Literal["live", "shadow"]
+
+#: Column name -> logical type of a row; the Parquet schema and the SQL table follow it.
+ROW_COLUMNS: dict[str, str] = {
+    "request_id": "string",
+    "timestamp": "timestamp",  # UTC, microseconds
+    "model": "string",
+    "version": "int",
+    "variant": "string",
+    "mode": "string",
+    "entities": "json",  # JSON object text: entity key -> value
+    "features": "json",  # JSON object text: feature name -> value
+    "prediction": "float",  # numeric predictions (class labels 0/1, regression values)
+    "prediction_label": "string",  # non-numeric predictions (string class labels)
+    "score": "float",
+    "latency_ms": "float",
+    "cache_hit": "bool",
+    "error": "string",
+}
+
+
+def new_request_id() -> str:
+    """A fresh request id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+def _json_default(value: Any) -> Any:
+    """Make numpy scalars, datetimes and the like JSON-serialisable."""
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _clean(value: Any) -> Any:
+    """NaN -> None so the JSON text is standard (``null``)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    return value
+
+
+def _dumps(mapping: Mapping[str, Any]) -> str:
+    return json.dumps(
+        {str(k): _clean(v) for k, v in mapping.items()}, default=_json_default, separators=(",", ":")
+    )
+
+
+@dataclass(slots=True)
+class PredictionRecord:
+    """One prediction as it is logged.
+
+    ``prediction`` is the model's answer (a class label or a value), ``score`` the
+    positive-class probability of a binary classifier (else ``None``), ``mode`` says whether
+    the variant answered the caller (``live``) or ran beside it (``shadow``). ``error`` holds
+    the message when the prediction failed (then ``prediction`` is ``None``).
+    """
+
+    request_id: str
+    model: str
+    version: int
+    prediction: float | int | str | None
+    entities: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+    variant: str = "default"
+    mode: Mode = "live"
+    score: float | None = None
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+    error: str | None = None
+    timestamp: datetime = field(default_factory=utcnow)
+
+    def to_row(self) -> dict[str, Any]:
+        """The flat row sinks store (keys = :data:`ROW_COLUMNS`)."""
+        prediction = _clean(self.prediction)
+        numeric = isinstance(prediction, (int, float)) and not isinstance(prediction, bool)
+        if isinstance(prediction, bool):
+            prediction, numeric = int(prediction), True
+        ts = self.timestamp
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=timezone.utc)
+        return {
+            "request_id": self.request_id,
+            "timestamp": ts.astimezone(timezone.utc),
+            "model": self.model,
+            "version": int(self.version),
+            "variant": self.variant,
+            "mode": self.mode,
+            "entities": _dumps(self.entities),
+            "features": _dumps(self.features),
+            "prediction": float(prediction) if numeric else None,
+            "prediction_label": None if numeric or prediction is None else str(prediction),
+            "score": None if _clean(self.score) is None else float(self.score),  # type: ignore[arg-type]
+            "latency_ms": float(self.latency_ms),
+            "cache_hit": bool(self.cache_hit),
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> PredictionRecord:
+        """Rebuild a record from a stored row (numeric predictions come back as floats)."""
+        prediction: Any = row.get("prediction")
+        if prediction is None or (isinstance(prediction, float) and math.isnan(prediction)):
+            prediction = row.get("prediction_label")
+        ts = row["timestamp"]
+        if hasattr(ts, "to_pydatetime"):
+            ts = ts.to_pydatetime()
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=timezone.utc)
+        score = row.get("score")
+        return cls(
+            request_id=str(row["request_id"]),
+            timestamp=ts,
+            model=str(row["model"]),
+            version=int(row["version"]),
+            variant=str(row["variant"]),
+            mode=row["mode"],
+            entities=json.loads(row.get("entities") or "{}"),
+            features=json.loads(row.get("features") or "{}"),
+            prediction=prediction,
+            score=None if score is None or (isinstance(score, float) and math.isnan(score)) else float(score),
+            latency_ms=float(row.get("latency_ms") or 0.0),
+            cache_hit=bool(row.get("cache_hit")),
+            error=row.get("error") or None,
+        )
+
+
+def arrow_schema() -> pa.Schema:
+    """The Arrow/Parquet schema of log rows."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "json": pa.string(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+    }
+    return pa.schema([pa.field(name, types[kind]) for name, kind in ROW_COLUMNS.items()])
+
+
+def rows_to_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """An Arrow table of log rows with exactly :func:`arrow_schema` (extra keys ignored)."""
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    return pa.Table.from_pydict(
+        {name: [row.get(name) for row in rows] for name in schema.names}, schema=schema
+    )
+
+
+def expand(frame: pd.DataFrame, *, drop_json: bool = True) -> pd.DataFrame:
+    """A frame of log rows with one column per entity key and per feature.
+
+    Entity keys and features come out under their own names; a name that collides with a
+    row column (``model``, ``score``...) gets a ``entity.`` / ``feature.`` prefix instead.
+    """
+    import pandas as pd
+
+    out = frame.reset_index(drop=True)
+    pieces = [out.drop(columns=["entities", "features"]) if drop_json else out]
+    taken = set(pieces[0].columns)
+    for column, prefix in (("entities", "entity."), ("features", "feature.")):
+        if column not in out.columns:
+            continue
+        decoded = pd.DataFrame.from_records([json.loads(v) if v else {} for v in out[column]])
+        decoded.index = out.index
+        decoded.columns = [c if c not in taken else f"{prefix}{c}" for c in decoded.columns]
+        taken.update(decoded.columns)
+        pieces.append(decoded)
+    return pd.concat(pieces, axis=1)

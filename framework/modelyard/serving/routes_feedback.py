@@ -1,0 +1,107 @@
+"""``POST /v1/models/{model}/feedback``: ground truth over HTTP.
+
+For the SERVING work: mount it with ``app.include_router(feedback_router(yard))``. The
+route calls :func:`modelyard.serving.feedback.record_feedback` in FastAPI's thread pool.
+Imports FastAPI (a ``modelyard[serve]`` dependency) at module level: import it only from the server.
+
+Body: a list of feedback rows, or ``{"feedback": [rows...]}``, or one row object. A row is
+``{"request_id": "...", "label": 1}`` or ``{"driver_id": 1001, "event_timestamp":
+"2026-03-01T12:00:00Z", "label": 1}`` (entity keys flat or under ``"entities"``).
+Answers ``200 {"model": ..., "recorded": N}``; a bad body is ``400 {"error": ...}`` naming
+the row and field, an unknown model ``404``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from modelyard.errors import BadRequest, ModelNotFound
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelyard.yard import Yard
+
+FEEDBACK_ROW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "request_id, or every entity key of the model (flat or under 'entities') with an optional "
+    "event_timestamp; and the label",
+    "properties": {
+        "request_id": {"type": "string"},
+        "entities": {"type": "object"},
+        "event_timestamp": {"type": "string", "format": "date-time"},
+        "label": {"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}]},
+    },
+    "required": ["label"],
+    "additionalProperties": True,
+}
+
+#: the body schema shown in the OpenAPI document
+FEEDBACK_BODY_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "array", "items": FEEDBACK_ROW_SCHEMA},
+        {
+            "type": "object",
+            "properties": {"feedback": {"type": "array", "items": FEEDBACK_ROW_SCHEMA}},
+            "required": ["feedback"],
+        },
+        FEEDBACK_ROW_SCHEMA,
+    ]
+}
+
+
+def rows_from_body(body: Any) -> list[dict[str, Any]]:
+    """The feedback rows in a request body (see the module docstring)."""
+    if isinstance(body, dict) and "feedback" in body:
+        body = body["feedback"]
+    if isinstance(body, dict):
+        body = [body]
+    if not isinstance(body, list):
+        raise BadRequest('the body must be a feedback row, a list of rows, or {"feedback": [rows]}')
+    return body
+
+
+def feedback_router(yard: Yard) -> APIRouter:
+    """An APIRouter with the feedback route for ``yard``."""
+    from modelyard.serving.feedback import record_feedback
+
+    router = APIRouter()
+
+    @router.post(
+        "/v1/models/{model}/feedback",
+        summary="Record ground truth for past predictions (by request id, or entity keys + time).",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": FEEDBACK_BODY_SCHEMA}},
+            },
+        },
+        responses={
+            200: {
+                "description": "stored",
+                "content": {"application/json": {"example": {"model": "m", "recorded": 2}}},
+            },
+            400: {"description": "bad body; 'error' names the row and field"},
+            404: {"description": "unknown model"},
+        },
+        tags=["feedback"],
+    )
+    async def post_feedback(model: str, request: Request) -> JSONResponse:
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse({"error": f"malformed JSON: {exc}"}, status_code=400)
+        try:
+            recorded = await run_in_threadpool(
+                record_feedback, yard, model, rows_from_body(body), source="http"
+            )
+        except ModelNotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        except BadRequest as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"model": model, "recorded": recorded})
+
+    return router

@@ -1,0 +1,326 @@
+"""The Open Inference Protocol (v2, REST), so KServe/Triton/MLServer clients work unchanged.
+
+Inputs are named tensors: each entity key of the model (``driver_id``...) and, optionally,
+any of its features (request-time values; given all features, no entity keys are needed and
+the store is not read). Outputs are ``prediction`` and, for classifiers, ``score``. Only
+JSON tensor data is accepted (clients: ``binary_data=False``); the binary extension gets a
+400 saying so. Extra answers travel in ``parameters``: ``request_id``, per-row
+``versions``, ``variants``, ``cached`` and ``missing``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard import __version__
+from modelyard.errors import BadRequest, ModelNotReady, PredictionFailed
+from modelyard.serving.app import answer, json_response
+from modelyard.serving.http_errors import error_response, parse_json
+from modelyard.serving.schemas import ERRORS, InferRequest, InferResponse, request_body
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelyard.serving.app import ServingState
+    from modelyard.serving.models import ServedModel
+
+router = APIRouter(tags=["v2 (Open Inference Protocol)"])
+
+#: Feast value type -> v2 datatype
+_DATATYPES = {
+    "DOUBLE": "FP64",
+    "FLOAT": "FP32",
+    "INT64": "INT64",
+    "INT32": "INT32",
+    "BOOL": "BOOL",
+    "STRING": "BYTES",
+    "BYTES": "BYTES",
+    "UNIX_TIMESTAMP": "BYTES",
+}
+_NUMERIC_DATATYPES = {
+    "FP64",
+    "FP32",
+    "FP16",
+    "INT64",
+    "INT32",
+    "INT16",
+    "INT8",
+    "UINT64",
+    "UINT32",
+    "UINT16",
+    "UINT8",
+}
+
+
+def _flatten(data: Any) -> list[Any]:
+    if isinstance(data, list) and data and isinstance(data[0], list):
+        return [v for part in data for v in _flatten(part)]
+    return data if isinstance(data, list) else [data]
+
+
+def _cast(name: str, datatype: str, values: list[Any]) -> list[Any]:
+    """Tensor values as Python values of their datatype (BYTES arrive as strings)."""
+    if datatype in ("INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8"):
+        out = []
+        for v in values:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or (isinstance(v, float) and not v.is_integer())
+            ):
+                raise BadRequest(f"input {name!r} is {datatype} but holds {v!r}")
+            out.append(int(v))
+        return out
+    if datatype in ("FP64", "FP32", "FP16"):
+        for v in values:
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise BadRequest(f"input {name!r} is {datatype} but holds {v!r}")
+        return values
+    if datatype == "BOOL":
+        return [bool(v) for v in values]
+    if datatype == "BYTES":
+        return [v if isinstance(v, str) or v is None else str(v) for v in values]
+    raise BadRequest(f"input {name!r} has unsupported datatype {datatype!r}")
+
+
+def _split_inputs(served: ServedModel, data: dict) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """v2 ``inputs`` -> (entity columns, feature overrides)."""
+    inputs = data.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise BadRequest("'inputs' must be a non-empty list of tensors {name, shape, datatype, data}")
+    keys = set(served.reader.entity_keys)
+    names = set(served.feature_names)
+    entities: dict[str, list[Any]] = {}
+    overrides: dict[str, list[Any]] = {}
+    for tensor in inputs:
+        if not isinstance(tensor, dict) or "name" not in tensor:
+            raise BadRequest("every input needs a 'name', a 'datatype', a 'shape' and 'data'")
+        name = tensor["name"]
+        params = tensor.get("parameters") or {}
+        if "binary_data_size" in params:
+            raise BadRequest(
+                f"input {name!r} uses the binary tensor extension, which this server does not accept; "
+                "send JSON data (tritonclient: set_data_from_numpy(..., binary_data=False))"
+            )
+        if "data" not in tensor:
+            raise BadRequest(f"input {name!r} has no 'data'")
+        datatype = str(tensor.get("datatype", ""))
+        values = _cast(name, datatype, _flatten(tensor["data"]))
+        shape = tensor.get("shape")
+        if isinstance(shape, list) and shape and all(isinstance(s, int) for s in shape):
+            size = 1
+            for s in shape:
+                size *= s
+            if size != len(values):
+                raise BadRequest(f"input {name!r}: shape {shape} does not match its {len(values)} values")
+        if name in keys:
+            entities[name] = values
+        elif name in names:
+            overrides[name] = values
+        else:
+            raise BadRequest(
+                f"unknown input {name!r}; model {served.name!r} takes entity keys {sorted(keys)} "
+                f"and optionally features {served.feature_names}"
+            )
+    return entities, overrides
+
+
+def _output(name: str, values: list[Any]) -> dict[str, Any]:
+    if all(isinstance(v, bool) for v in values):
+        datatype = "BOOL"
+    elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        datatype = "INT64"
+    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        datatype = "FP64"
+    else:
+        datatype, values = "BYTES", [str(v) for v in values]
+    return {"name": name, "datatype": datatype, "shape": [len(values)], "data": values}
+
+
+@router.get("/v2", summary="Server metadata")
+async def server_metadata() -> Response:
+    return json_response({"name": "modelyard", "version": __version__, "extensions": []})
+
+
+@router.get("/v2/health/live", summary="Liveness: the worker answers")
+async def live() -> Response:
+    return json_response({"live": True})
+
+
+@router.get("/v2/health/ready", summary="Readiness: every model has a version loaded (200), else 503")
+async def ready(request: Request) -> Response:
+    state: ServingState = request.app.state.serving
+    status = state.table.status()
+    return json_response(status, 200 if status["ready"] else 503)
+
+
+def _metadata(state: ServingState, model: str) -> dict[str, Any]:
+    served = state.table.get(model)
+    types = dict(served.schema.fields)
+    key_types = {}
+    for plan in getattr(served.reader, "plans", ()):
+        for key in plan.join_keys:
+            key_types[key] = "INT64"
+    inputs = [
+        {"name": k, "datatype": key_types.get(k, "INT64"), "shape": [-1]} for k in served.reader.entity_keys
+    ]
+    inputs += [
+        {
+            "name": n,
+            "datatype": _DATATYPES.get(types[n], "BYTES"),
+            "shape": [-1],
+            "parameters": {"optional": True},
+        }
+        for n in served.feature_names
+    ]
+    outputs = [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+    if served.config.task == "classification":
+        outputs.append({"name": "score", "datatype": "FP64", "shape": [-1]})
+    flavors = sorted({v.info.flavor for v in served.versions.values()}) or [served.config.flavor]
+    return {
+        "name": model,
+        "versions": [str(v) for v in sorted(served.versions)],
+        "platform": f"modelyard-{'+'.join(flavors)}",
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+
+
+@router.get(
+    "/v2/models/{model}", summary="Model metadata: inputs, outputs, loaded versions", responses=ERRORS
+)
+async def model_metadata(model: str, request: Request) -> Response:
+    async def run(state: ServingState) -> Response:
+        return json_response(_metadata(state, model))
+
+    return await answer(request, "metadata", model, run)
+
+
+@router.get("/v2/models/{model}/versions/{version}", summary="Metadata of one version", responses=ERRORS)
+async def version_metadata(model: str, version: str, request: Request) -> Response:
+    async def run(state: ServingState) -> Response:
+        meta = _metadata(state, model)
+        if version not in meta["versions"]:
+            raise ModelNotReady(f"version {version} of {model!r} is not loaded; loaded: {meta['versions']}")
+        return json_response({**meta, "versions": [version]})
+
+    return await answer(request, "metadata", model, run)
+
+
+async def _ready(request: Request, model: str, version: str | None) -> Response:
+    async def run(state: ServingState) -> Response:
+        served = state.table.get(model)
+        loaded = [str(v) for v in sorted(served.versions)]
+        ok = served.ready if version is None else version in loaded
+        body = {"name": model, "ready": ok, "versions": loaded}
+        if not ok and served.error:
+            body["error"] = served.error
+        return json_response(body, 200 if ok else 503)
+
+    return await answer(request, "ready", model, run)
+
+
+@router.get("/v2/models/{model}/ready", summary="Model readiness (200 ready, 503 not)", responses=ERRORS)
+async def model_ready(model: str, request: Request) -> Response:
+    return await _ready(request, model, None)
+
+
+@router.get("/v2/models/{model}/versions/{version}/ready", summary="Version readiness", responses=ERRORS)
+async def version_ready(model: str, version: str, request: Request) -> Response:
+    return await _ready(request, model, version)
+
+
+async def _infer(request: Request, model: str, version: str | None) -> Response:
+    body = await request.body()
+    if request.headers.get("inference-header-content-length"):
+        return error_response(
+            400,
+            "binary tensor data (Inference-Header-Content-Length) is not accepted; send JSON tensors "
+            "(tritonclient: binary_data=False on inputs and outputs)",
+            "BadRequest",
+        )
+
+    async def run(state: ServingState) -> Response:
+        data = parse_json(body)
+        served = state.table.get(model)
+        entities, overrides = _split_inputs(served, data)
+        pinned = None
+        if version is not None:
+            try:
+                pinned = int(version)
+            except ValueError:
+                raise BadRequest(f"version must be an integer, got {version!r}") from None
+        request_id = data.get("id")
+        answers = state.service.predict(
+            model,
+            entities or None,
+            overrides=overrides or None,
+            request_id=str(request_id) if request_id is not None else None,
+            routing_key=(data.get("parameters") or {}).get("routing_key"),
+            version=pinned,
+        )
+        failed = [a for a in answers if a.error is not None]
+        if failed:
+            raise PredictionFailed(
+                "; ".join(f"row {a.row}: {a.error}" for a in failed[:5])
+                + (f" (and {len(failed) - 5} more rows)" if len(failed) > 5 else "")
+            )
+        outputs = [_output("prediction", [a.prediction for a in answers])]
+        if served.config.task == "classification" and all(a.score is not None for a in answers):
+            outputs.append(_output("score", [float(a.score) for a in answers]))  # type: ignore[arg-type]
+        wanted = data.get("outputs")
+        if isinstance(wanted, list) and wanted:
+            names = {o.get("name") for o in wanted if isinstance(o, dict)}
+            unknown = names - {o["name"] for o in outputs}
+            if unknown:
+                raise BadRequest(
+                    f"unknown output(s) {sorted(unknown)}; this model gives: {[o['name'] for o in outputs]}"
+                )
+            outputs = [o for o in outputs if o["name"] in names]
+        rid = answers[0].request_id.split(":")[0] if len(answers) > 1 else answers[0].request_id
+        versions = sorted({a.version for a in answers if a.version is not None})
+        return json_response(
+            {
+                "model_name": model,
+                "model_version": str(versions[0]) if len(versions) == 1 else None,
+                "id": rid,
+                "parameters": {
+                    "versions": [a.version for a in answers],
+                    "variants": [a.variant for a in answers],
+                    "cached": [a.cached for a in answers],
+                    "missing": [a.missing for a in answers],
+                },
+                "outputs": outputs,
+            }
+        )
+
+    return await answer(request, "infer", model, run)
+
+
+@router.post(
+    "/v2/models/{model}/infer",
+    summary="Inference (Open Inference Protocol)",
+    openapi_extra=request_body(InferRequest),
+    responses={200: {"model": InferResponse}, **ERRORS},
+)
+async def infer(model: str, request: Request) -> Response:
+    return await _infer(request, model, None)
+
+
+@router.post(
+    "/v2/models/{model}/versions/{version}/infer",
+    summary="Inference with one loaded version",
+    openapi_extra=request_body(InferRequest),
+    responses={200: {"model": InferResponse}, **ERRORS},
+)
+async def infer_version(model: str, version: str, request: Request) -> Response:
+    return await _infer(request, model, version)
+
+
+#: (path, handler) of the endpoints served through plain Starlette routes (see app._fast_routes)
+HOT_ROUTES = [
+    ("/v2/models/{model}/infer", infer),
+    ("/v2/models/{model}/versions/{version}/infer", infer_version),
+]

@@ -1,0 +1,1 @@
+"""Files ``modelyard init`` copies into a new yard (under ``yard/``)."""

@@ -1,0 +1,161 @@
+"""The ``sklearn`` flavor: scikit-learn estimators saved with skops, never with pickle.
+
+Saving writes ``model.skops`` and records, in ``modelyard-artifact.json``, the exact list
+of types skops does not trust by default that the file needs (``numpy.dtype``,
+``sklearn.tree._tree.Tree``...). Each of them must come from a trusted module
+(scikit-learn, numpy, scipy, plus any the flavor is told to trust), or saving fails.
+
+Loading checks the file again: the types it needs must all be in the recorded list, and
+the list must still pass the module policy; only then is the file given to
+``skops.io.load(file, trusted=<that list>)``. Nothing is unpickled; an unexpected type is
+refused with an error naming it. The artifact's sha256 has been checked by the store
+before any of this runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelyard.errors import FlavorError
+from modelyard.serving.flavor import (
+    Flavor,
+    feature_names_of,
+    missing_as_nan,
+    positive_class_proba,
+    read_metadata,
+    select_columns,
+    write_metadata,
+)
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.skops"
+
+#: modules whose types a skops file may need without further configuration
+DEFAULT_TRUSTED_MODULES: tuple[str, ...] = ("sklearn", "numpy", "scipy")
+
+
+def is_sklearn_estimator(obj: Any) -> bool:
+    """Whether ``obj`` is a scikit-learn estimator instance (without importing scikit-learn)."""
+    if isinstance(obj, type):
+        return False
+    return any(
+        cls.__module__.split(".")[0] == "sklearn" and cls.__name__ == "BaseEstimator"
+        for cls in type(obj).__mro__
+    )
+
+
+class SklearnPredictor:
+    """A loaded scikit-learn estimator behind the :class:`~modelyard.serving.flavor.Predictor` protocol."""
+
+    def __init__(self, estimator: Any, feature_names: list[str] | None) -> None:
+        self.estimator = estimator
+        self.feature_names = feature_names
+        classes = getattr(estimator, "classes_", None)
+        self.classes: list[Any] | None = list(classes) if classes is not None else None
+
+    def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return missing_as_nan(select_columns(frame, self.feature_names))
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.estimator.predict(self._inputs(frame))).ravel()
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
+        if self.classes is None or len(self.classes) != 2 or not hasattr(self.estimator, "predict_proba"):
+            return None
+        return positive_class_proba(self.estimator.predict_proba(self._inputs(frame)), self.classes)
+
+    def __repr__(self) -> str:
+        return f"SklearnPredictor({type(self.estimator).__name__}, features={self.feature_names})"
+
+
+class SklearnFlavor(Flavor):
+    """scikit-learn estimators and pipelines, persisted with skops and an explicit trusted-type list.
+
+    ``trusted_modules`` adds top-level modules (beyond scikit-learn, numpy and scipy) whose
+    types a model may contain, e.g. ``["lightgbm"]``. Trust them only if you trust their code.
+    """
+
+    name = "sklearn"
+
+    def __init__(self, trusted_modules: Sequence[str] = ()) -> None:
+        self.trusted_modules = tuple(DEFAULT_TRUSTED_MODULES) + tuple(trusted_modules)
+
+    def can_save(self, obj: Any) -> bool:
+        return is_sklearn_estimator(obj)
+
+    def _refused(self, types: Sequence[str]) -> list[str]:
+        return [t for t in types if t.split(".")[0] not in self.trusted_modules]
+
+    def save(self, obj: Any, directory: Path, *, feature_names: Sequence[str] | None = None) -> None:
+        import sklearn
+        import skops
+        import skops.io as sio
+        from sklearn.base import is_classifier
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        if not self.can_save(obj):
+            raise FlavorError(
+                f"the sklearn flavor saves scikit-learn estimators, not {type(obj).__qualname__}"
+            )
+        try:
+            check_is_fitted(obj)
+        except NotFittedError:
+            raise FlavorError(f"cannot save an unfitted {type(obj).__name__}: call fit() first") from None
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / MODEL_FILE
+        sio.dump(obj, path)
+        needed = sorted(sio.get_untrusted_types(file=path))
+        refused = self._refused(needed)
+        if refused:
+            path.unlink()
+            raise FlavorError(
+                f"the {type(obj).__name__} contains types from modules the sklearn flavor does not trust: "
+                f"{refused}; trust their modules with SklearnFlavor(trusted_modules=[...]) if you trust that "
+                "code, or use the onnx flavor"
+            )
+        classes = getattr(obj, "classes_", None)
+        write_metadata(
+            directory,
+            self.name,
+            feature_names=feature_names_of(obj, feature_names),
+            file=MODEL_FILE,
+            trusted_types=needed,
+            estimator=f"{type(obj).__module__}.{type(obj).__qualname__}",
+            task="classification" if is_classifier(obj) else "regression",
+            classes=np.asarray(classes).tolist() if classes is not None else None,
+            libraries={"scikit-learn": sklearn.__version__, "skops": skops.__version__},
+        )
+
+    def load(self, directory: Path) -> SklearnPredictor:
+        import skops.io as sio
+
+        directory = Path(directory)
+        meta = read_metadata(directory, flavor=self.name)
+        path = directory / meta.get("file", MODEL_FILE)
+        if not path.is_file():
+            raise FlavorError(f"{directory} is an sklearn artifact without its model file {path.name}")
+        recorded = list(meta.get("trusted_types") or [])
+        refused = self._refused(recorded)
+        if refused:
+            raise FlavorError(
+                f"{path} asks to trust types from untrusted modules: {refused}; refusing to load it"
+            )
+        needed = sio.get_untrusted_types(file=path)
+        unexpected = sorted(set(needed) - set(recorded))
+        if unexpected:
+            raise FlavorError(
+                f"{path} needs types that were not recorded as trusted when it was saved: {unexpected}; "
+                "refusing to load it"
+            )
+        estimator = sio.load(path, trusted=recorded)
+        logger.debug("loaded %s from %s", type(estimator).__name__, path)
+        return SklearnPredictor(estimator, meta.get("feature_names"))

@@ -1,0 +1,232 @@
+"""Batch scoring: equal to the point-in-time join + predict by hand, chunking, Dask, SQL input, CLI."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from batch_helpers import CATEGORICAL, NUMERIC, entities
+from click.testing import CliRunner
+
+from modelyard.batch.engine import score
+from modelyard.batch.sources import ParquetSource, SqlSource
+from modelyard.errors import BadRequest, FeatureError
+
+
+def _by_hand(yard, frame: pd.DataFrame) -> pd.DataFrame:
+    registry = yard.registry
+    predictor = registry.load_predictor(registry.get_version("trip_acceptance", alias="production"))
+    features = yard.features.training_frame("trip_acceptance", frame)
+    out = frame.copy()
+    out["prediction"] = predictor.predict(features[NUMERIC + CATEGORICAL])
+    out["score"] = predictor.predict_proba(features[NUMERIC + CATEGORICAL])
+    out["model"] = "trip_acceptance"
+    out["version"] = 1
+    return out
+
+
+def test_local_engine_equals_the_join_and_predict_by_hand(scored_yard, entity_file, tmp_path: Path) -> None:
+    result = score(
+        scored_yard, "trip_acceptance", ParquetSource(entity_file), tmp_path / "out.parquet", chunk_rows=450
+    )
+    assert (result.rows, result.chunks, result.version) == (2000, 5, 1)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    expected = _by_hand(scored_yard, pd.read_parquet(entity_file))
+    pd.testing.assert_frame_equal(out, expected, check_dtype=False)
+    assert list(out.columns) == [
+        "driver_id",
+        "customer_id",
+        "event_timestamp",
+        "accepted",
+        "prediction",
+        "score",
+        "model",
+        "version",
+    ]
+    assert pq.ParquetFile(tmp_path / "out.parquet").num_row_groups == 5  # written chunk by chunk
+    assert out["prediction"].nunique() == 2 and 0 < out["score"].mean() < 1
+
+
+def test_chunk_size_does_not_change_the_output(scored_yard, entity_file, tmp_path: Path) -> None:
+    score(scored_yard, "trip_acceptance", ParquetSource(entity_file), tmp_path / "a.parquet", chunk_rows=97)
+    score(scored_yard, "trip_acceptance", ParquetSource(entity_file), tmp_path / "b.parquet", chunk_rows=5000)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
+    )
+
+
+def test_parquet_source_reads_bounded_chunks(entity_file: Path) -> None:
+    sizes = [len(c) for c in ParquetSource(entity_file).chunks(256)]
+    assert max(sizes) == 256 and sum(sizes) == 2000 and sizes[-1] == 2000 % 256
+
+
+def test_features_are_never_read_from_the_future(scored_yard, entity_file, tmp_path: Path) -> None:
+    """Rows timed before any feature existed score as if every feature were missing."""
+    frame = pd.read_parquet(entity_file).head(50)
+    early = frame.assign(event_timestamp=pd.Timestamp("2020-01-01", tz="UTC"))
+    early.to_parquet(tmp_path / "early.parquet")
+    score(scored_yard, "trip_acceptance", ParquetSource(tmp_path / "early.parquet"), tmp_path / "out.parquet")
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    registry = scored_yard.registry
+    predictor = registry.load_predictor(registry.get_version("trip_acceptance", 1))
+    blank = pd.DataFrame({c: [np.nan] * 50 for c in NUMERIC} | {c: [None] * 50 for c in CATEGORICAL})
+    np.testing.assert_allclose(out["score"], predictor.predict_proba(blank))
+    assert np.ptp(out["score"]) < 1e-9  # nothing entity-specific leaked in
+
+
+def test_dask_engine_with_two_threaded_workers_equals_local(scored_yard, entity_file, tmp_path: Path) -> None:
+    local = score(
+        scored_yard, "trip_acceptance", ParquetSource(entity_file), tmp_path / "local.parquet", chunk_rows=300
+    )
+    dask = score(
+        scored_yard,
+        "trip_acceptance",
+        ParquetSource(entity_file),
+        tmp_path / "dask.parquet",
+        chunk_rows=300,
+        engine="dask",
+        workers=2,
+        processes=False,
+    )
+    assert dask.rows == local.rows == 2000
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "dask.parquet"),
+        pd.read_parquet(tmp_path / "local.parquet"),
+        check_exact=True,
+    )
+
+
+@pytest.mark.slow
+def test_dask_engine_on_a_scheduler_address_with_worker_processes(
+    scored_yard, entity_file, tmp_path: Path
+) -> None:
+    from dask.distributed import LocalCluster
+
+    score(
+        scored_yard, "trip_acceptance", ParquetSource(entity_file), tmp_path / "local.parquet", chunk_rows=700
+    )
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        score(
+            scored_yard,
+            "trip_acceptance",
+            ParquetSource(entity_file),
+            tmp_path / "dask.parquet",
+            chunk_rows=700,
+            engine="dask",
+            scheduler=cluster.scheduler_address,
+        )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "dask.parquet"),
+        pd.read_parquet(tmp_path / "local.parquet"),
+        check_exact=True,
+    )
+
+
+def test_sqlite_table_input_gives_the_same_output(scored_yard, entity_file, tmp_path: Path) -> None:
+    db = tmp_path / "entities.db"
+    frame = pd.read_parquet(entity_file)
+    with sqlite3.connect(db) as conn:
+        frame.assign(event_timestamp=frame["event_timestamp"].astype(str)).to_sql("rides", conn, index=False)
+    score(
+        scored_yard,
+        "trip_acceptance",
+        SqlSource(f"sqlite:///{db}", "rides"),
+        tmp_path / "sql.parquet",
+        chunk_rows=333,
+    )
+    score(scored_yard, "trip_acceptance", ParquetSource(entity_file), tmp_path / "pq.parquet", chunk_rows=333)
+    sql_out = pd.read_parquet(tmp_path / "sql.parquet")
+    pq_out = pd.read_parquet(tmp_path / "pq.parquet")
+    pd.testing.assert_frame_equal(
+        sql_out.drop(columns=["event_timestamp"]), pq_out.drop(columns=["event_timestamp"]), check_dtype=False
+    )
+
+
+@pytest.mark.postgres
+def test_postgres_table_input(scored_yard, entity_file, tmp_path: Path, postgres_url: str) -> None:
+    import sqlalchemy as sa
+
+    frame = pd.read_parquet(entity_file).head(700)
+    engine = sa.create_engine(postgres_url)
+    frame.to_sql("rides", engine, index=False)
+    engine.dispose()
+    score(
+        scored_yard,
+        "trip_acceptance",
+        SqlSource(postgres_url, "rides"),
+        tmp_path / "sql.parquet",
+        chunk_rows=200,
+    )
+    out = pd.read_parquet(tmp_path / "sql.parquet")
+    expected = _by_hand(scored_yard, frame)
+    np.testing.assert_allclose(out["score"], expected["score"])
+    assert (out["event_timestamp"] == expected["event_timestamp"]).all()
+
+
+def test_a_failed_run_leaves_no_output(scored_yard, tmp_path: Path) -> None:
+    entities(scored_yard.path, 10).drop(columns=["event_timestamp"]).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(FeatureError, match="event_timestamp"):
+        score(
+            scored_yard, "trip_acceptance", ParquetSource(tmp_path / "bad.parquet"), tmp_path / "out.parquet"
+        )
+    assert not list(tmp_path.glob("*out.parquet*"))
+    with pytest.raises(BadRequest, match="does not exist"):
+        ParquetSource(tmp_path / "missing.parquet")
+    with pytest.raises(BadRequest, match="no table 'nope'"):
+        SqlSource(f"sqlite:///{tmp_path / 'x.db'}", "nope")
+
+
+def test_cli_score(scored_yard, entity_file, tmp_path: Path) -> None:
+    from modelyard.cli.main import main
+
+    runner = CliRunner()
+    base = ["--repo", str(scored_yard.path), "score", "trip_acceptance", "--entities", str(entity_file)]
+    result = runner.invoke(
+        main, [*base, "--out", str(tmp_path / "o.parquet"), "--alias", "production", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert '"rows": 2000' in result.output and '"version": 1' in result.output
+    assert len(pd.read_parquet(tmp_path / "o.parquet")) == 2000
+    both = runner.invoke(
+        main, [*base, "--out", str(tmp_path / "x.parquet"), "--alias", "production", "--version", "1"]
+    )
+    assert both.exit_code == 1 and "either --version or --alias" in both.output
+    missing = runner.invoke(main, [*base, "--out", str(tmp_path / "x.parquet"), "--version", "9"])
+    assert missing.exit_code == 1 and "9" in missing.output
+    neither = runner.invoke(
+        main, ["--repo", str(scored_yard.path), "score", "trip_acceptance", "--out", "x.parquet"]
+    )
+    assert neither.exit_code == 2 and "exactly one of" in neither.output
+
+
+def test_reading_memory_does_not_grow_with_the_input(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    def peak_for(rows: int) -> tuple[int, int]:
+        frame = pd.DataFrame(
+            {
+                "driver_id": np.arange(rows, dtype="int64"),
+                "customer_id": np.arange(rows, dtype="int64"),
+                "event_timestamp": pd.Timestamp("2026-01-01", tz="UTC"),
+                "note": ["x" * 40] * rows,
+            }
+        )
+        path = tmp_path / f"in_{rows}.parquet"
+        frame.to_parquet(path, row_group_size=20_000)
+        table_bytes = pa.Table.from_pandas(frame).nbytes
+        del frame
+        baseline, peak, total = pa.total_allocated_bytes(), 0, 0
+        for chunk in ParquetSource(path).chunks(10_000):
+            total += len(chunk)
+            peak = max(peak, pa.total_allocated_bytes() - baseline)
+        assert total == rows
+        return peak, table_bytes
+
+    small_peak, _ = peak_for(100_000)
+    big_peak, big_bytes = peak_for(800_000)
+    assert big_peak < 1.5 * small_peak + 1_000_000  # 8x the input, about the same memory
+    assert big_peak < big_bytes / 5

@@ -1,0 +1,88 @@
+"""Shared fixtures: real Redis and PostgreSQL servers, skipped locally when absent, required under CI=true."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_ADMIN_DSN = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=test"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _need(service: str, host: str, port: int) -> None:
+    if _answers(host, port):
+        return
+    reason = f"{service} does not answer on {host}:{port}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}, and under CI=true its tests must run (.ci/run starts it)")
+    pytest.skip(f"{reason}; start it to run this test (CI=true makes this a failure)")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """URL of the real local Redis; the test should use its own key prefix."""
+    _need("Redis", REDIS_HOST, REDIS_PORT)
+    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a brand-new PostgreSQL database on the real local server, dropped afterwards."""
+    _need("PostgreSQL", PG_HOST, PG_PORT)
+    import psycopg
+
+    name = f"my_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- example feature repo (added by the features work) -----------------------------------
+
+EXAMPLE_END = "2026-01-29T00:00:00+00:00"
+"""Where the example data of the ``example_repo`` fixture ends, and what it is materialized up to."""
+EXAMPLE_DATA = {"seed": 7, "drivers": 40, "customers": 150, "days": 21, "trips": 2000}
+"""Generator settings of the ``example_repo`` fixture: small, so a copy applies and materializes fast."""
+
+
+@pytest.fixture(scope="session")
+def example_repo_template(tmp_path_factory: pytest.TempPathFactory):
+    """The example repo's definitions with generated data (no Feast state), made once per session."""
+    from modelyard.examples.repo import copy_example_repo
+    from modelyard.examples.rideshare import generate
+
+    repo = copy_example_repo(tmp_path_factory.mktemp("example_repo_template") / "repo")
+    generate(repo, end=EXAMPLE_END, **EXAMPLE_DATA)
+    return repo
+
+
+@pytest.fixture
+def example_repo(example_repo_template, tmp_path):
+    """A fresh copy of feature_repo/ in tmp: data generated (ending at EXAMPLE_END), applied, materialized."""
+    from datetime import datetime
+
+    from modelyard.examples.repo import prepare_example_repo
+
+    return prepare_example_repo(
+        tmp_path / "repo",
+        source=example_repo_template,
+        generate=False,
+        materialize_end=datetime.fromisoformat(EXAMPLE_END),
+    )

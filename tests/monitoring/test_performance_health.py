@@ -1,0 +1,120 @@
+"""Performance metrics against scikit-learn, baseline comparisons, business metric; serving health."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as sk
+
+from modelyard.errors import ConfigError, MonitoringError
+from modelyard.monitoring import metrics as m
+
+
+def business_value(frame: pd.DataFrame) -> float:
+    """A user business metric: revenue of accepted rides (label 1 predicted 1)."""
+    return float(((frame["label"] == 1) & (frame["prediction"] == 1)).sum() * 12.5)
+
+
+def _classified(n: int, seed: int, noise: float) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, n)
+    score = np.clip(label * 0.6 + 0.2 + rng.normal(0, noise, n), 0, 1)
+    return pd.DataFrame({"label": label, "score": score, "prediction": (score > 0.5).astype(int)})
+
+
+def test_classification_metrics_match_sklearn() -> None:
+    f = _classified(2_000, 1, 0.3)
+    y, p, s = f["label"].to_numpy(), f["prediction"].to_numpy(), f["score"].to_numpy()
+    assert m.accuracy(y, p) == pytest.approx(sk.accuracy_score(y, p))
+    assert m.precision(y, p) == pytest.approx(sk.precision_score(y, p))
+    assert m.recall(y, p) == pytest.approx(sk.recall_score(y, p))
+    assert m.f1(y, p) == pytest.approx(sk.f1_score(y, p))
+    assert m.roc_auc(y, s) == pytest.approx(sk.roc_auc_score(y, s))
+    assert m.log_loss(y, s) == pytest.approx(sk.log_loss(y, s))
+
+
+def test_regression_metrics_match_sklearn() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.normal(10, 3, 1_000)
+    p = y + rng.normal(0, 1, 1_000)
+    assert m.mae(y, p) == pytest.approx(sk.mean_absolute_error(y, p))
+    assert m.rmse(y, p) == pytest.approx(np.sqrt(sk.mean_squared_error(y, p)))
+    assert m.r2(y, p) == pytest.approx(sk.r2_score(y, p))
+
+
+def test_performance_decay_against_the_baseline(host) -> None:
+    detector = host.spec("detector", "performance").build(
+        {"business_metric": f"{__name__}:business_value", "min_values": {"business": 1.0}}
+    )
+    good = _classified(2_000, 3, 0.2)
+    baseline = detector.compute(good)
+    detector.fit().with_baseline(baseline)
+    assert [r.statistic for r in detector.score(_classified(2_000, 4, 0.2)) if r.drifted] == []
+    decayed = detector.score(_classified(2_000, 5, 0.45))
+    failed = {r.statistic for r in decayed if r.drifted}
+    assert {"accuracy", "roc_auc", "log_loss"} <= failed
+    acc = next(r for r in decayed if r.statistic == "accuracy")
+    assert acc.threshold == pytest.approx(baseline["accuracy"] - 0.05)
+    assert "worse than the baseline" in acc.details["reasons"][0]
+    business = next(r for r in decayed if r.statistic == "business")
+    assert business.value == business_value(_classified(2_000, 5, 0.45))
+
+
+def test_sharp_change_between_windows_and_regression(host) -> None:
+    detector = host.spec("detector", "performance").build({"task": "regression", "max_change": 0.5})
+    rng = np.random.default_rng(6)
+    y = rng.normal(0, 2, 500)
+    frame = pd.DataFrame({"label": y, "prediction": y + rng.normal(0, 0.5, 500)})
+    detector.fit().with_baseline({}, previous={"mae": 0.4, "rmse": 0.5, "r2": 0.9})
+    by = {r.statistic: r for r in detector.score(frame)}
+    assert not by["mae"].drifted and not by["r2"].drifted
+    worse = frame.assign(prediction=y + rng.normal(0, 2.0, 500))
+    assert {r.statistic for r in detector.score(worse) if r.drifted} >= {"mae", "rmse", "r2"}
+
+
+def test_performance_errors_and_small_windows(host) -> None:
+    with pytest.raises(MonitoringError, match="unknown regression metric"):
+        host.spec("detector", "performance").build({"task": "regression", "metrics": ["accuracy"]})
+    with pytest.raises(ConfigError, match="max_drop"):
+        host.spec("detector", "performance").build({"max_drop": 0.1})
+    detector = host.spec("detector", "performance").build().fit()
+    with pytest.raises(MonitoringError, match="no 'label' column"):
+        detector.score(pd.DataFrame({"prediction": [1] * 50, "y": [1] * 50}))
+    few = detector.score(_classified(10, 1, 0.2))
+    assert all(not r.drifted and "skipped" in r.details for r in few)
+
+
+def test_health_latency_errors_and_process(host) -> None:
+    detector = host.spec("detector", "health").build({"max_p95_ms": 100, "max_error_rate": 0.02}).fit()
+    rng = np.random.default_rng(0)
+    healthy = pd.DataFrame({"latency_ms": rng.gamma(2, 10, 1_000), "error": [None] * 1_000})
+    by = {r.statistic: r for r in detector.score(healthy)}
+    assert not any(r.drifted for r in by.values())
+    assert by["latency_p95_ms"].value == pytest.approx(np.percentile(healthy["latency_ms"], 95))
+    assert by["memory_mb"].value > 10 and by["cpu_percent"].value >= 0
+    slow = healthy.assign(latency_ms=healthy["latency_ms"] * 10)
+    slow.loc[:49, "error"] = "feature store timeout"
+    by = {r.statistic: r for r in detector.score(slow)}
+    assert by["latency_p95_ms"].drifted and by["error_rate"].drifted
+    assert by["error_rate"].value == 0.05 and by["error_rate"].details["examples"] == {
+        "feature store timeout": 50
+    }
+
+
+def test_label_distribution_shift_is_reported_when_the_profile_has_the_label(host) -> None:
+    from modelyard.monitoring.profile import Profile
+
+    reference = _classified(5_000, 7, 0.2).rename(columns={"label": "accepted"})
+    profile = Profile.from_frame(reference, features=["accepted"], categorical=["accepted"])
+    detector = host.spec("detector", "performance").build().fit(profile, label="accepted")
+    same = {r.statistic: r for r in detector.score(_classified(2_000, 8, 0.2))}
+    assert not same["label_shift:jensen_shannon"].drifted
+    rng = np.random.default_rng(9)
+    shifted = _classified(2_000, 9, 0.2)
+    shifted["label"] = (rng.random(2_000) < 0.7).astype(int)  # 70% positives instead of 50%
+    by = {r.statistic: r for r in detector.score(shifted)}
+    assert by["label_shift:jensen_shannon"].drifted and by["label_shift:jensen_shannon"].feature == "accepted"
+    assert "label_shift:jensen_shannon" not in {
+        r.statistic for r in host.spec("detector", "performance").build().fit().score(shifted)
+    }

@@ -1,0 +1,126 @@
+"""The experiment report and the shadow report over prediction-log rows in the real record format."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.rollout.analysis import build_report
+from modelyard.routing.router import Deployment, Variant
+from modelyard.serving.records import PredictionRecord
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def rows_for(
+    variant: str,
+    version: int,
+    n: int,
+    *,
+    error_rate: float,
+    latency: float,
+    acc: float,
+    rng: np.random.Generator,
+    mode: str = "live",
+    start: int = 0,
+) -> tuple[list[dict], list[dict]]:
+    """Log rows and feedback rows: predictions are right with probability ``acc``."""
+    log, feedback = [], []
+    for i in range(n):
+        rid = f"r{start + i}"
+        label = int(rng.random() < 0.5)
+        failed = rng.random() < error_rate
+        pred = None if failed else (label if rng.random() < acc else 1 - label)
+        log.append(
+            PredictionRecord(
+                request_id=rid,
+                model="rides",
+                version=version,
+                prediction=pred,
+                variant=variant,
+                mode=mode,
+                score=None if failed else float(pred),
+                latency_ms=float(rng.lognormal(np.log(latency), 0.3)),
+                error="boom" if failed else None,
+                timestamp=T0 + timedelta(seconds=start + i),
+            ).to_row()
+        )
+        feedback.append({"request_id": rid, "accepted": label})
+    return log, feedback
+
+
+def test_report_finds_the_worse_candidate_and_no_srm() -> None:
+    rng = np.random.default_rng(0)
+    dep = Deployment(
+        "rides", (Variant("v1", 1, 0.5), Variant("v2", 2, 0.5)), router="ab", salt="s", revision=3
+    )
+    l1, f1 = rows_for("v1", 1, 2000, error_rate=0.01, latency=20, acc=0.85, rng=rng)
+    l2, f2 = rows_for("v2", 2, 2000, error_rate=0.05, latency=30, acc=0.75, rng=rng, start=5000)
+    log, fb = pd.DataFrame(l1 + l2), pd.DataFrame(f1 + f2)
+    report = build_report(
+        log,
+        deployment=dep,
+        task="classification",
+        periods=[(T0, {"v1": 0.5, "v2": 0.5})],
+        feedback=fb,
+        label="accepted",
+    )
+    by_metric = {c.metric: c for c in report.comparisons}
+    assert by_metric["error_rate"].verdict == "worse"
+    assert by_metric["latency_ms"].verdict == "worse"
+    assert by_metric["accuracy"].verdict == "worse"
+    assert by_metric["positive_rate"].verdict in ("different", "not yet significant")
+    assert report.srm is not None and not report.srm.mismatch
+    v1, v2 = report.variants
+    assert v1.requests == 2000 and v1.share == pytest.approx(0.5)
+    assert v1.metrics["accuracy"] == pytest.approx(0.85, abs=0.03)
+    assert v2.error_rate == pytest.approx(0.05, abs=0.015)
+    assert report.to_dict()["comparisons"][0]["control"] == "v1"
+
+
+def test_report_warns_about_a_broken_split() -> None:
+    rng = np.random.default_rng(1)
+    dep = Deployment("rides", (Variant("v1", 1, 0.5), Variant("v2", 2, 0.5)), router="ab", salt="s")
+    l1, _ = rows_for("v1", 1, 1200, error_rate=0, latency=20, acc=0.8, rng=rng)
+    l2, _ = rows_for("v2", 2, 800, error_rate=0, latency=20, acc=0.8, rng=rng, start=5000)
+    report = build_report(
+        pd.DataFrame(l1 + l2), deployment=dep, task="classification", periods=[(T0, {"v1": 0.5, "v2": 0.5})]
+    )
+    assert report.srm.mismatch
+    assert report.warnings[0].startswith("sample ratio mismatch")
+
+
+def test_shadow_report_agreement_latency_and_errors() -> None:
+    rng = np.random.default_rng(2)
+    dep = Deployment("rides", (Variant("v1", 1), Variant("v3", 3, 0, "shadow")), router="shadow", salt="s")
+    live, _ = rows_for("v1", 1, 1000, error_rate=0, latency=20, acc=1.0, rng=rng)
+    shadow = []
+    for i, row in enumerate(live):
+        failed = i % 50 == 0
+        agree = i % 10 != 0
+        pred = None if failed else (row["prediction"] if agree else 1 - row["prediction"])
+        shadow.append(
+            PredictionRecord(
+                request_id=row["request_id"],
+                model="rides",
+                version=3,
+                prediction=pred,
+                variant="v3",
+                mode="shadow",
+                latency_ms=200.0,
+                error="timeout" if failed else None,
+                timestamp=row["timestamp"],
+            ).to_row()
+        )
+    report = build_report(pd.DataFrame(live + shadow), deployment=dep, task="classification")
+    assert [v.variant for v in report.variants] == ["v1"] and report.variants[0].requests == 1000
+    (s,) = report.shadows
+    assert s.variant == "v3" and s.version == 3 and s.requests == 1000 and s.errors == 20
+    assert s.paired == 980
+    expected = sum(1 for i in range(1000) if i % 50 and i % 10) / 980
+    assert s.agreement == pytest.approx(expected)
+    assert s.latency_p50_ms == pytest.approx(200.0)
+    assert s.prediction_difference["mean_abs"] == pytest.approx(1 - expected)
