@@ -319,13 +319,16 @@ def main() -> None:
         base = results["bare starlette"]
         print()
         print(
-            f"{'server':<22} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} {'max ms':>7} {'req/s':>8} {'x bare':>7} {'errors':>6}"
+            f"{'server':<22} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} {'max ms':>7} {'req/s':>8} {'x bare':>7} "
+            f"{'cpu us/req':>10} {'x bare cpu':>10} {'errors':>6}"
         )
         for name, r in results.items():
             print(
                 f"{name:<22} {r['p50']:>7.3f} {r['p99']:>7.3f} {r['p999']:>8.3f} {r['max']:>7.2f} "
-                f"{r['rps']:>8.0f} {r['rps'] / base['rps']:>7.2f} {r['errors']:>6}"
+                f"{r['rps']:>8.0f} {r['rps'] / base['rps']:>7.2f} {r['cpu_us']:>10.0f} "
+                f"{base['cpu_us'] / r['cpu_us']:>10.2f} {r['errors']:>6}"
             )
+        print("(x bare cpu: bare Starlette's server CPU per request over ours, i.e. throughput per core)")
         print()
         print(f"{'server time (no HTTP)':<22} {'miss ms':>8} {'hit ms':>8} {'feature read ms':>16} reader")
         for flavor, r in extra.items():

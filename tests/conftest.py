@@ -56,10 +56,7 @@ def postgres_url() -> Iterator[str]:
 
 # --- example feature repo (added by the features work) -----------------------------------
 
-EXAMPLE_END = "2026-01-29T00:00:00+00:00"
-"""Where the example data of the ``example_repo`` fixture ends, and what it is materialized up to."""
-EXAMPLE_DATA = {"seed": 7, "drivers": 40, "customers": 150, "days": 21, "trips": 2000}
-"""Generator settings of the ``example_repo`` fixture: small, so a copy applies and materializes fast."""
+from example_settings import EXAMPLE_DATA, EXAMPLE_END  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import EXAMPLE_END
+from example_settings import EXAMPLE_END
 
 from modelyard.examples.repo import prepare_example_repo
 from modelyard.features.store import FEATURE_STORE_YAML_ENV

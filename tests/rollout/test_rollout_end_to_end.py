@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from example_settings import EXAMPLE_END
 from rollout_models import SlowModel, ThresholdModel
 
 from modelyard.plugins import hookimpl
@@ -25,7 +26,6 @@ from modelyard.serving.feedback import record_feedback
 from modelyard.yard import Yard
 
 MODEL = "trip_acceptance"
-EXAMPLE_END = "2026-01-29T00:00:00+00:00"  # as tests/conftest.py
 FEATURE = "conv_rate"
 GUARDS = [
     {"type": "latency", "quantile": 0.99, "max_ms": 300, "min_samples": 8},

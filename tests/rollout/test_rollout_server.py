@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from example_settings import EXAMPLE_END
 from rollout_models import GatedModel, ThresholdModel
 from srv_helpers import free_port, running_server
 
@@ -22,7 +23,6 @@ from modelyard.serving.prediction_log import open_log_sink
 from modelyard.yard import Yard
 
 MODEL = "trip_acceptance"
-EXAMPLE_END = "2026-01-29T00:00:00+00:00"  # as tests/conftest.py
 FEATURE = "conv_rate"
 
 

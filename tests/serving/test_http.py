@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from example_settings import EXAMPLE_END
 from srv_helpers import entities, register, running_server
-
-EXAMPLE_END = "2026-01-29T00:00:00+00:00"  # as tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -341,3 +340,27 @@ def test_predictions_are_logged_with_cache_flag(served) -> None:
     assert rows["cache_hit"].tolist() == [False, True]
     assert rows["version"].tolist() == [1, 1] and rows["mode"].tolist() == ["live", "live"]
     assert '"driver_id"' in rows["entities"].iloc[0] and '"conv_rate"' in rows["features"].iloc[0]
+
+
+def test_onnx_columnar_fast_path_equals_the_flavor(served) -> None:
+    """The ONNX fast path (no DataFrame) answers exactly what the flavor's predict(frame) answers."""
+    from srv_helpers import train
+
+    from modelyard.serving.fastpath import columnar_predictor
+    from modelyard.serving.frames import build_frame
+
+    yard, _, state = served
+    estimator, cols = train(yard, "trip_acceptance", c=0.5)
+    version = yard.registry.register("trip_acceptance", estimator, feature_names=cols, flavor="onnx")
+    predictor = yard.registry.load_predictor(version)
+    fast = columnar_predictor(predictor)
+    assert fast is not None
+    served_model = state.table.models["trip_acceptance"]
+    ents = _body(yard, 25)["entities"]
+    ents["driver_id"][3] = 999999  # missing features too
+    columns = served_model.reader.read(ents)
+    rows = list(range(25))
+    labels, scores = fast(columns, rows)
+    frame = build_frame(columns, served_model.schema, rows)
+    assert labels == predictor.predict(frame).tolist()
+    assert scores == predictor.predict_proba(frame).tolist()
