@@ -174,10 +174,13 @@ def serving_act(server: Server, entities: pd.DataFrame) -> None:
     inputs = []
     for name in ("driver_id", "customer_id"):
         tensor = triton.InferInput(name, [2], "INT64")
-        tensor.set_data_from_numpy(entities[name].head(2).to_numpy(dtype="int64"))
+        tensor.set_data_from_numpy(entities[name].head(2).to_numpy(dtype="int64"), binary_data=False)
         inputs.append(tensor)
-    result = client.infer("tip_amount", inputs)
-    console.print(f"server live: {client.is_server_live()}, tip_amount predictions: {result.as_numpy('predict')}")
+    outputs = [triton.InferRequestedOutput("prediction", binary_data=False)]
+    result = client.infer("tip_amount", inputs, outputs=outputs)
+    console.print(
+        f"server live: {client.is_server_live()}, tip_amount predictions: {result.as_numpy('prediction')}"
+    )
 
 
 def ramp(server: Server, entities: pd.DataFrame, tag: str, n: int) -> None:
@@ -236,8 +239,7 @@ def monitoring_act(server: Server, entities: pd.DataFrame, end: datetime) -> Non
                   f"from {drift_from:%Y-%m-%d %H:%M}")
     modelyard("materialize", "--start", drift_from.isoformat(), "--end", end.isoformat(), "--no-progress")
     modelyard("train", MODEL, "--param", "C=0.5", "--description", "retrained candidate", quiet=True)
-    yard_versions = json.loads(modelyard("models", "show", MODEL, "--json", quiet=True).stdout)
-    v4 = max(v["version"] for v in yard_versions["versions"])
+    v4 = json.loads(modelyard("models", "show", MODEL, "--json", quiet=True).stdout)["version"]
     modelyard("deploy", MODEL, "--router", "canary", "--variant", str(v4),
               "--set", "steps=[50,100]", "--set", "min_dwell_seconds=0", "--set", "min_samples=10",
               "--guard", '{"type": "monitor", "monitor": "drift"}',

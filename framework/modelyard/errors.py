@@ -194,3 +194,7 @@ class PredictionFailed(ServingError):
 
 class ModelNotReady(ServingError):
     """The model is declared but has no loaded version to answer with (nothing promoted, load failed...)."""
+
+
+class NoReferenceProfile(MonitoringError):
+    """A version was registered without a training snapshot, so drift and quality have nothing to compare with."""

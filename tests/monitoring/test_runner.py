@@ -163,3 +163,17 @@ def test_report_html_and_json(served, tmp_path: Path) -> None:
     assert section["version"] == version.version and section["n_rows"] == 500
     assert any(r["feature"] == "rating" and r["drifted"] for r in section["results"])
     assert data["history"]
+
+
+def test_a_version_without_snapshot_is_skipped_and_the_others_still_judged(served, caplog) -> None:
+    yard, frame, version, listener = served
+    bare = yard.registry.register(MODEL, AcceptsWhenRated())  # no snapshot: no reference profile
+    now = datetime.now(timezone.utc)
+    sample = frame.iloc[:300]
+    _log(yard, sample, bare.version, now - timedelta(minutes=3))
+    _log(yard, sample.assign(conv_rate=sample["conv_rate"] * 0.5), version.version, now - timedelta(minutes=2))
+    with caplog.at_level("WARNING", logger="modelyard.monitoring.runner"):
+        runs = run_monitors(yard, MODEL, window="10m")
+    assert {r.version for r in runs} == {version.version}
+    assert any(r.failed and r.monitor == "drift" for r in runs)
+    assert f"v{bare.version} was registered without a training snapshot" in caplog.text

@@ -55,6 +55,23 @@ def test_predict_v1(served) -> None:
     assert [p["score"] for p in preds] == pytest.approx(list(predictor.predict_proba(frame)))
 
 
+def test_feedback_route_is_served_and_joins_the_prediction(served) -> None:
+    from modelyard.serving.feedback import join_feedback
+
+    yard, url, state = served
+    body = {**_body(yard, 1, offset=5), "request_id": "fb-1"}
+    r = httpx.post(f"{url}/v1/models/trip_acceptance/predict", json=body)
+    assert r.status_code == 200 and r.json()["predictions"][0]["request_id"] == "fb-1"
+    r = httpx.post(
+        f"{url}/v1/models/trip_acceptance/feedback", json={"feedback": [{"request_id": "fb-1", "label": 1}]}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["recorded"] == 1
+    state.prediction_log.flush()
+    joined = join_feedback(yard, "trip_acceptance")
+    assert joined.loc[joined.request_id == "fb-1", "label"].tolist() == [1]
+
+
 def _body(yard, n: int = 1, offset: int = 0) -> dict:
     rows = entities(yard.path).iloc[offset : offset + n]
     return {"entities": {"driver_id": rows.driver_id.tolist(), "customer_id": rows.customer_id.tolist()}}

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from modelyard.config.schema import MonitorConfig, PluginChoice
-from modelyard.errors import ModelyardError, MonitoringError
+from modelyard.errors import ModelyardError, MonitoringError, NoReferenceProfile
 from modelyard.monitoring.alerts import Alert, raise_alert
 from modelyard.monitoring.results import DetectorResult
 
@@ -135,7 +135,7 @@ def _profile_for(yard: Yard, model: str, version: int, cache: dict[int, Profile]
     if version not in cache:
         mv = yard.registry.get_version(model, version)
         if not mv.snapshot_id:
-            raise MonitoringError(
+            raise NoReferenceProfile(
                 f"{model} v{version} was registered without a training snapshot, so it has no reference "
                 "profile; register it with snapshot=... to monitor drift and quality"
             )
@@ -259,9 +259,14 @@ def run_monitors(
             group = group if isinstance(group, tuple) else (group,)
             version = None if group[0] != group[0] else int(group[0])
             variant = str(group[1]) if monitor.per_variant else None
-            detector, kind, results = _judge(
-                yard, model, monitor, part.reset_index(drop=True), version, variant, profiles
-            )
+            try:
+                detector, kind, results = _judge(
+                    yard, model, monitor, part.reset_index(drop=True), version, variant, profiles
+                )
+            except NoReferenceProfile as exc:
+                # one version without a reference must not hide what the others' windows show
+                logger.warning("monitor %s skipped %d rows: %s", monitor.name, len(part), exc)
+                continue
             ts = part["timestamp"]
             if win.duration is not None:
                 start, end = until - win.duration, until

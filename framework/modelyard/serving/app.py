@@ -160,6 +160,7 @@ def create_app(
 
     from modelyard import __version__
     from modelyard.serving import http_errors, routes_v1, routes_v2
+    from modelyard.serving.routes_feedback import feedback_router
 
     if state is None and state_factory is None:
         if yard is None:
@@ -188,6 +189,9 @@ def create_app(
     app.add_exception_handler(Exception, http_errors.unexpected_error_handler)
     app.include_router(routes_v1.router)
     app.include_router(routes_v2.router)
+    feedback_yard = yard if yard is not None else (state.yard if state is not None else None)
+    if feedback_yard is not None:
+        app.include_router(feedback_router(feedback_yard))
     _fast_routes(app, [*routes_v1.HOT_ROUTES, *routes_v2.HOT_ROUTES])
     return app
 
