@@ -46,7 +46,10 @@ def modelyard(*args: str, check: bool = True, quiet: bool = False) -> subprocess
     """Run one CLI command against the demo yard, echoing it like a terminal would."""
     console.print(f"[bold cyan]$ modelyard {' '.join(args)}")
     proc = subprocess.run(
-        [MODELYARD, "--repo", str(REPO), *args], text=True, capture_output=True, env=os.environ.copy()
+        [MODELYARD, "--repo", str(REPO), *args],
+        text=True,
+        capture_output=True,
+        env={**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")},
     )
     if not quiet and proc.stdout.strip():
         print(proc.stdout.rstrip())
@@ -86,7 +89,9 @@ def features_act(end: datetime) -> pd.DataFrame:
     )
     row = entities.iloc[-1]
     for model in ("trip_acceptance", "tip_amount"):
-        modelyard("features", model, "-e", f"driver_id={row.driver_id}", "-e", f"customer_id={row.customer_id}")
+        modelyard(
+            "features", model, "-e", f"driver_id={row.driver_id}", "-e", f"customer_id={row.customer_id}"
+        )
     return entities
 
 
@@ -145,7 +150,8 @@ class Server:
 
     def feedback(self, entities: pd.DataFrame, tag: str) -> None:
         rows = [
-            {"request_id": f"{tag}-{i}", "label": int(row.accepted)} for i, row in enumerate(entities.itertuples())
+            {"request_id": f"{tag}-{i}", "label": int(row.accepted)}
+            for i, row in enumerate(entities.itertuples())
         ]
         self.client.post(f"/v1/models/{MODEL}/feedback", json={"feedback": rows}).raise_for_status()
 
@@ -207,8 +213,20 @@ def rollout_act(server: Server, entities: pd.DataFrame) -> None:
     ]
     canary = ["--set", "steps=[50,100]", "--set", "min_dwell_seconds=0", "--set", "min_samples=10"]
     guard_args = [arg for g in guards for arg in ("--guard", g)]
-    modelyard("deploy", MODEL, "--router", "canary", "--variant", "2", *canary, *guard_args,
-              "--salt", "demo-v2", "--reason", "canary of v2")
+    modelyard(
+        "deploy",
+        MODEL,
+        "--router",
+        "canary",
+        "--variant",
+        "2",
+        *canary,
+        *guard_args,
+        "--salt",
+        "demo-v2",
+        "--reason",
+        "canary of v2",
+    )
     wait_reload(server)
     ramp(server, entities, "canary-v2-a", 60)
     modelyard("rollout", "tick", MODEL)
@@ -220,8 +238,20 @@ def rollout_act(server: Server, entities: pd.DataFrame) -> None:
     v3 = yard.registry.register(MODEL, SlowAcceptance(), flavor="python", description="deliberately slow")
     yard.registry.close()
     console.print(f"registered v{v3.version} (python flavor): a version 350 ms too slow")
-    modelyard("deploy", MODEL, "--router", "canary", "--variant", str(v3.version), *canary, *guard_args,
-              "--salt", "demo-v3", "--reason", f"canary of v{v3.version}")
+    modelyard(
+        "deploy",
+        MODEL,
+        "--router",
+        "canary",
+        "--variant",
+        str(v3.version),
+        *canary,
+        *guard_args,
+        "--salt",
+        "demo-v3",
+        "--reason",
+        f"canary of v{v3.version}",
+    )
     wait_reload(server)
     ramp(server, entities, "canary-v3", 40)
     modelyard("rollout", "tick", MODEL)
@@ -235,19 +265,37 @@ def monitoring_act(server: Server, entities: pd.DataFrame, end: datetime) -> Non
     act("5. Monitoring: drift injected upstream; monitors alert; a drift-guarded canary rolls back")
     drift_from = end - timedelta(days=3)
     generate(REPO, end=end, drift_from=drift_from)
-    console.print(f"the generator shifted conv_rate, added an unseen vehicle type and raised rating's missing rate "
-                  f"from {drift_from:%Y-%m-%d %H:%M}")
+    console.print(
+        f"the generator shifted conv_rate, added an unseen vehicle type and raised rating's missing rate "
+        f"from {drift_from:%Y-%m-%d %H:%M}"
+    )
     modelyard("materialize", "--start", drift_from.isoformat(), "--end", end.isoformat(), "--no-progress")
     modelyard("train", MODEL, "--param", "C=0.5", "--description", "retrained candidate", quiet=True)
     v4 = json.loads(modelyard("models", "show", MODEL, "--json", quiet=True).stdout)["version"]
-    modelyard("deploy", MODEL, "--router", "canary", "--variant", str(v4),
-              "--set", "steps=[50,100]", "--set", "min_dwell_seconds=0", "--set", "min_samples=10",
-              "--guard", '{"type": "monitor", "monitor": "drift"}',
-              "--salt", "demo-v4", "--reason", f"canary of v{v4}, guarded by the drift monitor")
+    modelyard(
+        "deploy",
+        MODEL,
+        "--router",
+        "canary",
+        "--variant",
+        str(v4),
+        "--set",
+        "steps=[50,100]",
+        "--set",
+        "min_dwell_seconds=0",
+        "--set",
+        "min_samples=10",
+        "--guard",
+        '{"type": "monitor", "monitor": "drift"}',
+        "--salt",
+        "demo-v4",
+        "--reason",
+        f"canary of v{v4}, guarded by the drift monitor",
+    )
     wait_reload(server)
     ramp(server, entities, "drifted", 120)
     time.sleep(2.5)  # the prediction log flushes every second or so
-    proc = modelyard("monitor", "run", MODEL, "--window", "10m", check=False)
+    proc = modelyard("monitor", "run", MODEL, "--window", "10m", check=False, quiet=True)
     console.print(f"monitor exit code {proc.returncode} (2 = a monitor failed and alerted)")
     modelyard("rollout", "tick", MODEL)
     modelyard("models", "history", MODEL)

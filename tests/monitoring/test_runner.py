@@ -171,7 +171,9 @@ def test_a_version_without_snapshot_is_skipped_and_the_others_still_judged(serve
     now = datetime.now(timezone.utc)
     sample = frame.iloc[:300]
     _log(yard, sample, bare.version, now - timedelta(minutes=3))
-    _log(yard, sample.assign(conv_rate=sample["conv_rate"] * 0.5), version.version, now - timedelta(minutes=2))
+    _log(
+        yard, sample.assign(conv_rate=sample["conv_rate"] * 0.5), version.version, now - timedelta(minutes=2)
+    )
     with caplog.at_level("WARNING", logger="modelyard.monitoring.runner"):
         runs = run_monitors(yard, MODEL, window="10m")
     assert {r.version for r in runs} == {version.version}
