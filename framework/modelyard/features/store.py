@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import FeatureError, OnlineStoreUnavailable
 from modelyard.features.definitions import check_models, parse_definitions
 from modelyard.features.schema import FeatureSchema, conform_frame
+from modelyard.features.sqlite_codecs import guard_sqlite_codecs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -257,6 +258,7 @@ class FeatureFacade:
                         .to_arrow()
                         .num_rows
                     )
+                    guard_sqlite_codecs(store)
                     with _feast_output_to_log():
                         store.materialize(begin, end_at, feature_views=[view.name])
                 logger.info("materialized %s: %d rows (%s .. %s)", view.name, rows[view.name], begin, end_at)
@@ -354,6 +356,7 @@ class FeatureFacade:
                 f"entity key columns for model {model!r} have different lengths: {sorted(lengths)}"
             )
         schema = self.schema(model)
+        guard_sqlite_codecs(self.store)
         try:
             response = self.store.get_online_features(features=self._service(model), entity_rows=columns)
         except Exception as exc:

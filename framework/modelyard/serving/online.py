@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest, FeatureError, OnlineStoreUnavailable
+from modelyard.features.sqlite_codecs import guard_sqlite_codecs
 from modelyard.serving.redis_wire import RedisWireError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -431,6 +432,7 @@ class FeastOnlineReader(OnlineReader):
     def read(self, entities: Mapping[str, Sequence[Any]]) -> Columns:
         self.check_entities(entities)
         self.check_key_values(entities)
+        guard_sqlite_codecs(self.store)
         try:
             response = self.store.get_online_features(
                 features=self.service,
