@@ -12,6 +12,11 @@ from modelyard_plugins.registry_sqlalchemy import schema
 from modelyard_plugins.registry_sqlalchemy.backend import SqlAlchemyBackend, SqlAlchemyBackendConfig
 
 
+def _timed(sql: str) -> sa.TextClause:
+    """Raw SQL whose ``:t`` goes through SQLAlchemy's DateTime, not whatever sqlite3 adapter the process has."""
+    return sa.text(sql).bindparams(sa.bindparam("t", type_=sa.DateTime(timezone=True)))
+
+
 def test_a_revision_1_database_upgrades_with_its_data_intact(db_url: str) -> None:
     engine = sa.create_engine(db_url)
     schema.upgrade(engine, "0001")
@@ -20,10 +25,10 @@ def test_a_revision_1_database_upgrades_with_its_data_intact(db_url: str) -> Non
         assert schema.current_revision(conn) == "0001"
         assert not sa.inspect(conn).has_table("deployments")
         conn.execute(
-            sa.text("INSERT INTO models (name, description, created_at) VALUES ('m', '', :t)"), {"t": now}
+            _timed("INSERT INTO models (name, description, created_at) VALUES ('m', '', :t)"), {"t": now}
         )
         conn.execute(
-            sa.text(
+            _timed(
                 "INSERT INTO versions (model_id, version, flavor, artifact_uri, artifact_sha256, "
                 "artifact_size, feature_service, python_version, libraries, created_by, created_at, description) "
                 "VALUES (1, 1, 'python', 'file:///x', :sha, 5, 'svc', '3.11', '{}', 'ann', :t, 'old')"
@@ -32,7 +37,7 @@ def test_a_revision_1_database_upgrades_with_its_data_intact(db_url: str) -> Non
         )
         conn.execute(sa.text("INSERT INTO version_metrics (version_id, key, value) VALUES (1, 'auc', 0.8)"))
         conn.execute(
-            sa.text(
+            _timed(
                 "INSERT INTO aliases (model_id, alias, version, updated_at) VALUES (1, 'production', 1, :t)"
             ),
             {"t": now},
