@@ -179,3 +179,28 @@ def test_a_version_without_snapshot_is_skipped_and_the_others_still_judged(serve
     assert {r.version for r in runs} == {version.version}
     assert any(r.failed and r.monitor == "drift" for r in runs)
     assert f"v{bare.version} was registered without a training snapshot" in caplog.text
+
+
+def test_fallback_rows_are_not_judged(served) -> None:
+    from modelyard.monitoring.runner import read_window
+
+    yard, frame, version, _ = served
+    now = datetime.now(timezone.utc)
+    names = yard.features.feature_names(MODEL)
+    with open_prediction_logger(yard) as log:
+        for i, mode in enumerate(["live", "fallback:default", "fallback:cache", "live"]):
+            log.log(
+                PredictionRecord(
+                    request_id=f"fb-{i}",
+                    model=MODEL,
+                    version=version.version,
+                    prediction=1,
+                    mode=mode,
+                    entities={"driver_id": 1, "customer_id": 2},
+                    features=dict.fromkeys(names),
+                    latency_ms=1.0,
+                    timestamp=now - timedelta(seconds=10 - i),
+                )
+            )
+    window = read_window(yard, MODEL, Window.parse("1h"))
+    assert window["request_id"].tolist() == ["fb-0", "fb-3"]

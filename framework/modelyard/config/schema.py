@@ -105,6 +105,13 @@ class ServingConfig(_Strict):
     log: PluginChoice = Field(default_factory=lambda: PluginChoice(plugin="parquet"))
     max_batch: int = Field(1000, ge=1)
     reload_interval: float = Field(2.0, gt=0)
+    online_store_fallback: Literal["error", "cache", "default"] = Field(
+        "error",
+        description="answer while the online store is unreachable: 503, the cached answer, or the declared defaults",
+    )
+    online_store_fallback_entities: int = Field(
+        100_000, ge=1, description="entity rows whose last feature vector the 'cache' fallback remembers"
+    )
 
 
 class MonitoringConfig(_Strict):

@@ -102,6 +102,8 @@ def read_window(yard: Yard, model: str, window: Window, *, until: datetime | Non
     """The window's log rows of ``model``, expanded (a column per entity key and feature).
 
     Rows are read in chunks; a count window keeps only the last ``rows`` of them in memory.
+    Rows answered from an online-store fallback (``mode`` ``fallback:*``) are left out: their
+    features are defaults or remembered vectors, not what production sent.
     """
     import pandas as pd
 
@@ -115,6 +117,8 @@ def read_window(yard: Yard, model: str, window: Window, *, until: datetime | Non
         kept: deque[pd.DataFrame] = deque()
         held = 0
         for chunk in sink.read(model, since, until):
+            if "mode" in chunk.columns:
+                chunk = chunk[~chunk["mode"].astype(str).str.startswith("fallback")]
             if not len(chunk):
                 continue
             kept.append(chunk)

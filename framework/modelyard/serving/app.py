@@ -109,6 +109,8 @@ def build_state(
         prediction_log=prediction_log,  # type: ignore[arg-type]
         metrics=metrics,
         max_batch=yard.config.serving.max_batch,
+        online_store_fallback=yard.config.serving.online_store_fallback,
+        remembered_entities=yard.config.serving.online_store_fallback_entities,
     )
     return ServingState(
         yard=yard,

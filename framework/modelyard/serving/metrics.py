@@ -86,6 +86,12 @@ class ServingMetrics:
             ["model", "policy"],
             registry=reg,
         )
+        self.fallback_rows = Counter(
+            "modelyard_online_store_fallback_rows_total",
+            "Rows answered by serving.online_store_fallback while the online store was unreachable.",
+            ["model", "fallback"],
+            registry=reg,
+        )
         self.loaded_version = Gauge(
             "modelyard_loaded_version",
             "1 for every (model, version) this worker has loaded.",

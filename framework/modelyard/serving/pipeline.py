@@ -3,9 +3,11 @@
 ``PredictionService.predict`` reads the model's online features (one round trip), applies
 request-time overrides and the model's missing-value policy, routes each row to a variant,
 answers cached rows from the prediction cache, predicts the rest with one call per variant,
-logs a :class:`~modelyard.serving.records.PredictionRecord` per row (off the request path)
-and hands shadow variants to a background thread. Both HTTP protocols (v1 JSON and v2 Open
-Inference) call it, so they behave the same.
+logs a :class:`~modelyard.serving.records.PredictionRecord` per row (off the request path;
+rows the model raised on are logged too, with ``error`` set, before the request is answered
+422) and hands shadow variants to a background thread. While the online store is down,
+``serving.online_store_fallback`` may answer instead (see :mod:`modelyard.serving.fallback`).
+Both HTTP protocols (v1 JSON and v2 Open Inference) call it, so they behave the same.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import (
     BadRequest,
     BatchTooLarge,
+    ConfigError,
     ModelNotReady,
     ModelyardError,
+    OnlineStoreUnavailable,
     PredictionFailed,
     RolloutError,
 )
+from modelyard.serving.fallback import FALLBACKS, LastVectors, fallback_columns
 from modelyard.serving.frames import build_frame, is_missing
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,6 +70,7 @@ class RowAnswer:
     cached: bool = False
     missing: list[str] = field(default_factory=list)
     error: str | None = None
+    fallback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -81,6 +87,8 @@ class RowAnswer:
             out["missing"] = self.missing
         if self.error is not None:
             out["error"] = self.error
+        if self.fallback is not None:
+            out["fallback"] = self.fallback
         return out
 
 
@@ -91,6 +99,14 @@ class _Batch:
     loaded: LoadedVersion
     variant: str
     rows: list[int]
+
+
+class _ModelRaised(Exception):
+    """The model itself raised on some rows (not a modelyard error): carries what to log per row."""
+
+    def __init__(self, model: str, version: int, exc: BaseException) -> None:
+        self.row_error = f"{type(exc).__name__}: {exc}"
+        super().__init__(f"model {model!r} v{version} failed on this input: {self.row_error}")
 
 
 def _python(value: Any) -> Any:
@@ -113,12 +129,28 @@ class PredictionService:
         prediction_log: PredictionLogger | None = None,
         metrics: ServingMetrics | None = None,
         max_batch: int = 1000,
+        online_store_fallback: str = "error",
+        remembered_entities: int = 100_000,
     ) -> None:
+        if online_store_fallback not in FALLBACKS:
+            raise ConfigError(
+                f"expected one of {list(FALLBACKS)}, got {online_store_fallback!r}",
+                key="serving.online_store_fallback",
+            )
+        if online_store_fallback == "cache" and cache is None:
+            raise ConfigError(
+                "'cache' answers from the prediction cache, which is turned off; set serving.cache "
+                "or choose 'error' / 'default'",
+                key="serving.online_store_fallback",
+            )
         self.table = table
         self.cache = cache
         self.log = prediction_log
         self.metrics = metrics
         self.max_batch = max_batch
+        self.online_store_fallback = online_store_fallback
+        #: entity keys -> last feature vector, kept only for the ``cache`` fallback
+        self.last_vectors = LastVectors(remembered_entities) if online_store_fallback == "cache" else None
         self._shadows = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-shadow")
 
     def close(self) -> None:
@@ -150,7 +182,20 @@ class PredictionService:
         overrides: Mapping[str, Sequence[Any]] | None = None,
     ) -> tuple[ServedModel, dict[str, list[Any]], int]:
         """The online vectors of ``model`` as the model sees them: (served model, columns, rows)."""
+        served, columns, n, _ = self._features(model, entities, overrides, fallback=False)
+        return served, columns, n
+
+    def _features(
+        self,
+        model: str,
+        entities: Mapping[str, Sequence[Any]] | None,
+        overrides: Mapping[str, Sequence[Any]] | None,
+        *,
+        fallback: bool,
+    ) -> tuple[ServedModel, dict[str, list[Any]], int, str | None]:
+        """:meth:`features`, plus which fallback answered (``None``: the store did; see modelyard.serving.fallback)."""
         served = self.table.get(model)
+        used: str | None = None
         self._rows(served, entities, overrides)
         names = served.feature_names
         overrides = dict(overrides or {})
@@ -159,12 +204,23 @@ class PredictionService:
             raise BadRequest(f"unknown feature(s) {unknown} for model {model!r}; its features: {names}")
         if entities:
             start = time.perf_counter()
-            columns = served.reader.read(entities)
-            if self.metrics is not None:
-                self.metrics.child(self.metrics.feature_latency, model, served.reader.store_label).observe(
-                    time.perf_counter() - start
+            try:
+                columns = served.reader.read(entities)
+            except OnlineStoreUnavailable as down:
+                if not fallback or self.online_store_fallback == "error":
+                    raise
+                columns = fallback_columns(
+                    served, entities, self.online_store_fallback, self.last_vectors, down
                 )
+                used = self.online_store_fallback
+            else:
+                if self.metrics is not None:
+                    self.metrics.child(
+                        self.metrics.feature_latency, model, served.reader.store_label
+                    ).observe(time.perf_counter() - start)
             n = len(next(iter(columns.values())))
+            if self.last_vectors is not None and used is None:
+                self.last_vectors.remember(model, served.reader.entity_keys, names, columns, n)
         elif overrides and set(overrides) == set(names):
             n = self._override_rows(overrides)
             columns = {}
@@ -183,7 +239,7 @@ class PredictionService:
             for name, values in overrides.items():
                 _check_values(name, values, types[name])
                 columns[name] = list(values)
-        return served, columns, n
+        return served, columns, n, used
 
     @staticmethod
     def _override_rows(overrides: Mapping[str, Any]) -> int:
@@ -211,26 +267,44 @@ class PredictionService:
         """Answer every row of one request (see the module docstring)."""
         start = time.perf_counter()
         rid = request_id or new_request_id()
-        served, columns, n = self.features(model, entities, overrides)
+        served, columns, n, fallback = self._features(model, entities, overrides, fallback=True)
         names = served.feature_names
         keys = list(served.reader.entity_keys) if entities else []
         answers = [
             RowAnswer(
-                row=i, request_id=rid if n == 1 else f"{rid}:{i}", model=model, version=None, variant=None
+                row=i,
+                request_id=rid if n == 1 else f"{rid}:{i}",
+                model=model,
+                version=None,
+                variant=None,
+                fallback=fallback,
             )
             for i in range(n)
         ]
         usable = self._apply_missing_policy(served, columns, names, answers)
-        batches = self._route(served, columns, keys, usable, rid, routing_key, version, answers)
+        batches = self._route(
+            served, columns, keys, usable, rid, routing_key, version, answers, shadows=fallback is None
+        )
+        failures: list[_ModelRaised] = []
         for batch in batches.values():
-            self._answer(served, batch, columns, names, answers)
+            try:
+                self._answer(served, batch, columns, names, answers, cache_only=fallback == "cache")
+            except _ModelRaised as exc:  # logged with the other rows below, then answered as an error
+                failures.append(exc)
         elapsed = time.perf_counter() - start
-        self._record(served, columns, keys, names, answers, elapsed, mode="live")
+        mode = "live"
+        if fallback is not None:
+            mode = f"fallback:{fallback}"
+            if self.metrics is not None:
+                self.metrics.child(self.metrics.fallback_rows, model, fallback).inc(n)
+        self._record(served, columns, keys, names, answers, elapsed, mode=mode)
         if self.metrics is not None and answers:
             first = answers[0]
             self.metrics.child(self.metrics.latency, model, str(first.version), str(first.variant)).observe(
                 elapsed
             )
+        if failures:
+            raise PredictionFailed("; ".join(str(exc) for exc in failures))
         return answers
 
     def _apply_missing_policy(
@@ -267,9 +341,12 @@ class PredictionService:
         routing_key: str | None,
         pinned: int | None,
         answers: list[RowAnswer],
+        *,
+        shadows: bool = True,
     ) -> dict[tuple[int, str], _Batch]:
+        """Group rows by the variant that answers them; queue shadow variants unless ``shadows`` is off."""
         batches: dict[tuple[int, str], _Batch] = {}
-        shadows: dict[tuple[int, str], list[int]] = {}
+        shadow_rows_of: dict[tuple[int, str], list[int]] = {}
         for i in rows:
             if pinned is not None:
                 version, variant = int(pinned), f"v{int(pinned)}"
@@ -289,8 +366,8 @@ class PredictionService:
                 except RolloutError as exc:
                     raise ModelNotReady(f"model {served.name!r} cannot answer: {exc}") from None
                 version, variant = int(decision.live.version), decision.live.name
-                for shadow in decision.shadows:
-                    shadows.setdefault((int(shadow.version), shadow.name), []).append(i)
+                for shadow in decision.shadows if shadows else ():
+                    shadow_rows_of.setdefault((int(shadow.version), shadow.name), []).append(i)
             batch = batches.get((version, variant))
             if batch is None:
                 try:
@@ -301,7 +378,7 @@ class PredictionService:
                     ) from None
                 batch = batches[(version, variant)] = _Batch(loaded, variant, [])
             batch.rows.append(i)
-        for (version, variant), shadow_rows in shadows.items():
+        for (version, variant), shadow_rows in shadow_rows_of.items():
             self._shadows.submit(self._shadow, served, version, variant, columns, keys, shadow_rows, answers)
         return batches
 
@@ -312,7 +389,15 @@ class PredictionService:
         columns: dict[str, list[Any]],
         names: list[str],
         answers: list[RowAnswer],
+        *,
+        cache_only: bool = False,
     ) -> None:
+        """Answer the rows of one batch from the cache, then the model.
+
+        Raises :class:`_ModelRaised` when the model fails (its rows then carry the error), and
+        :class:`OnlineStoreUnavailable` for rows without a cached answer when ``cache_only``
+        (the ``cache`` fallback while the store is down).
+        """
         loaded = batch.loaded
         version = loaded.version
         todo = batch.rows
@@ -341,7 +426,19 @@ class PredictionService:
                     self.metrics.child(self.metrics.cache_misses, served.name).inc(len(todo))
         if not todo:
             return
-        predictions, scores = self._run_model(served, loaded, columns, todo)
+        if cache_only:
+            raise OnlineStoreUnavailable(
+                f"the Feast online store ({served.reader.store_label}) is unreachable and {len(todo)} row(s) "
+                f"have no cached answer from model {served.name!r} v{version} "
+                "(serving.online_store_fallback: cache)"
+            )
+        try:
+            predictions, scores = self._run_model(served, loaded, columns, todo)
+        except _ModelRaised as exc:
+            for i in todo:
+                answer = answers[i]
+                answer.version, answer.variant, answer.error = version, batch.variant, exc.row_error
+            raise
         for j, i in enumerate(todo):
             answer = answers[i]
             answer.version, answer.variant = version, batch.variant
@@ -375,10 +472,8 @@ class PredictionService:
                     scores = [_python(v) for v in proba]
         except ModelyardError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the model's own error, reported to the caller
-            raise PredictionFailed(
-                f"model {served.name!r} v{loaded.version} failed on this input: {type(exc).__name__}: {exc}"
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - the model's own error, logged and reported to the caller
+            raise _ModelRaised(served.name, loaded.version, exc) from exc
         return predictions, scores
 
     # -- shadows and logging -------------------------------------------------------------------
@@ -407,8 +502,9 @@ class PredictionService:
                 answer.prediction = predictions[j]
                 answer.score = scores[j] if scores is not None else None
         except Exception as exc:  # noqa: BLE001 - a failing shadow never affects the caller
+            error = exc.row_error if isinstance(exc, _ModelRaised) else f"{type(exc).__name__}: {exc}"
             for answer in answers:
-                answer.error = f"{type(exc).__name__}: {exc}"
+                answer.error = error
         elapsed = time.perf_counter() - start
         by_row = {a.row: a for a in answers}
         self._record(

@@ -24,7 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pyarrow as pa
 
-Mode = Literal["live", "shadow"]
+#: ``fallback:cache`` / ``fallback:default``: answered while the online store was down
+#: (see modelyard.serving.fallback)
+Mode = Literal["live", "shadow", "fallback:cache", "fallback:default"]
 
 #: Column name -> logical type of a row; the Parquet schema and the SQL table follow it.
 ROW_COLUMNS: dict[str, str] = {
@@ -87,7 +89,8 @@ class PredictionRecord:
 
     ``prediction`` is the model's answer (a class label or a value), ``score`` the
     positive-class probability of a binary classifier (else ``None``), ``mode`` says whether
-    the variant answered the caller (``live``) or ran beside it (``shadow``). ``error`` holds
+    the variant answered the caller (``live``), ran beside it (``shadow``), or answered while
+    the online store was down (``fallback:cache`` / ``fallback:default``). ``error`` holds
     the message when the prediction failed (then ``prediction`` is ``None``).
     """
 

@@ -291,6 +291,7 @@ async def _infer(request: Request, model: str, version: str | None) -> Response:
                     "variants": [a.variant for a in answers],
                     "cached": [a.cached for a in answers],
                     "missing": [a.missing for a in answers],
+                    **({"fallback": [a.fallback for a in answers]} if answers[0].fallback else {}),
                 },
                 "outputs": outputs,
             }
