@@ -73,9 +73,7 @@ class DuplicatePluginError(PluginError):
 class UnknownPluginError(PluginError):
     """Config names a plugin that no installed (and loadable) plugin provides."""
 
-    def __init__(
-        self, role: str, name: str, known: Iterable[str], failed: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, role: str, name: str, known: Iterable[str], failed: Iterable[str] = ()) -> None:
         self.role = role
         self.name = name
         self.known = sorted(known)

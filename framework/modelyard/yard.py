@@ -86,9 +86,7 @@ class Yard:
             return self.config.models[name]
         except KeyError:
             known = ", ".join(sorted(self.config.models)) or "(none declared)"
-            raise ModelNotFound(
-                f"unknown model {name!r}; {self.config_file} declares: {known}"
-            ) from None
+            raise ModelNotFound(f"unknown model {name!r}; {self.config_file} declares: {known}") from None
 
     # -- components, built on first use -----------------------------------------------
 

@@ -30,7 +30,10 @@ def test_materialize_after_pandas_sqlite_use_stays_readable_by_another_process(
     example_repo_template, tmp_path: Path
 ) -> None:
     repo = prepare_example_repo(
-        tmp_path / "repo", source=example_repo_template, generate=False, materialize_end=END - timedelta(days=2)
+        tmp_path / "repo",
+        source=example_repo_template,
+        generate=False,
+        materialize_end=END - timedelta(days=2),
     )
     # what any pandas user may do in the same process: this registers ISO-string codecs process-wide
     with sqlite3.connect(tmp_path / "other.db") as conn:

@@ -124,7 +124,9 @@ class YardConfig(_Strict):
     """The whole of ``modelyard.yaml``."""
 
     project: str
-    home: str = Field(".modelyard", description="state directory (relative to the repo) for the embedded default")
+    home: str = Field(
+        ".modelyard", description="state directory (relative to the repo) for the embedded default"
+    )
     registry: PluginChoice = Field(default_factory=lambda: PluginChoice(plugin="sqlalchemy"))
     artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)

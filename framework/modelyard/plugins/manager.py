@@ -370,9 +370,7 @@ class PluginHost:
             try:
                 impl.function(**args)
             except Exception:  # noqa: BLE001 - an event listener must not break the caller
-                logger.exception(
-                    "plugin %r failed in %s", self.pm.get_name(impl.plugin), hook_name
-                )
+                logger.exception("plugin %r failed in %s", self.pm.get_name(impl.plugin), hook_name)
 
 
 def _entry_points() -> Iterator[metadata.EntryPoint]:
