@@ -6,42 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-NUMERIC = [
-    "conv_rate",
-    "acc_rate",
-    "avg_daily_trips",
-    "rating",
-    "avg_rating_given",
-    "trips_last_7d",
-    "cancel_rate",
-]
-CATEGORICAL = ["vehicle_type", "customer_tier"]
+from example_models import CATEGORICAL, NUMERIC, pipeline
 
 
 def make_pipeline() -> Any:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
 
-    pre = ColumnTransformer(
-        [
-            ("num", SimpleImputer(strategy="median"), NUMERIC),
-            (
-                "cat",
-                Pipeline(
-                    [
-                        ("fill", SimpleImputer(strategy="constant", fill_value="missing")),
-                        ("onehot", OneHotEncoder(handle_unknown="ignore")),
-                    ]
-                ),
-                CATEGORICAL,
-            ),
-        ]
-    )
-    return Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=500))])
+    return pipeline(NUMERIC, CATEGORICAL, LogisticRegression(max_iter=500))
 
 
 def entities(repo: Path, n: int | None = None) -> pd.DataFrame:

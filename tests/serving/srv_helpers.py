@@ -11,43 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-NUMERIC = [
-    "conv_rate",
-    "acc_rate",
-    "avg_daily_trips",
-    "rating",
-    "avg_rating_given",
-    "trips_last_7d",
-    "cancel_rate",
-]
-CATEGORICAL = ["vehicle_type", "customer_tier"]
-TIP_NUMERIC = ["rating", "avg_daily_trips", "lifetime_trips", "trips_last_7d"]
-TIP_CATEGORICAL = ["vehicle_type", "customer_tier", "payment_method"]
-
-
-def _pipeline(numeric: list[str], categorical: list[str], final: Any) -> Any:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    pre = ColumnTransformer(
-        [
-            ("num", SimpleImputer(strategy="median"), numeric),
-            (
-                "cat",
-                Pipeline(
-                    [
-                        ("fill", SimpleImputer(strategy="constant", fill_value="missing")),
-                        ("onehot", OneHotEncoder(handle_unknown="ignore")),
-                    ]
-                ),
-                categorical,
-            ),
-        ]
-    )
-    return Pipeline([("pre", pre), ("model", final)])
+from example_models import CATEGORICAL, NUMERIC, TIP_CATEGORICAL, TIP_NUMERIC
+from example_models import pipeline as _pipeline
 
 
 def entities(repo: Path, model: str = "trip_acceptance", n: int | None = None) -> pd.DataFrame:

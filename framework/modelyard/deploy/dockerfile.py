@@ -30,17 +30,7 @@ k8s
 def render_dockerfile(s: ContainerSettings) -> str:
     """The Dockerfile text."""
     requirements = " ".join(shlex.quote(r) for r in s.requirements)
-    command = [
-        "--repo",
-        YARD_DIR,
-        "serve",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        str(s.port),
-        "--workers",
-        str(s.workers),
-    ]
+    command = s.serve_args
     probe = (
         "import sys, urllib.request; "
         f"sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:{s.port}{s.health_live}', timeout=2).status == 200 else 1)"

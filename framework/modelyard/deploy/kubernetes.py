@@ -45,17 +45,7 @@ def deployment(s: ContainerSettings) -> dict[str, Any]:
         "name": "serving",
         "image": s.image,
         "imagePullPolicy": "IfNotPresent",
-        "args": [
-            "--repo",
-            YARD_DIR,
-            "serve",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(s.port),
-            "--workers",
-            str(s.workers),
-        ],
+        "args": s.serve_args,
         "ports": [{"name": "http", "containerPort": s.port, "protocol": "TCP"}],
         "env": [{"name": "MODELYARD_REPO", "value": YARD_DIR}],
         "resources": {

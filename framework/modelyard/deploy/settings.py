@@ -64,6 +64,21 @@ class ContainerSettings:
     def health_ready(self) -> str:
         return "/v2/health/ready"
 
+    @property
+    def serve_args(self) -> list[str]:
+        """The ``modelyard`` arguments the container runs: the same in the Dockerfile and the Deployment."""
+        return [
+            "--repo",
+            YARD_DIR,
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
+
 
 def settings_for(
     yard: Yard,
