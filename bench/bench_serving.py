@@ -162,7 +162,8 @@ def measure(port: int, path: str, bodies: list[dict], args: argparse.Namespace, 
 
 def build_yard(tmp: Path, redis_port: int, flavor: str) -> Path:
     """The example yard on the private Redis, trip_acceptance trained and promoted with ``flavor``."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "serving"))
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    sys.path[:0] = [str(tests), str(tests / "serving")]
     from srv_helpers import (
         register,  # noqa: F401 - same training recipe as the tests
         train,
