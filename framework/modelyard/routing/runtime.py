@@ -89,7 +89,10 @@ class RoutingTable:
         """The live variant and the shadows for one request of ``model``."""
         entry = self._entry(model)
         request = RouteRequest(
-            model=model, routing_key=routing_key, entities=dict(entities or {}), request_id=request_id
+            model=model,
+            routing_key=routing_key,
+            entities=entities if isinstance(entities, dict) else dict(entities or {}),
+            request_id=request_id,
         )
         decision = entry.router.route(request, entry.deployment)
         if decision.revision != entry.deployment.revision:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -39,10 +40,17 @@ def _missing(v: Any) -> bool:
     )
 
 
-def _numbers(values: list[Any], dtype: Any) -> np.ndarray:
+def _numbers(values: Sequence[Any], dtype: Any) -> np.ndarray:
     if dtype in (np.float32, np.float64):
-        return np.array([np.nan if _missing(v) else v for v in values], dtype=dtype)
+        try:
+            return np.array(values, dtype=dtype)  # None becomes NaN
+        except (TypeError, ValueError):  # pandas' NA / NaT and the like
+            return np.array([np.nan if _missing(v) else v for v in values], dtype=dtype)
     return np.array(values, dtype=dtype)
+
+
+def _run_compiled(run: Callable[..., Any], outputs: list[str], feeds: dict[str, np.ndarray]) -> Any:
+    return run(outputs, feeds, None)  # no RunOptions
 
 
 def _onnx(predictor: Any) -> ColumnarPredict | None:
@@ -68,27 +76,46 @@ def _onnx(predictor: Any) -> ColumnarPredict | None:
     outputs = [label] + ([proba_output] if proba_output else [])
     names = list(names)
 
+    # per input: (input name, feature column, numpy dtype, is text), resolved once
+    plan = [
+        (spec["name"], spec["column"], _NUMPY_OF[spec["type"]], spec["type"] == "tensor(string)")
+        for spec in inputs
+    ]
+
     def feeds(columns: Mapping[str, Sequence[Any]], rows: Sequence[int]) -> dict[str, np.ndarray]:
+        n = len(rows)
         if mode == "matrix":
             spec = inputs[0]
             dtype = _NUMPY_OF[spec["type"]]
-            matrix = [[np.nan if _missing(columns[n][i]) else columns[n][i] for n in names] for i in rows]
-            return {spec["name"]: np.array(matrix, dtype=dtype).reshape(len(rows), len(names))}
+            matrix = [[np.nan if _missing(columns[c][i]) else columns[c][i] for c in names] for i in rows]
+            return {spec["name"]: np.array(matrix, dtype=dtype).reshape(n, len(names))}
         out = {}
-        for spec in inputs:
-            col = columns[spec["column"]]
-            values = [col[i] for i in rows]
-            if spec["type"] == "tensor(string)":
-                arr = np.array(["" if _missing(v) else str(v) for v in values], dtype=object)
+        for name, column, dtype, text in plan:
+            col = columns[column]
+            # rows are distinct indices into the columns: as many as the column holds means all of them
+            values = col if len(col) == n else [col[i] for i in rows]
+            if text:
+                arr = np.array(
+                    [v if type(v) is str else ("" if _missing(v) else str(v)) for v in values], dtype=object
+                )
             else:
-                arr = _numbers(values, _NUMPY_OF[spec["type"]])
-            out[spec["name"]] = arr.reshape(-1, 1)
+                arr = _numbers(values, dtype)
+            out[name] = arr.reshape(n, 1)
         return out
+
+    # InferenceSession.run re-checks the feed names and graph-capture options on every call
+    # (about 10% of a one-row request); the feeds built here always match the graph's inputs,
+    # so call the compiled session underneath when this onnxruntime exposes it.
+    inner = getattr(session, "_sess", None)
+    if inner is not None and callable(getattr(inner, "run", None)):
+        run = partial(_run_compiled, inner.run, outputs)
+    else:
+        run = partial(session.run, outputs)
 
     def predict(
         columns: Mapping[str, Sequence[Any]], rows: Sequence[int]
     ) -> tuple[list[Any], list[Any] | None]:
-        results = session.run(outputs, feeds(columns, rows))
+        results = run(feeds(columns, rows))
         labels = np.asarray(results[0]).ravel().tolist()
         scores = None
         if proba_output:

@@ -6,10 +6,20 @@ worker aggregates them. ``modelyard serve --workers N`` sets it to a fresh direc
 scrape covers all workers. (Importing Feast also sets it, to a private temporary directory,
 so this module checks which mode prometheus_client is actually in rather than trusting the
 environment.) Process CPU and memory always describe the worker that answered the scrape.
+
+The request path does not call prometheus_client itself: an update costs a lock, a pid check
+and a memory-mapped write per value in multiprocess mode, and a request makes half a dozen of
+them. :meth:`ServingMetrics.inc` and :meth:`ServingMetrics.observe` add to plain dictionaries
+under one lock instead, and :meth:`ServingMetrics.flush` hands the sums to prometheus_client:
+before every scrape of this worker, every ``flush_interval`` seconds from a background thread
+(so a scrape of another worker lags by at most that), and at shutdown.
 """
 
 from __future__ import annotations
 
+import bisect
+import logging
+import threading
 from typing import Any
 
 from prometheus_client import (
@@ -20,6 +30,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def multiprocess_mode() -> bool:
@@ -35,8 +47,18 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class ServingMetrics:
     """The counters and histograms the server updates on every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, flush_interval: float | None = 1.0) -> None:
         self.multiprocess = multiprocess_mode()
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[Any, tuple[str, ...]], float] = {}
+        self._observed: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
+        self._closed = threading.Event()
+        self._flusher: threading.Thread | None = None
+        if flush_interval is not None:
+            self._flusher = threading.Thread(
+                target=self._flush_every, args=(flush_interval,), name="modelyard-metrics", daemon=True
+            )
+            self._flusher.start()
         self.registry = CollectorRegistry(auto_describe=True)
         # in multiprocess mode values live in files and are collected by MultiProcessCollector at
         # scrape time, so the metric objects must not also sit in the registry (they would repeat)
@@ -134,11 +156,76 @@ class ServingMetrics:
             found = self._children[key] = metric.labels(*labels)
         return found
 
+    # -- the request path -------------------------------------------------------------------
+
+    def inc(self, metric: Counter, *labels: str, amount: float = 1.0) -> None:
+        """Add ``amount`` to the counter ``metric`` with ``labels`` (reaches Prometheus at the next flush)."""
+        key = (metric, labels)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0.0) + amount
+
+    def observe(self, metric: Histogram, value: float, *labels: str) -> None:
+        """Observe ``value`` in the histogram ``metric`` with ``labels`` (reaches Prometheus at the next flush)."""
+        key = (metric, labels)
+        with self._lock:
+            values = self._observed.get(key)
+            if values is None:
+                self._observed[key] = [value]
+            else:
+                values.append(value)
+
+    def flush(self) -> None:
+        """Hand every pending update to prometheus_client (one update per series and bucket)."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            observed, self._observed = self._observed, {}
+        for (metric, labels), amount in counts.items():
+            self.child(metric, *labels).inc(amount)
+        for (metric, labels), values in observed.items():
+            _observe_many(self.child(metric, *labels), values)
+
+    def _flush_every(self, interval: float) -> None:
+        while not self._closed.wait(interval):
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - metrics must never take the worker down
+                logger.exception("flushing serving metrics failed")
+
+    def close(self) -> None:
+        """Stop the background flush and flush what is pending."""
+        self._closed.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+        self.flush()
+
     def render(self) -> tuple[bytes, str]:
-        """The exposition text and its content type."""
+        """The exposition text and its content type (pending updates of this worker included)."""
+        self.flush()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def update_log_stats(self, stats: dict[str, Any]) -> None:
         """Copy the prediction logger's counters into gauges (called at scrape time)."""
         self.log_dropped.set(float(stats.get("dropped", 0)))
         self.log_spooled.set(float(stats.get("spool_rows", stats.get("spooled", 0))))
+
+
+def _observe_many(child: Any, values: list[float]) -> None:
+    """``child.observe(v)`` for every value, as one increment of the sum and of each bucket.
+
+    Uses the histogram child's ``_upper_bounds`` / ``_buckets`` / ``_sum`` (stable in
+    prometheus_client for years); without them it observes value by value.
+    """
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            child.observe(value)
+        return
+    per_bucket = [0] * len(bounds)
+    for value in values:
+        per_bucket[min(bisect.bisect_left(bounds, value), len(bounds) - 1)] += 1
+    total.inc(sum(values))
+    for bucket, count in zip(buckets, per_bucket, strict=True):
+        if count:
+            bucket.inc(count)

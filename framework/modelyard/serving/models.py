@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import ModelyardError, ServingError
@@ -65,8 +66,9 @@ class ServedModel:
     error: str | None = None  # why nothing can be served (no alias holder, load failure...)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
+    @cached_property
     def feature_names(self) -> list[str]:
+        """The model's feature columns, in schema order (computed once: the schema never changes)."""
         return self.schema.names
 
     @property

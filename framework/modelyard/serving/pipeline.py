@@ -92,6 +92,16 @@ class RowAnswer:
         return out
 
 
+@dataclass(slots=True)
+class _FeatureRequest:
+    """A checked request, between its checks and its feature read."""
+
+    served: ServedModel
+    entities: Mapping[str, Sequence[Any]] | None
+    overrides: dict[str, Any]
+    started: float
+
+
 @dataclass
 class _Batch:
     """The rows of one request routed to one version."""
@@ -182,42 +192,93 @@ class PredictionService:
         overrides: Mapping[str, Sequence[Any]] | None = None,
     ) -> tuple[ServedModel, dict[str, list[Any]], int]:
         """The online vectors of ``model`` as the model sees them: (served model, columns, rows)."""
-        served, columns, n, _ = self._features(model, entities, overrides, fallback=False)
+        request = self._feature_request(model, entities, overrides)
+        columns, down = self._read(request)
+        served, columns, n, _ = self._complete(request, columns, down, fallback=False)
         return served, columns, n
 
-    def _features(
+    async def features_async(
+        self,
+        model: str,
+        entities: Mapping[str, Sequence[Any]] | None,
+        overrides: Mapping[str, Sequence[Any]] | None = None,
+    ) -> tuple[ServedModel, dict[str, list[Any]], int]:
+        """:meth:`features` for an event loop: the store read does not block the loop when it can."""
+        request = self._feature_request(model, entities, overrides)
+        columns, down = await self._read_async(request)
+        served, columns, n, _ = self._complete(request, columns, down, fallback=False)
+        return served, columns, n
+
+    def _feature_request(
         self,
         model: str,
         entities: Mapping[str, Sequence[Any]] | None,
         overrides: Mapping[str, Sequence[Any]] | None,
-        *,
-        fallback: bool,
-    ) -> tuple[ServedModel, dict[str, list[Any]], int, str | None]:
-        """:meth:`features`, plus which fallback answered (``None``: the store did; see modelyard.serving.fallback)."""
+    ) -> _FeatureRequest:
+        """Check a request before any I/O: known model, batch size, override names."""
         served = self.table.get(model)
-        used: str | None = None
         self._rows(served, entities, overrides)
         names = served.feature_names
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(names))
         if unknown:
             raise BadRequest(f"unknown feature(s) {unknown} for model {model!r}; its features: {names}")
+        return _FeatureRequest(served, entities, overrides, time.perf_counter())
+
+    @staticmethod
+    def _read(request: _FeatureRequest) -> tuple[dict[str, list[Any]] | None, OnlineStoreUnavailable | None]:
+        """The store's columns for the request's entities (``None`` without entities), or why the store is down."""
+        if not request.entities:
+            return None, None
+        try:
+            return request.served.reader.read(request.entities), None
+        except OnlineStoreUnavailable as down:
+            return None, down
+
+    @staticmethod
+    async def _read_async(
+        request: _FeatureRequest,
+    ) -> tuple[dict[str, list[Any]] | None, OnlineStoreUnavailable | None]:
+        """:meth:`_read` through the reader's ``read_async``."""
+        if not request.entities:
+            return None, None
+        try:
+            return await request.served.reader.read_async(request.entities), None
+        except OnlineStoreUnavailable as down:
+            return None, down
+
+    def _complete(
+        self,
+        request: _FeatureRequest,
+        columns: dict[str, list[Any]] | None,
+        down: OnlineStoreUnavailable | None,
+        *,
+        fallback: bool,
+    ) -> tuple[ServedModel, dict[str, list[Any]], int, str | None]:
+        """The request's columns after the read: fallback, overrides; plus which fallback answered.
+
+        ``None`` for the fallback means the store answered (see modelyard.serving.fallback).
+        """
+        served, entities, overrides = request.served, request.entities, request.overrides
+        model = served.name
+        names = served.feature_names
+        used: str | None = None
         if entities:
-            start = time.perf_counter()
-            try:
-                columns = served.reader.read(entities)
-            except OnlineStoreUnavailable as down:
+            if down is not None:
                 if not fallback or self.online_store_fallback == "error":
-                    raise
+                    raise down
                 columns = fallback_columns(
                     served, entities, self.online_store_fallback, self.last_vectors, down
                 )
                 used = self.online_store_fallback
-            else:
-                if self.metrics is not None:
-                    self.metrics.child(
-                        self.metrics.feature_latency, model, served.reader.store_label
-                    ).observe(time.perf_counter() - start)
+            elif self.metrics is not None:
+                self.metrics.observe(
+                    self.metrics.feature_latency,
+                    time.perf_counter() - request.started,
+                    model,
+                    served.reader.store_label,
+                )
+            assert columns is not None
             n = len(next(iter(columns.values())))
             if self.last_vectors is not None and used is None:
                 self.last_vectors.remember(model, served.reader.entity_keys, names, columns, n)
@@ -265,11 +326,42 @@ class PredictionService:
         version: int | None = None,
     ) -> list[RowAnswer]:
         """Answer every row of one request (see the module docstring)."""
-        start = time.perf_counter()
+        request = self._feature_request(model, entities, overrides)
+        columns, down = self._read(request)
+        return self._predict_rows(request, columns, down, request_id, routing_key, version)
+
+    async def predict_async(
+        self,
+        model: str,
+        entities: Mapping[str, Sequence[Any]] | None,
+        *,
+        overrides: Mapping[str, Sequence[Any]] | None = None,
+        request_id: str | None = None,
+        routing_key: str | None = None,
+        version: int | None = None,
+    ) -> list[RowAnswer]:
+        """:meth:`predict` for an event loop: while the feature read waits on the store, the loop
+        serves other requests (the model itself runs on the loop: it is quicker than a thread hop).
+        """
+        request = self._feature_request(model, entities, overrides)
+        columns, down = await self._read_async(request)
+        return self._predict_rows(request, columns, down, request_id, routing_key, version)
+
+    def _predict_rows(
+        self,
+        request: _FeatureRequest,
+        columns: dict[str, list[Any]] | None,
+        down: OnlineStoreUnavailable | None,
+        request_id: str | None,
+        routing_key: str | None,
+        version: int | None,
+    ) -> list[RowAnswer]:
+        """Everything after the feature read: missing values, routing, cache, model, log, metrics."""
         rid = request_id or new_request_id()
-        served, columns, n, fallback = self._features(model, entities, overrides, fallback=True)
+        served, columns, n, fallback = self._complete(request, columns, down, fallback=True)
+        model = served.name
         names = served.feature_names
-        keys = list(served.reader.entity_keys) if entities else []
+        keys = list(served.reader.entity_keys) if request.entities else []
         answers = [
             RowAnswer(
                 row=i,
@@ -291,18 +383,16 @@ class PredictionService:
                 self._answer(served, batch, columns, names, answers, cache_only=fallback == "cache")
             except _ModelRaised as exc:  # logged with the other rows below, then answered as an error
                 failures.append(exc)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - request.started
         mode = "live"
         if fallback is not None:
             mode = f"fallback:{fallback}"
             if self.metrics is not None:
-                self.metrics.child(self.metrics.fallback_rows, model, fallback).inc(n)
+                self.metrics.inc(self.metrics.fallback_rows, model, fallback, amount=n)
         self._record(served, columns, keys, names, answers, elapsed, mode=mode)
         if self.metrics is not None and answers:
             first = answers[0]
-            self.metrics.child(self.metrics.latency, model, str(first.version), str(first.variant)).observe(
-                elapsed
-            )
+            self.metrics.observe(self.metrics.latency, elapsed, model, str(first.version), str(first.variant))
         if failures:
             raise PredictionFailed("; ".join(str(exc) for exc in failures))
         return answers
@@ -328,7 +418,7 @@ class PredictionService:
                         columns[name][i] = defaults[name]
             usable.append(i)
         if counted and self.metrics is not None:
-            self.metrics.child(self.metrics.missing_rows, served.name, policy.policy).inc(counted)
+            self.metrics.inc(self.metrics.missing_rows, served.name, policy.policy, amount=counted)
         return usable
 
     def _route(
@@ -421,9 +511,9 @@ class PredictionService:
             if self.metrics is not None:
                 hit_count = len(batch.rows) - len(todo)
                 if hit_count:
-                    self.metrics.child(self.metrics.cache_hits, served.name).inc(hit_count)
+                    self.metrics.inc(self.metrics.cache_hits, served.name, amount=hit_count)
                 if todo:
-                    self.metrics.child(self.metrics.cache_misses, served.name).inc(len(todo))
+                    self.metrics.inc(self.metrics.cache_misses, served.name, amount=len(todo))
         if not todo:
             return
         if cache_only:
@@ -529,7 +619,7 @@ class PredictionService:
                     label = (str(a.version), str(a.variant))
                     counts[label] = counts.get(label, 0) + 1
             for (version, variant), count in counts.items():
-                self.metrics.child(self.metrics.predictions, served.name, version, variant).inc(count)
+                self.metrics.inc(self.metrics.predictions, served.name, version, variant, amount=count)
         if self.log is None:
             return
         from modelyard.serving.records import PredictionRecord

@@ -1,6 +1,6 @@
 """The prediction log: a non-blocking, buffered writer in front of a LogSink plugin.
 
-``PredictionLogger.log(record)`` only puts the record on a queue, so the request path never
+``PredictionLogger.log(record)`` only appends the record to an in-memory deque, so the request path never
 waits for disk or network. A background thread batches records and writes them to the sink
 every ``flush_interval`` seconds or every ``max_buffer`` records, and fires the
 ``on_prediction`` hook for each. When the sink fails, batches are spooled as complete
@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -135,10 +136,15 @@ class PredictionLogger:
         self._retry_min, self._retry_max = retry_min, retry_max
         self._retry_delay = retry_min
         self._next_retry = 0.0
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        # records: appended by request threads (deque.append is atomic), drained by the writer;
+        # controls (flush requests, stop) travel separately so they never wait behind records
+        self._records: deque[PredictionRecord] = deque()
+        self._controls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._taken = 0  # records the writer has taken off the deque (writer thread only)
         self._lock = threading.Lock()
         self._counters = {
-            "logged": 0,
             "written": 0,
             "spooled": 0,
             "replayed": 0,
@@ -161,26 +167,29 @@ class PredictionLogger:
 
     def log(self, record: PredictionRecord) -> bool:
         """Queue one record; never blocks. Returns False (and counts a drop) when the queue is full."""
+        records = self._records
         if self._closed:
             self._count("dropped")
             logger.warning("prediction log is closed; dropped record %s", record.request_id)
             return False
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        if len(records) >= self.max_queue:
             self._count("dropped")
             return False
-        self._count("logged")
+        records.append(record)
+        if len(records) == self.max_buffer:
+            self._wake.set()
         return True
 
     @property
     def stats(self) -> dict[str, Any]:
         """Counters for metrics (see the class docstring)."""
+        queued = len(self._records)
         with self._lock:
             out: dict[str, Any] = dict(self._counters)
             out["spool_rows"] = self._spool_rows
             out["spool_bytes"] = self._spool_bytes
-        out["queued"] = self._queue.qsize()
+        out["logged"] = self._taken + queued
+        out["queued"] = queued
         out["sink_healthy"] = self._healthy
         out["last_error"] = self._last_error
         return out
@@ -190,7 +199,8 @@ class PredictionLogger:
         if self._closed:
             return True
         done = threading.Event()
-        self._queue.put(done)  # blocks only if the queue is full, which flush must wait out anyway
+        self._controls.put(done)
+        self._wake.set()
         return done.wait(timeout)
 
     def close(self, timeout: float | None = 60.0) -> None:
@@ -198,13 +208,14 @@ class PredictionLogger:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
+        self._controls.put(_STOP)
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             logger.error(
                 "prediction log writer did not finish within %ss; %d records may be lost",
                 timeout,
-                self._queue.qsize(),
+                len(self._records),
             )
         try:
             self.sink.close()
@@ -224,35 +235,29 @@ class PredictionLogger:
             self._counters[name] += n
 
     def _run(self) -> None:
-        buffer: list[PredictionRecord] = []
-        pending: list[PredictionRecord] = []
         deadline = time.monotonic() + self.flush_interval
         stopping = False
         while not stopping:
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
             waiters: list[threading.Event] = []
-            timeout = max(0.0, deadline - time.monotonic())
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            while item is not None:  # drain what is already there without waiting
+            while True:  # controls first: every record logged before a flush() is in the deque now
+                try:
+                    item = self._controls.get_nowait()
+                except queue.Empty:
+                    break
                 if item is _STOP:
                     stopping = True
-                elif isinstance(item, threading.Event):
-                    waiters.append(item)
                 else:
-                    buffer.append(item)
-                if len(buffer) >= self.max_buffer:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    item = None
+                    waiters.append(item)
             now = time.monotonic()
+            due = stopping or bool(waiters) or now >= deadline or len(self._records) >= self.max_buffer
+            pending: list[PredictionRecord] = []
             try:
-                if buffer and (stopping or waiters or len(buffer) >= self.max_buffer or now >= deadline):
-                    pending, buffer = buffer, []
+                while due and self._records:
+                    pending = self._take(self.max_buffer)
                     self._deliver(pending)
+                    pending = []
                 if now >= deadline or stopping:
                     deadline = now + self.flush_interval
                     self._maybe_replay(force=stopping)
@@ -263,9 +268,15 @@ class PredictionLogger:
                 logger.exception("prediction-log writer failed; %d records dropped", len(pending))
                 self._count("dropped", len(pending))
             finally:
-                pending = []
                 for waiter in waiters:
                     waiter.set()
+
+    def _take(self, limit: int) -> list[PredictionRecord]:
+        """Up to ``limit`` records off the front of the deque (writer thread only)."""
+        records = self._records
+        batch = [records.popleft() for _ in range(min(limit, len(records)))]
+        self._taken += len(batch)
+        return batch
 
     def _sink_call(self, method: Any) -> None:
         try:

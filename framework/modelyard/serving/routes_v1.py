@@ -55,7 +55,7 @@ async def predict(model: str, request: Request) -> Response:
         overrides = data.get("features")
         if overrides is not None and not isinstance(overrides, dict):
             raise BadRequest("'features' must be an object: {feature name: [one value per row]}")
-        answers = state.service.predict(
+        answers = await state.service.predict_async(
             model,
             entities,
             overrides=overrides,
@@ -82,7 +82,9 @@ async def features(model: str, request: Request) -> Response:
 
     async def run(state: ServingState) -> Response:
         data = parse_json(body)
-        served, columns, n = state.service.features(model, data.get("entities"), data.get("features"))
+        served, columns, n = await state.service.features_async(
+            model, data.get("entities"), data.get("features")
+        )
         names = served.feature_names
         keys = list(served.reader.entity_keys)
         out = {k: columns[k] for k in keys if k in columns}

@@ -253,7 +253,7 @@ async def _infer(request: Request, model: str, version: str | None) -> Response:
             except ValueError:
                 raise BadRequest(f"version must be an integer, got {version!r}") from None
         request_id = data.get("id")
-        answers = state.service.predict(
+        answers = await state.service.predict_async(
             model,
             entities or None,
             overrides=overrides or None,
