@@ -93,6 +93,13 @@ class OnlineReader(ABC):
         cannot be reached.
         """
 
+    async def read_async(self, entities: Mapping[str, Sequence[Any]]) -> Columns:
+        """:meth:`read` on an event loop. By default it is :meth:`read` itself (it blocks the
+        loop for the read); readers with an asynchronous client let the loop serve other
+        requests while the store answers.
+        """
+        return self.read(entities)
+
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""
 
