@@ -1,0 +1,220 @@
+"""A pipelined Redis connection on the serving worker's event loop.
+
+The blocking :class:`~modelyard.serving.redis_wire.RedisWire` holds the event loop for a
+whole round trip: while Redis answers one request, no other request of the worker moves.
+:class:`AsyncRedisWire` shares one connection per event loop between all requests in
+flight. Each request writes its ``HMGET`` batch at once (no lock, no waiting for earlier
+answers) and awaits its replies; Redis answers commands of one connection in order, so
+replies are handed back first in, first out. While a request waits, the loop parses,
+predicts and answers others, and the requests that arrive together share socket reads.
+
+Failures: a refused connection raises :class:`ConnectionRefusedError`; a connection that
+drops, or a head request that waits longer than ``timeout``, fails every request waiting
+on it with an :class:`OSError` (``ConnectionResetError`` / ``TimeoutError``) and closes the
+connection, and the next request connects again, so a restarted Redis is picked up by
+itself. Error replies (wrong type, auth) raise :class:`~modelyard.serving.redis_wire.RedisWireError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import hiredis
+
+from modelyard.serving.redis_wire import RedisWireError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Waiter:
+    """One request's place in the reply queue."""
+
+    future: asyncio.Future[list[Any]]
+    expected: int
+    sent_at: float
+    replies: list[Any] = field(default_factory=list)
+
+
+class _Connection(asyncio.Protocol):
+    """One socket: writes go straight out, replies are dealt to waiters in order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self.loop = loop
+        self.timeout = timeout
+        self.transport: asyncio.Transport | None = None
+        self.reader = hiredis.Reader()
+        self.waiters: deque[_Waiter] = deque()
+        self.closed = False
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        waiters = self.waiters
+        try:
+            reply = self.reader.gets()
+        except hiredis.ProtocolError as exc:
+            self._fail(ConnectionResetError(f"Redis sent an unreadable reply: {exc}"))
+            return
+        while reply is not False:
+            if not waiters:
+                self._fail(ConnectionResetError("Redis sent a reply nobody asked for"))
+                return
+            head = waiters[0]
+            head.replies.append(reply)
+            if len(head.replies) == head.expected:
+                waiters.popleft()
+                if not head.future.done():
+                    head.future.set_result(head.replies)
+            reply = self.reader.gets()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionResetError(f"Redis closed the connection{f': {exc}' if exc else ''}"))
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def send(self, payload: bytes, n_replies: int) -> asyncio.Future[list[Any]]:
+        """Write ``payload`` now; the future gets its ``n_replies`` replies."""
+        future: asyncio.Future[list[Any]] = self.loop.create_future()
+        if self.closed or self.transport is None:
+            future.set_exception(ConnectionResetError("the Redis connection is closed"))
+            return future
+        self.waiters.append(_Waiter(future, n_replies, self.loop.time()))
+        self.transport.write(payload)
+        if self._watchdog is None:
+            self._watchdog = self.loop.call_later(self.timeout, self._check)
+        return future
+
+    def _check(self) -> None:
+        """Fail everything if the oldest request has waited longer than ``timeout``."""
+        self._watchdog = None
+        if not self.waiters or self.closed:
+            return
+        waited = self.loop.time() - self.waiters[0].sent_at
+        if waited >= self.timeout:
+            self._fail(TimeoutError(f"Redis did not answer within {self.timeout:g}s"))
+            return
+        self._watchdog = self.loop.call_later(self.timeout - waited, self._check)
+
+    def _fail(self, exc: OSError) -> None:
+        self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.future.done():
+                waiter.future.set_exception(exc)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self) -> None:
+        self._fail(ConnectionResetError("the Redis connection was closed"))
+
+
+class AsyncRedisWire:
+    """Pipelined request/response over one connection per event loop (see the module docstring)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        db: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 1.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.db = int(db)
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self._connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._connecting: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Future[_Connection]
+        ] = weakref.WeakKeyDictionary()
+
+    async def execute(self, payload: bytes, n_replies: int) -> list[Any]:
+        """Send ``payload`` (RESP commands) and return its ``n_replies`` parsed replies.
+
+        Raises OSError (including timeouts) when Redis cannot be reached or stops answering,
+        :class:`RedisWireError` when it answers an error.
+        """
+        loop = asyncio.get_running_loop()
+        connection = self._connections.get(loop)
+        if connection is None or connection.closed:
+            connection = await self._connection(loop)
+        replies = await connection.send(payload, n_replies)
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                raise RedisWireError(str(reply))
+        return replies
+
+    async def _connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        """This loop's connection, opened now (one opening at a time per loop)."""
+        pending = self._connecting.get(loop)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        pending = loop.create_future()
+        self._connecting[loop] = pending
+        try:
+            connection = await self._open(loop)
+        except BaseException as exc:
+            pending.set_exception(exc)
+            pending.exception()  # retrieved: only waiters that exist see it
+            raise
+        finally:
+            self._connecting.pop(loop, None)
+        self._connections[loop] = connection
+        pending.set_result(connection)
+        return connection
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        connection = _Connection(loop, self.timeout)
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: connection, self.host, self.port), self.timeout
+            )
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"connecting to Redis at {self.host}:{self.port} timed out") from None
+        setup: list[bytes] = []
+        if self.password is not None:
+            args: tuple[Any, ...] = ("AUTH", self.password)
+            if self.username is not None:
+                args = ("AUTH", self.username, self.password)
+            setup.append(hiredis.pack_command(args))
+        if self.db:
+            setup.append(hiredis.pack_command(("SELECT", str(self.db))))
+        if setup:
+            for reply in await connection.send(b"".join(setup), len(setup)):
+                if isinstance(reply, hiredis.ReplyError):
+                    connection.close()
+                    raise RedisWireError(f"Redis refused the connection setup: {reply}")
+        return connection
+
+    def close(self) -> None:
+        """Close every loop's connection (requests still waiting fail); callable from any thread."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, connection in list(self._connections.items()):
+            if loop is running:
+                connection.close()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(connection.close)
+        self._connections.clear()
