@@ -157,8 +157,13 @@ def create_app(
     *,
     state: ServingState | None = None,
     state_factory: Callable[[], ServingState] | None = None,
+    tune_process: bool = False,
 ) -> FastAPI:
-    """The serving app for ``yard`` (or for a prebuilt ``state``; tests pass their own)."""
+    """The serving app for ``yard`` (or for a prebuilt ``state``; tests pass their own).
+
+    ``tune_process`` (set for real worker processes) applies :func:`tune_worker_process` once
+    the models are loaded.
+    """
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from modelyard import __version__
@@ -176,6 +181,8 @@ def create_app(
         built = state if state is not None else state_factory()  # type: ignore[misc]
         app.state.serving = built
         logger.info("serving models: %s", ", ".join(built.table.models) or "(none declared)")
+        if tune_process:
+            tune_worker_process()
         try:
             yield
         finally:
@@ -201,10 +208,30 @@ def create_app(
     return app
 
 
+def tune_worker_process(switch_interval: float = 0.0005) -> None:
+    """Interpreter settings that keep a serving worker's tail latency flat.
+
+    * The prediction-log writer and the registry poller are Python threads. When one of them
+      holds the GIL as a request's socket becomes readable, the event loop waits for the
+      interpreter's switch interval (5 ms by default) before it can answer: the p99.9 of a
+      sub-millisecond endpoint becomes 5-8 ms. Switching after 0.5 ms bounds that wait; it
+      costs nothing while only one thread wants to run.
+    * ``gc.freeze()`` moves everything loaded at startup (Feast, pandas, the models) out of
+      the cyclic collector's reach, so a full collection no longer walks millions of
+      long-lived objects in the middle of a request.
+    """
+    import gc
+    import sys
+
+    sys.setswitchinterval(switch_interval)
+    gc.collect()
+    gc.freeze()
+
+
 def app_from_env() -> FastAPI:
     """App factory for uvicorn workers: the yard path comes from ``$MODELYARD_REPO``."""
     from modelyard.yard import Yard
 
     logging.basicConfig(level=os.environ.get("MODELYARD_LOG_LEVEL", "INFO"))
     repo = os.environ.get(REPO_ENV) or os.getcwd()
-    return create_app(Yard.load(repo))
+    return create_app(Yard.load(repo), tune_process=True)
