@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the core install without the serve extra
+    _orjson = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pyarrow as pa
@@ -60,7 +65,7 @@ def utcnow() -> datetime:
 def _json_default(value: Any) -> Any:
     """Make numpy scalars, datetimes and the like JSON-serialisable."""
     if hasattr(value, "item"):  # numpy scalar
-        return value.item()
+        return _clean(value)
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -78,6 +83,18 @@ def _clean(value: Any) -> Any:
 
 
 def _dumps(mapping: Mapping[str, Any]) -> str:
+    """Compact JSON text of a mapping; NaN becomes ``null``.
+
+    orjson (installed with serving) writes the same JSON about ten times faster than the
+    standard library, which matters on the prediction log's writer thread: it shares the
+    GIL with the requests. numpy scalars go through ``.item()`` either way, so a float32
+    is written as the exact float64 it converts to, as the standard-library path does.
+    """
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(mapping, default=_json_default, option=_orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # e.g. a numpy NaN inside .item(): take the careful path
+            pass
     return json.dumps(
         {str(k): _clean(v) for k, v in mapping.items()}, default=_json_default, separators=(",", ":")
     )
