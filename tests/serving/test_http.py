@@ -376,8 +376,8 @@ def test_onnx_columnar_fast_path_equals_the_flavor(served) -> None:
     ents = _body(yard, 25)["entities"]
     ents["driver_id"][3] = 999999  # missing features too
     columns = served_model.reader.read(ents)
-    rows = list(range(25))
-    labels, scores = fast(columns, rows)
-    frame = build_frame(columns, served_model.schema, rows)
-    assert labels == predictor.predict(frame).tolist()
-    assert scores == predictor.predict_proba(frame).tolist()
+    for rows in (list(range(25)), [1, 3, 4, 17], [3]):  # all rows, a subset with a missing row, one
+        labels, scores = fast(columns, rows)
+        frame = build_frame(columns, served_model.schema, rows)
+        assert labels == predictor.predict(frame).tolist()
+        assert scores == predictor.predict_proba(frame).tolist()

@@ -40,13 +40,14 @@ def _missing(v: Any) -> bool:
     )
 
 
-def _numbers(values: Sequence[Any], dtype: Any) -> np.ndarray:
+def _numbers(columns: list[Sequence[Any]], dtype: Any) -> np.ndarray:
+    """A (columns, rows) array of ``dtype``; missing numbers become NaN for float types."""
     if dtype in (np.float32, np.float64):
         try:
-            return np.array(values, dtype=dtype)  # None becomes NaN
+            return np.array(columns, dtype=dtype)  # None becomes NaN
         except (TypeError, ValueError):  # pandas' NA / NaT and the like
-            return np.array([np.nan if _missing(v) else v for v in values], dtype=dtype)
-    return np.array(values, dtype=dtype)
+            return np.array([[np.nan if _missing(v) else v for v in col] for col in columns], dtype=dtype)
+    return np.array(columns, dtype=dtype)
 
 
 def _run_compiled(run: Callable[..., Any], outputs: list[str], feeds: dict[str, np.ndarray]) -> Any:
@@ -76,10 +77,14 @@ def _onnx(predictor: Any) -> ColumnarPredict | None:
     outputs = [label] + ([proba_output] if proba_output else [])
     names = list(names)
 
-    # per input: (input name, feature column, numpy dtype, is text), resolved once
+    # inputs grouped by numpy dtype, resolved once: every group is built with one numpy call
+    # (a (k, n) array whose rows are the k inputs) and each input is a (n, 1) view of its row
+    groups: dict[Any, list[tuple[str, str]]] = {}
+    for spec in inputs:
+        groups.setdefault(_NUMPY_OF[spec["type"]], []).append((spec["name"], spec["column"]))
     plan = [
-        (spec["name"], spec["column"], _NUMPY_OF[spec["type"]], spec["type"] == "tensor(string)")
-        for spec in inputs
+        (dtype, [name for name, _ in group], [column for _, column in group])
+        for dtype, group in groups.items()
     ]
 
     def feeds(columns: Mapping[str, Sequence[Any]], rows: Sequence[int]) -> dict[str, np.ndarray]:
@@ -90,17 +95,24 @@ def _onnx(predictor: Any) -> ColumnarPredict | None:
             matrix = [[np.nan if _missing(columns[c][i]) else columns[c][i] for c in names] for i in rows]
             return {spec["name"]: np.array(matrix, dtype=dtype).reshape(n, len(names))}
         out = {}
-        for name, column, dtype, text in plan:
-            col = columns[column]
-            # rows are distinct indices into the columns: as many as the column holds means all of them
-            values = col if len(col) == n else [col[i] for i in rows]
-            if text:
-                arr = np.array(
-                    [v if type(v) is str else ("" if _missing(v) else str(v)) for v in values], dtype=object
-                )
+        for dtype, input_names, input_columns in plan:
+            # rows are distinct indices into the columns: as many as a column holds means all of them
+            values = [
+                col if len(col) == n else [col[i] for i in rows]
+                for col in (columns[c] for c in input_columns)
+            ]
+            if dtype is object:
+                block = np.array(
+                    [
+                        [v if type(v) is str else ("" if _missing(v) else str(v)) for v in col]
+                        for col in values
+                    ],
+                    dtype=object,
+                ).reshape(len(values), n)
             else:
-                arr = _numbers(values, dtype)
-            out[name] = arr.reshape(n, 1)
+                block = _numbers(values, dtype)
+            for j, name in enumerate(input_names):
+                out[name] = block[j].reshape(n, 1)
         return out
 
     # InferenceSession.run re-checks the feed names and graph-capture options on every call
