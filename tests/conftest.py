@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
-
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_ADMIN_DSN = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=test"
-
-
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _need(service: str, host: str, port: int) -> None:
-    if _answers(host, port):
-        return
-    reason = f"{service} does not answer on {host}:{port}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}, and under CI=true its tests must run (.ci/run starts it)")
-    pytest.skip(f"{reason}; start it to run this test (CI=true makes this a failure)")
+from services import PG_ADMIN_DSN, PG_HOST, PG_PORT, REDIS_HOST, REDIS_PORT, need
 
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """URL of the real local Redis; the test should use its own key prefix."""
-    _need("Redis", REDIS_HOST, REDIS_PORT)
+    need("Redis", REDIS_HOST, REDIS_PORT)
     yield f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """SQLAlchemy URL of a brand-new PostgreSQL database on the real local server, dropped afterwards."""
-    _need("PostgreSQL", PG_HOST, PG_PORT)
+    need("PostgreSQL", PG_HOST, PG_PORT)
     import psycopg
 
     name = f"my_test_{uuid.uuid4().hex[:12]}"
