@@ -196,3 +196,10 @@ class ModelNotReady(ServingError):
 
 class NoReferenceProfile(MonitoringError):
     """A version was registered without a training snapshot, so drift and quality have nothing to compare with."""
+
+
+# --- batch scoring -----------------------------------------------------------------------
+
+
+class BatchError(ModelyardError):
+    """A batch scoring run failed for a reason other than its input (e.g. the output could not be written)."""

@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 from modelyard.errors import BadRequest, FlavorError
-from modelyard.serving.flavor import METADATA_FILE, Predictor, load_predictor, missing_as_nan, read_metadata
+from modelyard.serving.flavor import (
+    METADATA_FILE,
+    Predictor,
+    load_predictor,
+    missing_as_nan,
+    predict_with_proba,
+    read_metadata,
+)
 from modelyard_plugins.flavors.sklearn import SklearnFlavor
 
 
@@ -57,6 +64,32 @@ def test_regressor_has_no_probability(tmp_path: Path, regressor: Any, frame: pd.
     np.testing.assert_allclose(predictor.predict(frame), regressor.predict(missing_as_nan(frame)))
     assert predictor.predict_proba(frame) is None
     assert read_metadata(tmp_path)["task"] == "regression"
+
+
+def test_predict_with_proba_equals_predict_and_predict_proba_exactly(
+    tmp_path: Path, classifier: Any, regressor: Any, frame: pd.DataFrame
+) -> None:
+    """One pass through the pipeline's transformers, the same values as the two separate calls."""
+    from sklearn.linear_model import LogisticRegression
+
+    plain = LogisticRegression().fit(
+        missing_as_nan(frame)[["distance_km", "hour"]].fillna(0), frame["hour"] > 11
+    )
+    for name, model, rows in (
+        ("pipeline", classifier, frame),
+        ("regressor", regressor, frame),
+        ("plain", plain, frame[["distance_km", "hour"]].fillna(0)),
+    ):
+        SklearnFlavor().save(model, tmp_path / name)
+        predictor = SklearnFlavor().load(tmp_path / name)
+        labels, proba = predict_with_proba(predictor, rows)
+        np.testing.assert_array_equal(labels, predictor.predict(rows))
+        expected = predictor.predict_proba(rows)
+        if expected is None:
+            assert proba is None and name == "regressor"
+        else:
+            assert proba is not None
+            np.testing.assert_array_equal(proba, expected)
 
 
 def test_trusted_types_are_recorded_and_loading_never_unpickles(

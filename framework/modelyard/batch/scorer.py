@@ -1,14 +1,18 @@
 """Scoring one chunk: point-in-time features for each row's timestamp, then the model's predictions.
 
 :class:`ChunkScorer` is what both engines run: in this process for the local engine, in
-each Dask worker for the Dask engine (:func:`scorer_for` keeps one per worker process, so
+each Dask worker for the Dask engine (:func:`scorer_for` keeps one per worker thread, so
 Feast and the model are loaded once per worker, not once per chunk).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
+
+from modelyard.serving.flavor import predict_with_proba
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -21,15 +25,42 @@ OUTPUT_COLUMNS = ("prediction", "score", "model", "version")
 
 
 class ChunkScorer:
-    """Scores chunks of entity rows with one model version."""
+    """Scores chunks of entity rows with one model version.
 
-    def __init__(self, yard: Yard, model: str, version: int, predictor: Predictor, *, timestamp: str) -> None:
+    ``predictor`` may be a :class:`~concurrent.futures.Future` of one (see :func:`load_scorer`
+    with ``background=True``): it is first waited for when a chunk's features are joined.
+    """
+
+    def __init__(
+        self,
+        yard: Yard,
+        model: str,
+        version: int,
+        predictor: Predictor | Future[Predictor],
+        *,
+        timestamp: str,
+    ) -> None:
         self.yard = yard
         self.model = model
         self.version = version
-        self.predictor = predictor
         self.timestamp = timestamp
-        self.feature_names = list(predictor.feature_names or yard.features.feature_names(model))
+        self._predictor = predictor
+        self._feature_names: list[str] | None = None
+
+    @property
+    def predictor(self) -> Predictor:
+        """The model (waits for it, and raises its loading error, if it is still loading)."""
+        if isinstance(self._predictor, Future):
+            self._predictor = self._predictor.result()
+        return self._predictor
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The feature columns in the order the model takes them."""
+        if self._feature_names is None:
+            names = self.predictor.feature_names or self.yard.features.feature_names(self.model)
+            self._feature_names = list(names)
+        return self._feature_names
 
     def features(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """The point-in-time training frame of the chunk (features as of each row's timestamp)."""
@@ -37,16 +68,33 @@ class ChunkScorer:
 
     def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """The chunk's columns plus prediction (+ score for binary classifiers), model, version."""
-        out = chunk.reset_index(drop=True)
-        if not len(out):
-            out = out.copy()
+        return next(self.score_parts(chunk, max(1, len(chunk))))
+
+    def score_parts(self, chunk: pd.DataFrame, part_rows: int) -> Iterator[pd.DataFrame]:
+        """:meth:`score` of ``chunk`` as consecutive slices of at most ``part_rows`` rows.
+
+        The chunk is joined once (a point-in-time join has a fixed cost per call, so the
+        chunk stays the unit of joining); predictions are made and yielded slice by slice,
+        so a consumer can write slice ``k`` while slice ``k + 1`` is predicted. The values
+        equal those of :meth:`score`: like chunking, this relies on a model predicting each
+        row on its own.
+        """
+        rows = chunk.reset_index(drop=True)
+        if not len(rows):
+            yield self._finish(rows.copy(), None)
+            return
+        inputs = self.features(rows)[self.feature_names]
+        for start in range(0, len(rows), part_rows):
+            stop = start + part_rows
+            yield self._finish(rows.iloc[start:stop].copy(), inputs.iloc[start:stop])
+
+    def _finish(self, out: pd.DataFrame, inputs: pd.DataFrame | None) -> pd.DataFrame:
+        """Add the output columns to ``out`` (a copy of input rows) for the feature rows ``inputs``."""
+        if inputs is None:
             out["prediction"] = []
         else:
-            frame = self.features(out)
-            inputs = frame[self.feature_names]
-            out = out.copy()
-            out["prediction"] = self.predictor.predict(inputs)
-            proba = self.predictor.predict_proba(inputs)
+            prediction, proba = predict_with_proba(self.predictor, inputs)
+            out["prediction"] = prediction
             if proba is not None:
                 out["score"] = proba
         out["model"] = self.model
@@ -54,11 +102,29 @@ class ChunkScorer:
         return out
 
 
-def load_scorer(yard: Yard, model: str, version: int, *, timestamp: str) -> ChunkScorer:
-    """A scorer for ``model`` version ``version`` from the yard's registry (artifact hash checked)."""
+def load_scorer(
+    yard: Yard, model: str, version: int, *, timestamp: str, background: bool = False
+) -> ChunkScorer:
+    """A scorer for ``model`` version ``version`` from the yard's registry (artifact hash checked).
+
+    With ``background``, the artifact is fetched and loaded in a thread while the caller goes
+    on (reading and joining the first chunk); a loading error is raised when the scorer
+    first needs the model.
+    """
     registry = yard.registry
-    predictor = registry.load_predictor(registry.get_version(model, version))
-    return ChunkScorer(yard, model, version, predictor, timestamp=timestamp)
+    model_version = registry.get_version(model, version)
+    if not background:
+        return ChunkScorer(yard, model, version, registry.load_predictor(model_version), timestamp=timestamp)
+    loaded: Future[Predictor] = Future()
+
+    def load() -> None:
+        try:
+            loaded.set_result(registry.load_predictor(model_version))
+        except BaseException as exc:  # raised to the scorer's caller by Future.result()
+            loaded.set_exception(exc)
+
+    threading.Thread(target=load, name="modelyard-batch-load-model", daemon=True).start()
+    return ChunkScorer(yard, model, version, loaded, timestamp=timestamp)
 
 
 _LOCAL = threading.local()

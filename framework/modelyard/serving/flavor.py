@@ -40,7 +40,13 @@ METADATA_FORMAT = 1
 
 @runtime_checkable
 class Predictor(Protocol):
-    """A loaded model, as serving, batch scoring and training evaluation use it."""
+    """A loaded model, as serving, batch scoring and training evaluation use it.
+
+    A predictor may also offer ``predict_with_proba(frame) -> (labels, proba)``, equal to
+    ``(predict(frame), predict_proba(frame))`` but cheaper (e.g. a pipeline's transformers
+    run once); :func:`predict_with_proba` uses it when it is there. It is optional and not
+    part of the protocol.
+    """
 
     #: the input columns in model order, or ``None`` if the model takes the frame as is
     feature_names: list[str] | None
@@ -162,6 +168,18 @@ def positive_class_proba(proba: Any, classes: Sequence[Any] | None = None) -> np
     if classes is not None and len(classes) != 2:
         return None
     return np.ascontiguousarray(arr[:, 1])
+
+
+def predict_with_proba(predictor: Predictor, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(predictor.predict(frame), predictor.predict_proba(frame))``, in one pass if the predictor can.
+
+    Uses the predictor's optional ``predict_with_proba`` (see :class:`Predictor`); the
+    values are the same either way.
+    """
+    both = getattr(predictor, "predict_with_proba", None)
+    if callable(both):
+        return both(frame)
+    return predictor.predict(frame), predictor.predict_proba(frame)
 
 
 def feature_names_of(obj: Any, given: Sequence[str] | None = None) -> list[str] | None:

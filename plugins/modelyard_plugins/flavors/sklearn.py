@@ -51,6 +51,13 @@ def is_sklearn_estimator(obj: Any) -> bool:
     )
 
 
+def _is_plain_pipeline(obj: Any) -> bool:
+    """Whether ``obj`` is exactly a ``sklearn.pipeline.Pipeline`` (not a subclass that may predict differently)."""
+    from sklearn.pipeline import Pipeline
+
+    return type(obj) is Pipeline
+
+
 class SklearnPredictor:
     """A loaded scikit-learn estimator behind the :class:`~modelyard.serving.flavor.Predictor` protocol."""
 
@@ -67,9 +74,30 @@ class SklearnPredictor:
         return np.asarray(self.estimator.predict(self._inputs(frame))).ravel()
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
-        if self.classes is None or len(self.classes) != 2 or not hasattr(self.estimator, "predict_proba"):
+        if not self._binary_proba():
             return None
         return positive_class_proba(self.estimator.predict_proba(self._inputs(frame)), self.classes)
+
+    def predict_with_proba(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(predict(frame), predict_proba(frame))``, running a pipeline's transformers once, not twice.
+
+        For a plain ``sklearn.pipeline.Pipeline`` this does what its ``predict`` and
+        ``predict_proba`` do (each transformer's ``transform`` in turn, then the final
+        estimator's method) but shares the transformed features, so the values are the same.
+        """
+        if not self._binary_proba():
+            return self.predict(frame), None
+        inputs = self._inputs(frame)
+        final, features = self.estimator, inputs
+        if _is_plain_pipeline(self.estimator) and len(self.estimator.steps) > 1:
+            final, features = self.estimator[-1], self.estimator[:-1].transform(inputs)
+        labels = np.asarray(final.predict(features)).ravel()
+        return labels, positive_class_proba(final.predict_proba(features), self.classes)
+
+    def _binary_proba(self) -> bool:
+        return (
+            self.classes is not None and len(self.classes) == 2 and hasattr(self.estimator, "predict_proba")
+        )
 
     def __repr__(self) -> str:
         return f"SklearnPredictor({type(self.estimator).__name__}, features={self.feature_names})"
