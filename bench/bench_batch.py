@@ -14,7 +14,7 @@ All timings are wall time of the best of ``--repeat`` runs in this one process; 
 ``by_hand`` (and dask_1 for the scaling figure), measured in the same run. Results go to
 ``bench/results/batch.json``.
 
-    python bench/bench_batch.py [--rows 100000] [--chunk-rows 200000] [--dask-chunk-rows 20000]
+    python bench/bench_batch.py [--rows 100000] [--chunk-rows 200000] [--dask-chunk-rows 50000]
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--chunk-rows", type=int, default=200_000)
-    parser.add_argument("--dask-chunk-rows", type=int, default=20_000)
+    parser.add_argument("--dask-chunk-rows", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--no-dask", action="store_true")
     args = parser.parse_args()
