@@ -164,7 +164,11 @@ def throughput(port: int, path: str, bodies: list[dict], args: argparse.Namespac
     thr = load(port, path, bodies, concurrency=8, seconds=args.seconds)
     cpu = cpu_seconds(pid) - cpu
     done = max(1, len(thr["latencies"]))
-    return {"rps": len(thr["latencies"]) / thr["elapsed"], "cpu_us": cpu / done * 1e6, "errors": thr["errors"]}
+    return {
+        "rps": len(thr["latencies"]) / thr["elapsed"],
+        "cpu_us": cpu / done * 1e6,
+        "errors": thr["errors"],
+    }
 
 
 def build_yard(tmp: Path, redis_port: int, flavor: str) -> Path:
