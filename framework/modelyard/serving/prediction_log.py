@@ -254,8 +254,12 @@ class PredictionLogger:
             due = stopping or bool(waiters) or now >= deadline or len(self._records) >= self.max_buffer
             pending: list[PredictionRecord] = []
             try:
-                while due and self._records:
-                    pending = self._take(self.max_buffer)
+                # only what is queued now: records keep arriving while a batch is written, and
+                # chasing them would turn one write per interval into a write every few records
+                left = len(self._records) if due else 0
+                while left > 0:
+                    pending = self._take(min(left, self.max_buffer))
+                    left -= len(pending)
                     self._deliver(pending)
                     pending = []
                 if now >= deadline or stopping:
