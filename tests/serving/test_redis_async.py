@@ -129,3 +129,14 @@ def test_recovers_by_itself_when_redis_comes_back(tmp_path: Path) -> None:
         if server.proc is not None and server.proc.poll() is None:
             server.proc.terminate()
             server.proc.wait(timeout=30)
+
+
+def test_selects_the_configured_database(redis_url) -> None:
+    key = f"modelyard-test-{uuid.uuid4().hex[:8]}"
+    other = redis.Redis(host="127.0.0.1", port=6379, db=3)
+    other.set(key, "in db 3")
+    wire = AsyncRedisWire("127.0.0.1", 6379, db=3)
+    try:
+        assert asyncio.run(wire.execute(_get(key), 1)) == [b"in db 3"]
+    finally:
+        other.delete(key)

@@ -27,7 +27,7 @@ from typing import Any
 
 import hiredis
 
-from modelyard.serving.redis_wire import RedisWireError
+from modelyard.serving.redis_wire import RedisEndpoint, RedisWireError, check_setup
 
 logger = logging.getLogger(__name__)
 
@@ -132,25 +132,11 @@ class _Connection(asyncio.Protocol):
         self._fail(ConnectionResetError("the Redis connection was closed"))
 
 
-class AsyncRedisWire:
+class AsyncRedisWire(RedisEndpoint):
     """Pipelined request/response over one connection per event loop (see the module docstring)."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        db: int = 0,
-        username: str | None = None,
-        password: str | None = None,
-        timeout: float = 1.0,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.db = int(db)
-        self.username = username
-        self.password = password
-        self.timeout = timeout
+    def __init__(self, host: str, port: int, **endpoint: Any) -> None:
+        super().__init__(host, port, **endpoint)
         self._connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection] = (
             weakref.WeakKeyDictionary()
         )
@@ -201,19 +187,13 @@ class AsyncRedisWire:
             )
         except asyncio.TimeoutError:
             raise TimeoutError(f"connecting to Redis at {self.host}:{self.port} timed out") from None
-        setup: list[bytes] = []
-        if self.password is not None:
-            args: tuple[Any, ...] = ("AUTH", self.password)
-            if self.username is not None:
-                args = ("AUTH", self.username, self.password)
-            setup.append(hiredis.pack_command(args))
-        if self.db:
-            setup.append(hiredis.pack_command(("SELECT", str(self.db))))
+        setup = self.setup_commands()
         if setup:
-            for reply in await connection.send(b"".join(setup), len(setup)):
-                if isinstance(reply, hiredis.ReplyError):
-                    connection.close()
-                    raise RedisWireError(f"Redis refused the connection setup: {reply}")
+            try:
+                check_setup(await connection.send(b"".join(setup), len(setup)))
+            except RedisWireError:
+                connection.close()
+                raise
         return connection
 
     def close(self) -> None:

@@ -32,8 +32,8 @@ def hmget_command(key: bytes, encoded_fields: bytes, n_fields: int) -> bytes:
     return b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s" % (n_fields + 2, len(key), key, encoded_fields)
 
 
-class RedisWire:
-    """Pipelined request/response over a plain TCP socket (one per thread)."""
+class RedisEndpoint:
+    """Where a Redis server is and how to open a session on it (shared by both wires)."""
 
     def __init__(
         self,
@@ -51,11 +51,9 @@ class RedisWire:
         self.username = username
         self.password = password
         self.timeout = timeout
-        self._local = threading.local()
 
-    def _connect(self) -> socket.socket:
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def setup_commands(self) -> list[bytes]:
+        """The RESP commands a new connection sends first (AUTH, SELECT), possibly none."""
         setup: list[bytes] = []
         if self.password is not None:
             args: tuple[Any, ...] = ("AUTH", self.password)
@@ -64,12 +62,34 @@ class RedisWire:
             setup.append(hiredis.pack_command(args))
         if self.db:
             setup.append(hiredis.pack_command(("SELECT", str(self.db))))
+        return setup
+
+
+def check_setup(replies: list[Any]) -> None:
+    """Raise :class:`RedisWireError` if Redis refused a connection's setup commands."""
+    for reply in replies:
+        if isinstance(reply, hiredis.ReplyError):
+            raise RedisWireError(f"Redis refused the connection setup: {reply}")
+
+
+class RedisWire(RedisEndpoint):
+    """Pipelined request/response over a plain TCP socket (one per thread)."""
+
+    def __init__(self, host: str, port: int, **endpoint: Any) -> None:
+        super().__init__(host, port, **endpoint)
+        self._local = threading.local()
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._local.sock = sock
+        setup = self.setup_commands()
         if setup:
-            for reply in self._roundtrip(sock, b"".join(setup), len(setup)):
-                if isinstance(reply, hiredis.ReplyError):
-                    self.close()
-                    raise RedisWireError(f"Redis refused the connection setup: {reply}")
+            try:
+                check_setup(self._roundtrip(sock, b"".join(setup), len(setup)))
+            except RedisWireError:
+                self.close()
+                raise
         return sock
 
     def execute(self, payload: bytes, n_replies: int) -> list[Any]:
