@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -55,6 +56,18 @@ class MemorySink(LogSink):
 
     def read(self, model, since=None, until=None, *, chunk_rows=50_000) -> Iterator[pd.DataFrame]:
         yield pd.DataFrame([r for r in self.rows if r["model"] == model])
+
+
+class SlowSink(MemorySink):
+    """A MemorySink whose every write first sleeps ``delay`` seconds (a slow disk or network)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        time.sleep(self.delay)
+        super().write(rows)
 
 
 class TcpProxy:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from logging_helpers import MemorySink, make_records
+from logging_helpers import MemorySink, SlowSink, make_records
 
 from modelyard.plugins import hookimpl
 from modelyard.plugins.testing import make_host
@@ -43,12 +43,7 @@ def test_background_flush_by_interval_without_close(memory_sink: MemorySink) -> 
 
 
 def test_log_does_not_wait_for_a_slow_sink(memory_sink: MemorySink) -> None:
-    class SlowSink(MemorySink):
-        def write(self, rows):
-            time.sleep(0.5)
-            super().write(rows)
-
-    sink = SlowSink()
+    sink = SlowSink(0.5)
     logger = PredictionLogger(sink, flush_interval=0.01, max_buffer=1000)
     records = make_records(200)
     start = time.perf_counter()
@@ -66,12 +61,7 @@ def test_steady_logging_is_written_once_per_interval_not_every_few_records() -> 
     fsync, and took a third of a serving worker's CPU.)
     """
 
-    class SlowSink(MemorySink):
-        def write(self, rows):
-            time.sleep(0.005)
-            super().write(rows)
-
-    sink = SlowSink()
+    sink = SlowSink(0.005)
     logger = PredictionLogger(sink, flush_interval=0.2, max_buffer=100_000)
     records = make_records(50)
     logged = 0

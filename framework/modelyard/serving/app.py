@@ -9,8 +9,10 @@ log, and at shutdown flushes the log. Endpoint families:
 * ``GET /metrics`` (Prometheus), ``GET /openapi.json`` and ``/docs``;
 * ``GET /ui``: the latest monitoring state of every model (HTML, :mod:`~modelyard.serving.routes_ui`).
 
-Handlers are ``async`` and run the (sub-millisecond) feature read and prediction on the event
-loop itself: a thread hop costs more than the work. Scale with worker processes
+Handlers are ``async``: the feature read is awaited (the Redis fast path lets the loop serve
+other requests meanwhile) and the (sub-millisecond) prediction runs on the event loop itself:
+a thread hop costs more than the work. The hot POST endpoints bypass FastAPI's middleware
+(:mod:`modelyard.serving.hot_routes`). Scale with worker processes
 (``modelyard serve --workers N``), each of which loads its own models and polls the registry.
 """
 

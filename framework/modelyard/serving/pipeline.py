@@ -185,25 +185,17 @@ class PredictionService:
                     )
         return 0
 
-    def features(
-        self,
-        model: str,
-        entities: Mapping[str, Sequence[Any]] | None,
-        overrides: Mapping[str, Sequence[Any]] | None = None,
-    ) -> tuple[ServedModel, dict[str, list[Any]], int]:
-        """The online vectors of ``model`` as the model sees them: (served model, columns, rows)."""
-        request = self._feature_request(model, entities, overrides)
-        columns, down = self._read(request)
-        served, columns, n, _ = self._complete(request, columns, down, fallback=False)
-        return served, columns, n
-
     async def features_async(
         self,
         model: str,
         entities: Mapping[str, Sequence[Any]] | None,
         overrides: Mapping[str, Sequence[Any]] | None = None,
     ) -> tuple[ServedModel, dict[str, list[Any]], int]:
-        """:meth:`features` for an event loop: the store read does not block the loop when it can."""
+        """The online vectors of ``model`` as the model sees them: (served model, columns, rows).
+
+        The store read is awaited, so the event loop serves other requests meanwhile when
+        the reader can (see ``OnlineReader.read_async``).
+        """
         request = self._feature_request(model, entities, overrides)
         columns, down = await self._read_async(request)
         served, columns, n, _ = self._complete(request, columns, down, fallback=False)
