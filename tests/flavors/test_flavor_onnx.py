@@ -96,3 +96,35 @@ def test_bad_inputs_are_refused(tmp_path: Path) -> None:
         flavor.save(b"not an onnx graph", tmp_path)
     with pytest.raises(FlavorError, match="not dict"):
         flavor.save({}, tmp_path)
+
+
+def _native_threads() -> int:
+    return len(list(Path("/proc/self/task").iterdir()))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc")
+def test_model_threads_size_onnxruntimes_pool(tmp_path: Path, classifier: Any, frame: pd.DataFrame) -> None:
+    import os
+
+    from modelyard.serving.flavor import model_threads, set_model_threads
+
+    OnnxFlavor().save(classifier, tmp_path)
+    expected = OnnxFlavor().load(tmp_path).predict_proba(frame)
+    try:
+        set_model_threads(1)
+        before = _native_threads()
+        one = OnnxFlavor().load(tmp_path)
+        assert _native_threads() == before  # no pool: the calling thread runs the graph
+        np.testing.assert_array_equal(one.predict_proba(frame), expected)
+        set_model_threads(0)
+        before = _native_threads()
+        default = OnnxFlavor().load(tmp_path)
+        assert default.session.get_session_options().intra_op_num_threads == 0
+        if (os.cpu_count() or 1) >= 2:  # onnxruntime's default: a pool thread per further core
+            assert _native_threads() > before
+        np.testing.assert_array_equal(default.predict_proba(frame), expected)
+        with pytest.raises(ValueError, match="0 .* or more"):
+            set_model_threads(-1)
+    finally:
+        set_model_threads(0)
+    assert model_threads() == 0

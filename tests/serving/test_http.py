@@ -381,3 +381,11 @@ def test_onnx_columnar_fast_path_equals_the_flavor(served) -> None:
         frame = build_frame(columns, served_model.schema, rows)
         assert labels == predictor.predict(frame).tolist()
         assert scores == predictor.predict_proba(frame).tolist()
+
+
+def test_the_worker_sizes_model_thread_pools_from_config(served) -> None:
+    from modelyard.serving.flavor import model_threads
+
+    yard, _, _ = served
+    assert yard.config.serving.model_threads == 1  # the default: parallelism comes from workers
+    assert model_threads() == 1

@@ -104,6 +104,12 @@ class ServingConfig(_Strict):
     cache: PluginChoice | None = Field(default_factory=lambda: PluginChoice(plugin="lru"))
     log: PluginChoice = Field(default_factory=lambda: PluginChoice(plugin="parquet"))
     max_batch: int = Field(1000, ge=1)
+    model_threads: int = Field(
+        1,
+        ge=0,
+        description="threads a model may use per prediction call in a serving worker (onnxruntime's "
+        "intra-op pool); 0 = the runtime's default, one per core",
+    )
     reload_interval: float = Field(2.0, gt=0)
     online_store_fallback: Literal["error", "cache", "default"] = Field(
         "error",

@@ -83,10 +83,12 @@ def build_state(
 
     ``cache=False`` / ``prediction_log=False`` turn them off; an object uses that one.
     """
+    from modelyard.serving.flavor import set_model_threads
     from modelyard.serving.metrics import ServingMetrics
     from modelyard.serving.models import ModelTable
     from modelyard.serving.pipeline import PredictionService
 
+    set_model_threads(yard.config.serving.model_threads)  # before the table loads any model
     metrics = ServingMetrics()
 
     def loaded(version: Any) -> None:

@@ -37,6 +37,29 @@ if TYPE_CHECKING:
 METADATA_FILE = "modelyard-artifact.json"
 METADATA_FORMAT = 1
 
+_model_threads = 0
+
+
+def set_model_threads(threads: int) -> None:
+    """How many threads a model loaded from now on may use for one prediction call.
+
+    Process-wide, like ``torch.set_num_threads``: flavors whose runtime has its own thread
+    pool read it when they load (the ``onnx`` flavor sizes onnxruntime's intra-op pool with
+    it). ``0`` leaves the runtime's default, one thread per core, which suits batch scoring
+    of large chunks. A serving worker sets ``serving.model_threads`` (default 1): its requests
+    are a few rows each, parallelism comes from workers, and a per-core pool spins on every
+    core after each tiny call, taking CPU the other workers need.
+    """
+    global _model_threads
+    if threads < 0:
+        raise ValueError(f"model threads must be 0 (the runtime's default) or more, got {threads}")
+    _model_threads = int(threads)
+
+
+def model_threads() -> int:
+    """The thread count :func:`set_model_threads` set (``0``: the runtime's default)."""
+    return _model_threads
+
 
 @runtime_checkable
 class Predictor(Protocol):

@@ -348,7 +348,21 @@ class OnnxFlavor(Flavor):
         if not path.is_file():
             raise FlavorError(f"{directory} is an onnx artifact without its model file {path.name}")
         try:
-            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), _session_options(), providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise FlavorError(f"onnxruntime cannot load {path}: {exc}") from exc
         return OnnxPredictor(session, meta)
+
+
+def _session_options() -> Any:
+    """onnxruntime options with the intra-op pool sized by ``set_model_threads`` (0: its default)."""
+    import onnxruntime as ort
+
+    from modelyard.serving.flavor import model_threads
+
+    options = ort.SessionOptions()
+    threads = model_threads()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
