@@ -48,16 +48,26 @@ def example_repo_template(tmp_path_factory: pytest.TempPathFactory):
     return repo
 
 
-@pytest.fixture
-def example_repo(example_repo_template, tmp_path):
-    """A fresh copy of feature_repo/ in tmp: data generated (ending at EXAMPLE_END), applied, materialized."""
+@pytest.fixture(scope="session")
+def make_example_repo(example_repo_template):
+    """A factory: ``make_example_repo(dest)`` is a fresh example repo in ``dest`` with the
+    template's data, applied and materialized up to EXAMPLE_END (for module-scoped fixtures)."""
     from datetime import datetime
 
     from modelyard.examples.repo import prepare_example_repo
 
-    return prepare_example_repo(
-        tmp_path / "repo",
-        source=example_repo_template,
-        generate=False,
-        materialize_end=datetime.fromisoformat(EXAMPLE_END),
-    )
+    def make(dest):
+        return prepare_example_repo(
+            dest,
+            source=example_repo_template,
+            generate=False,
+            materialize_end=datetime.fromisoformat(EXAMPLE_END),
+        )
+
+    return make
+
+
+@pytest.fixture
+def example_repo(make_example_repo, tmp_path):
+    """A fresh copy of feature_repo/ in tmp: data generated (ending at EXAMPLE_END), applied, materialized."""
+    return make_example_repo(tmp_path / "repo")

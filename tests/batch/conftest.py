@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,11 @@ EXAMPLE_END = "2026-01-29T00:00:00+00:00"  # as tests/conftest.py (the example t
 
 
 @pytest.fixture(scope="module")
-def scored_yard(example_repo_template, tmp_path_factory):
+def scored_yard(make_example_repo, tmp_path_factory):
     """A yard (example repo applied + materialized) whose trip_acceptance v1 is in production."""
-    from modelyard.examples.repo import prepare_example_repo
     from modelyard.yard import Yard
 
-    repo = prepare_example_repo(
-        tmp_path_factory.mktemp("batch") / "repo",
-        source=example_repo_template,
-        generate=False,
-        materialize_end=datetime.fromisoformat(EXAMPLE_END),
-    )
+    repo = make_example_repo(tmp_path_factory.mktemp("batch") / "repo")
     yard = Yard.load(repo)
     train_and_register(yard)
     return yard

@@ -7,12 +7,10 @@ as ``modelyard rollout watch`` would.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from example_settings import EXAMPLE_END
 from rollout_models import SlowModel, ThresholdModel
 
 from modelyard.plugins import hookimpl
@@ -44,15 +42,8 @@ class Rollbacks:
 
 
 @pytest.fixture
-def yard(example_repo_template, tmp_path: Path):
-    from modelyard.examples.repo import prepare_example_repo
-
-    repo = prepare_example_repo(
-        tmp_path / "repo",
-        source=example_repo_template,
-        generate=False,
-        materialize_end=datetime.fromisoformat(EXAMPLE_END),
-    )
+def yard(example_repo: Path):
+    repo = example_repo
     listener = Rollbacks()
     y = Yard.load(repo, host=make_host(listener))
     y.rollbacks = listener  # type: ignore[attr-defined]

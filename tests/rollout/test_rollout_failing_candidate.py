@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from example_settings import EXAMPLE_END
 from rollout_models import GatedModel, ThresholdModel
 from srv_helpers import running_server
 
@@ -30,15 +29,8 @@ CANARY = {"steps": [50, 100], "min_dwell_seconds": 0, "min_samples": 8}
 
 
 @pytest.fixture
-def yard(example_repo_template, tmp_path: Path):
-    from modelyard.examples.repo import prepare_example_repo
-
-    repo = prepare_example_repo(
-        tmp_path / "repo",
-        source=example_repo_template,
-        generate=False,
-        materialize_end=datetime.fromisoformat(EXAMPLE_END),
-    )
+def yard(example_repo: Path):
+    repo = example_repo
     y = Yard.load(repo)
     yield y
     if "registry" in y.__dict__:

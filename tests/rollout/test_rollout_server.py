@@ -6,13 +6,11 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
-from example_settings import EXAMPLE_END
 from rollout_models import GatedModel, ThresholdModel
 from srv_helpers import free_port, running_server
 
@@ -27,15 +25,8 @@ FEATURE = "conv_rate"
 
 
 @pytest.fixture
-def yard(example_repo_template, tmp_path: Path):
-    from modelyard.examples.repo import prepare_example_repo
-
-    repo = prepare_example_repo(
-        tmp_path / "repo",
-        source=example_repo_template,
-        generate=False,
-        materialize_end=datetime.fromisoformat(EXAMPLE_END),
-    )
+def yard(example_repo: Path):
+    repo = example_repo
     y = Yard.load(repo)
     yield y
     if "registry" in y.__dict__:

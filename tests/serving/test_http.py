@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from example_settings import EXAMPLE_END
 from srv_helpers import entities, register, running_server
 
 
 @pytest.fixture(scope="module")
-def served(example_repo_template, tmp_path_factory):
+def served(make_example_repo, tmp_path_factory):
     """(yard, base URL, state) of a real server over the example repo, both models in production."""
-    from datetime import datetime
 
-    from modelyard.examples.repo import prepare_example_repo
     from modelyard.serving.app import build_state, create_app
     from modelyard.yard import Yard
 
-    repo = prepare_example_repo(
-        tmp_path_factory.mktemp("serving") / "repo",
-        source=example_repo_template,
-        generate=False,
-        materialize_end=datetime.fromisoformat(EXAMPLE_END),
-    )
+    repo = make_example_repo(tmp_path_factory.mktemp("serving") / "repo")
     yard = Yard.load(repo)
     register(yard, "trip_acceptance")
     register(yard, "tip_amount")

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
 
 import httpx
 import pytest
@@ -17,17 +16,11 @@ EXAMPLE_END = "2026-01-29T00:00:00+00:00"  # as tests/conftest.py
 
 
 @pytest.fixture(scope="module")
-def yard(example_repo_template, tmp_path_factory):
+def yard(make_example_repo, tmp_path_factory):
     """Example yard polling every 0.3 s; trip_acceptance v1 in production, v2 registered; tip_amount v1."""
-    from modelyard.examples.repo import prepare_example_repo
     from modelyard.yard import Yard
 
-    repo = prepare_example_repo(
-        tmp_path_factory.mktemp("reload") / "repo",
-        source=example_repo_template,
-        generate=False,
-        materialize_end=datetime.fromisoformat(EXAMPLE_END),
-    )
+    repo = make_example_repo(tmp_path_factory.mktemp("reload") / "repo")
     config = repo / "modelyard.yaml"
     config.write_text(config.read_text() + "\nserving:\n  reload_interval: 0.3\n  cache: null\n")
     yard = Yard.load(repo)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from example_settings import EXAMPLE_END
 from srv_helpers import entities, running_server, train
 
 MODEL = "trip_acceptance"
@@ -53,19 +52,13 @@ def _log_drifted(yard, frame, version: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(example_repo_template, tmp_path_factory):
+def served(make_example_repo, tmp_path_factory):
     """(yard, base URL) of a real server whose registry holds a failed drift run of trip_acceptance."""
-    from modelyard.examples.repo import prepare_example_repo
     from modelyard.monitoring.runner import run_monitors
     from modelyard.serving.app import build_state, create_app
     from modelyard.yard import Yard
 
-    repo = prepare_example_repo(
-        tmp_path_factory.mktemp("ui") / "repo",
-        source=example_repo_template,
-        generate=False,
-        materialize_end=datetime.fromisoformat(EXAMPLE_END),
-    )
+    repo = make_example_repo(tmp_path_factory.mktemp("ui") / "repo")
     yard = Yard.load(repo)
     ents = entities(repo, MODEL, 400)
     frame = yard.features.training_frame(MODEL, ents.drop(columns=["accepted"]))

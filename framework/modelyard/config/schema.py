@@ -110,6 +110,10 @@ class ServingConfig(_Strict):
         description="threads a model may use per prediction call in a serving worker (onnxruntime's "
         "intra-op pool); 0 = the runtime's default, one per core",
     )
+    adaptive_batching: bool = Field(
+        True,
+        description="stack the model calls of requests in flight together into one call (never waits for more)",
+    )
     reload_interval: float = Field(2.0, gt=0)
     online_store_fallback: Literal["error", "cache", "default"] = Field(
         "error",

@@ -116,6 +116,7 @@ def build_state(
         max_batch=yard.config.serving.max_batch,
         online_store_fallback=yard.config.serving.online_store_fallback,
         remembered_entities=yard.config.serving.online_store_fallback_entities,
+        batching=yard.config.serving.adaptive_batching,
     )
     return ServingState(
         yard=yard,

@@ -42,6 +42,7 @@ def multiprocess_mode() -> bool:
 
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 class ServingMetrics:
@@ -112,6 +113,13 @@ class ServingMetrics:
             "modelyard_online_store_fallback_rows_total",
             "Rows answered by serving.online_store_fallback while the online store was unreachable.",
             ["model", "fallback"],
+            registry=reg,
+        )
+        self.model_call_requests = Histogram(
+            "modelyard_model_call_requests",
+            "Requests answered by one model call (adaptive batching stacks concurrent requests).",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
             registry=reg,
         )
         self.loaded_version = Gauge(

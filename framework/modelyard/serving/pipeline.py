@@ -2,7 +2,8 @@
 
 ``PredictionService.predict`` reads the model's online features (one round trip), applies
 request-time overrides and the model's missing-value policy, routes each row to a variant,
-answers cached rows from the prediction cache, predicts the rest with one call per variant,
+answers cached rows from the prediction cache, predicts the rest with one call per variant
+(on the event loop, stacked with the calls of concurrent requests: :mod:`modelyard.serving.batching`),
 logs a :class:`~modelyard.serving.records.PredictionRecord` per row (off the request path;
 rows the model raised on are logged too, with ``error`` set, before the request is answered
 422) and hands shadow variants to a background thread. While the online store is down,
@@ -32,6 +33,7 @@ from modelyard.errors import (
     PredictionFailed,
     RolloutError,
 )
+from modelyard.serving.batching import ModelAnswer, ModelBatcher
 from modelyard.serving.fallback import FALLBACKS, LastVectors, fallback_columns
 from modelyard.serving.frames import build_frame, is_missing
 
@@ -111,6 +113,29 @@ class _Batch:
     rows: list[int]
 
 
+@dataclass(slots=True)
+class _ModelCall:
+    """The rows of a batch the cache did not answer: one call of the model."""
+
+    batch: _Batch
+    rows: list[int]
+    cache_keys: list[str]  # the cache key of each row (empty without a cache)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A request after routing and the cache: its answers so far and the model calls left."""
+
+    request: _FeatureRequest
+    served: ServedModel
+    columns: dict[str, list[Any]]
+    keys: list[str]  # entity keys ([] when every feature came with the request)
+    answers: list[RowAnswer]
+    fallback: str | None
+    calls: list[_ModelCall] = field(default_factory=list)
+    failures: list[_ModelRaised] = field(default_factory=list)
+
+
 class _ModelRaised(Exception):
     """The model itself raised on some rows (not a modelyard error): carries what to log per row."""
 
@@ -141,6 +166,7 @@ class PredictionService:
         max_batch: int = 1000,
         online_store_fallback: str = "error",
         remembered_entities: int = 100_000,
+        batching: bool = True,
     ) -> None:
         if online_store_fallback not in FALLBACKS:
             raise ConfigError(
@@ -162,10 +188,20 @@ class PredictionService:
         #: entity keys -> last feature vector, kept only for the ``cache`` fallback
         self.last_vectors = LastVectors(remembered_entities) if online_store_fallback == "cache" else None
         self._shadows = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-shadow")
+        #: stacks the model calls of concurrent requests (``predict_async`` only; see modelyard.serving.batching)
+        self.batcher = (
+            ModelBatcher(self._run_model, max_rows=max_batch, on_call=self._count_model_call)
+            if batching
+            else None
+        )
 
     def close(self) -> None:
         """Finish queued shadow predictions."""
         self._shadows.shutdown(wait=True)
+
+    def _count_model_call(self, model: str, requests: int) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(self.metrics.model_call_requests, requests, model)
 
     # -- features ----------------------------------------------------------------------------
 
@@ -320,7 +356,10 @@ class PredictionService:
         """Answer every row of one request (see the module docstring)."""
         request = self._feature_request(model, entities, overrides)
         columns, down = self._read(request)
-        return self._predict_rows(request, columns, down, request_id, routing_key, version)
+        plan = self._plan(request, columns, down, request_id, routing_key, version)
+        for call in plan.calls:
+            self._settle(plan, call, self._outcome(plan, call))
+        return self._finish(plan)
 
     async def predict_async(
         self,
@@ -333,13 +372,34 @@ class PredictionService:
         version: int | None = None,
     ) -> list[RowAnswer]:
         """:meth:`predict` for an event loop: while the feature read waits on the store, the loop
-        serves other requests (the model itself runs on the loop: it is quicker than a thread hop).
+        serves other requests. The model runs on the loop (quicker than a thread hop), its calls
+        stacked with those of the other requests ready in the same loop iteration
+        (:class:`~modelyard.serving.batching.ModelBatcher`) unless batching is off.
         """
         request = self._feature_request(model, entities, overrides)
         columns, down = await self._read_async(request)
-        return self._predict_rows(request, columns, down, request_id, routing_key, version)
+        plan = self._plan(request, columns, down, request_id, routing_key, version)
+        for call in plan.calls:
+            if self.batcher is None:
+                self._settle(plan, call, self._outcome(plan, call))
+                continue
+            try:
+                outcome: ModelAnswer | _ModelRaised = await self.batcher.predict(
+                    plan.served, call.batch.loaded, plan.columns, call.rows
+                )
+            except _ModelRaised as exc:
+                outcome = exc
+            self._settle(plan, call, outcome)
+        return self._finish(plan)
 
-    def _predict_rows(
+    def _outcome(self, plan: _Plan, call: _ModelCall) -> ModelAnswer | _ModelRaised:
+        """The model's answers to one call, or how it failed on the call's rows."""
+        try:
+            return self._run_model(plan.served, call.batch.loaded, plan.columns, call.rows)
+        except _ModelRaised as exc:
+            return exc
+
+    def _plan(
         self,
         request: _FeatureRequest,
         columns: dict[str, list[Any]] | None,
@@ -347,18 +407,17 @@ class PredictionService:
         request_id: str | None,
         routing_key: str | None,
         version: int | None,
-    ) -> list[RowAnswer]:
-        """Everything after the feature read: missing values, routing, cache, model, log, metrics."""
+    ) -> _Plan:
+        """Missing values, routing and the cache: the answers so far and the model calls left to make."""
         rid = request_id or new_request_id()
         served, columns, n, fallback = self._complete(request, columns, down, fallback=True)
-        model = served.name
         names = served.feature_names
         keys = list(served.reader.entity_keys) if request.entities else []
         answers = [
             RowAnswer(
                 row=i,
                 request_id=rid if n == 1 else f"{rid}:{i}",
-                model=model,
+                model=served.name,
                 version=None,
                 variant=None,
                 fallback=fallback,
@@ -369,24 +428,29 @@ class PredictionService:
         batches = self._route(
             served, columns, keys, usable, rid, routing_key, version, answers, shadows=fallback is None
         )
-        failures: list[_ModelRaised] = []
+        plan = _Plan(request, served, columns, keys, answers, fallback)
         for batch in batches.values():
-            try:
-                self._answer(served, batch, columns, names, answers, cache_only=fallback == "cache")
-            except _ModelRaised as exc:  # logged with the other rows below, then answered as an error
-                failures.append(exc)
-        elapsed = time.perf_counter() - request.started
+            call = self._cached(served, batch, columns, names, answers, cache_only=fallback == "cache")
+            if call.rows:
+                plan.calls.append(call)
+        return plan
+
+    def _finish(self, plan: _Plan) -> list[RowAnswer]:
+        """Log and count the request's rows; raise :class:`PredictionFailed` if the model failed on any."""
+        served, answers, fallback = plan.served, plan.answers, plan.fallback
+        model = served.name
+        elapsed = time.perf_counter() - plan.request.started
         mode = "live"
         if fallback is not None:
             mode = f"fallback:{fallback}"
             if self.metrics is not None:
-                self.metrics.inc(self.metrics.fallback_rows, model, fallback, amount=n)
-        self._record(served, columns, keys, names, answers, elapsed, mode=mode)
+                self.metrics.inc(self.metrics.fallback_rows, model, fallback, amount=len(answers))
+        self._record(served, plan.columns, plan.keys, served.feature_names, answers, elapsed, mode=mode)
         if self.metrics is not None and answers:
             first = answers[0]
             self.metrics.observe(self.metrics.latency, elapsed, model, str(first.version), str(first.variant))
-        if failures:
-            raise PredictionFailed("; ".join(str(exc) for exc in failures))
+        if plan.failures:
+            raise PredictionFailed("; ".join(str(exc) for exc in plan.failures))
         return answers
 
     def _apply_missing_policy(
@@ -464,7 +528,7 @@ class PredictionService:
             self._shadows.submit(self._shadow, served, version, variant, columns, keys, shadow_rows, answers)
         return batches
 
-    def _answer(
+    def _cached(
         self,
         served: ServedModel,
         batch: _Batch,
@@ -473,12 +537,11 @@ class PredictionService:
         answers: list[RowAnswer],
         *,
         cache_only: bool = False,
-    ) -> None:
-        """Answer the rows of one batch from the cache, then the model.
+    ) -> _ModelCall:
+        """Answer what the cache holds of one batch; the rest is the model call to make.
 
-        Raises :class:`_ModelRaised` when the model fails (its rows then carry the error), and
-        :class:`OnlineStoreUnavailable` for rows without a cached answer when ``cache_only``
-        (the ``cache`` fallback while the store is down).
+        Raises :class:`OnlineStoreUnavailable` for rows without a cached answer when
+        ``cache_only`` (the ``cache`` fallback while the store is down).
         """
         loaded = batch.loaded
         version = loaded.version
@@ -506,24 +569,29 @@ class PredictionService:
                     self.metrics.inc(self.metrics.cache_hits, served.name, amount=hit_count)
                 if todo:
                     self.metrics.inc(self.metrics.cache_misses, served.name, amount=len(todo))
-        if not todo:
-            return
-        if cache_only:
+        if todo and cache_only:
             raise OnlineStoreUnavailable(
                 f"the Feast online store ({served.reader.store_label}) is unreachable and {len(todo)} row(s) "
                 f"have no cached answer from model {served.name!r} v{version} "
                 "(serving.online_store_fallback: cache)"
             )
-        try:
-            predictions, scores = self._run_model(served, loaded, columns, todo)
-        except _ModelRaised as exc:
-            for i in todo:
+        return _ModelCall(batch, todo, keys)
+
+    def _settle(self, plan: _Plan, call: _ModelCall, outcome: ModelAnswer | _ModelRaised) -> None:
+        """Put a model call's answers on its rows and in the cache; or, if the model raised, the
+        error on its rows (they are logged, then the request is answered 422)."""
+        answers = plan.answers
+        version, variant = call.batch.loaded.version, call.batch.variant
+        if isinstance(outcome, _ModelRaised):
+            for i in call.rows:
                 answer = answers[i]
-                answer.version, answer.variant, answer.error = version, batch.variant, exc.row_error
-            raise
-        for j, i in enumerate(todo):
+                answer.version, answer.variant, answer.error = version, variant, outcome.row_error
+            plan.failures.append(outcome)
+            return
+        predictions, scores = outcome
+        for j, i in enumerate(call.rows):
             answer = answers[i]
-            answer.version, answer.variant = version, batch.variant
+            answer.version, answer.variant = version, variant
             answer.prediction = predictions[j]
             answer.score = scores[j] if scores is not None else None
         if self.cache is not None:
@@ -532,7 +600,7 @@ class PredictionService:
             self.cache.put_many(
                 [
                     (key, CachedPrediction(answers[i].prediction, answers[i].score))
-                    for key, i in zip(keys, todo, strict=True)
+                    for key, i in zip(call.cache_keys, call.rows, strict=True)
                 ]
             )
 
