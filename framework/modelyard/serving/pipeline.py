@@ -35,6 +35,7 @@ from modelyard.errors import (
 )
 from modelyard.serving.batching import ModelAnswer, ModelBatcher
 from modelyard.serving.fallback import FALLBACKS, LastVectors, fallback_columns
+from modelyard.serving.flavor import predict_with_proba
 from modelyard.serving.frames import build_frame, is_missing
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -614,12 +615,14 @@ class PredictionService:
                     scores = None
                 return [_python(v) for v in predictions], scores
             frame = build_frame(columns, served.schema, rows)
-            predictions = [_python(v) for v in loaded.predictor.predict(frame)]
             scores = None
-            if served.config.task == "classification":
-                proba = loaded.predictor.predict_proba(frame)
+            if served.config.task == "classification":  # one pass through a pipeline's transformers
+                labels, proba = predict_with_proba(loaded.predictor, frame)
                 if proba is not None:
                     scores = [_python(v) for v in proba]
+            else:
+                labels = loaded.predictor.predict(frame)
+            predictions = [_python(v) for v in labels]
         except ModelyardError:
             raise
         except Exception as exc:  # noqa: BLE001 - the model's own error, logged and reported to the caller
