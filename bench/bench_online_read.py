@@ -5,8 +5,11 @@ temp dir, materializes it into the local Redis under its own project name, then 
 1, 10 and 100 entities, in the same run:
 
 * floor  - the same HMGET commands, bytes prebuilt, one pipelined round trip on the same
-  socket, replies parsed by hiredis, values not decoded;
+  socket, replies parsed by hiredis, values not decoded: the strictest floor, nothing but
+  the round trip and the reply parse;
 * fast   - ``modelyard.serving.online.RedisOnlineReader.read`` (keys, pipeline, decode);
+* redis-py - the same HMGET commands through redis-py's pipeline (keys prebuilt, replies
+  not decoded): what "the raw Redis calls" cost with the usual client, for reference;
 * feast  - ``FeatureStore.get_online_features(service, ...).to_dict()``.
 
 Target: fast / floor <= 2.0 at each size (the median of per-batch ratios, floor and fast
@@ -70,6 +73,7 @@ def _paired(floor, fast, repeat: int) -> tuple[float, float, float]:
 
 def main() -> None:
     import hiredis
+    import redis
     from feast import FeatureStore
 
     from modelyard.serving.online import RedisOnlineReader, online_reader
@@ -82,8 +86,10 @@ def main() -> None:
             reader = online_reader(store, SERVICE)
             assert isinstance(reader, RedisOnlineReader), "the fast path did not apply"
             wire = reader.wire
+            client = redis.Redis(host=wire.host, port=wire.port, db=wire.db)
             print(
-                f"{'entities':>8} {'floor ms':>9} {'fast ms':>9} {'feast ms':>9} {'fast/floor':>10} {'feast/floor':>11}"
+                f"{'entities':>8} {'floor ms':>9} {'fast ms':>9} {'redis-py ms':>11} {'feast ms':>9} "
+                f"{'fast/floor':>10} {'redis-py/floor':>14} {'feast/floor':>11}"
             )
             for n in (1, 10, 100):
                 drivers = [1001 + i for i in range(n)]
@@ -104,15 +110,26 @@ def main() -> None:
                 def fast(entities=entities):
                     return reader.read(entities)
 
+                hmgets = [
+                    (key, plan.fields) for plan in reader.plans for key in reader.keys(plan, entities, n)
+                ]
+
+                def redis_py(hmgets=hmgets):
+                    pipe = client.pipeline(transaction=False)
+                    for key, fields in hmgets:
+                        pipe.hmget(key, fields)
+                    return pipe.execute()
+
                 def feast(entities=entities):
                     return store.get_online_features(features=service, entity_rows=entities).to_dict()
 
                 repeat = 2000 if n < 100 else 400
                 t_floor, t_fast, ratio = _paired(floor, fast, repeat)
+                t_redis_py = _time(redis_py, repeat // 2)
                 t_feast = _time(feast, repeat // 4)
                 print(
-                    f"{n:>8} {t_floor * 1e3:>9.3f} {t_fast * 1e3:>9.3f} {t_feast * 1e3:>9.3f} "
-                    f"{ratio:>10.2f} {t_feast / t_floor:>11.2f}"
+                    f"{n:>8} {t_floor * 1e3:>9.3f} {t_fast * 1e3:>9.3f} {t_redis_py * 1e3:>11.3f} "
+                    f"{t_feast * 1e3:>9.3f} {ratio:>10.2f} {t_redis_py / t_floor:>14.2f} {t_feast / t_floor:>11.2f}"
                 )
         finally:
             srv_feast_repo.teardown(repo)
