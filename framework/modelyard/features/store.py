@@ -304,7 +304,11 @@ class FeatureFacade:
                 f"the entity frame already has feature column(s) {', '.join(clash)}; drop them first"
             )
         lookup = entities[[*keys, timestamp]].reset_index(drop=True)
-        lookup[timestamp] = pd.to_datetime(lookup[timestamp], utc=True)
+        times = lookup[timestamp]
+        # pandas' conversion cache only pays off for text; on datetimes it costs a uniqueness pass
+        lookup[timestamp] = pd.to_datetime(
+            times, utc=True, cache=not pd.api.types.is_datetime64_any_dtype(times)
+        )
         group = lookup.groupby([*keys, timestamp], sort=False, dropna=False).ngroup().to_numpy()
         unique = lookup.drop_duplicates([*keys, timestamp]).reset_index(drop=True)
         unique[_ROW] = range(len(unique))
