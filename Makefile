@@ -11,7 +11,8 @@ STAMP := $(VENV)/.modelyard-installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
+# setup.py and the C source: the editable install compiles the online read's row decoder in place
+$(STAMP): pyproject.toml setup.py framework/modelyard/serving/_redis_rows.c | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
@@ -31,4 +32,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache framework/modelyard/serving/_redis_rows*.so

@@ -32,8 +32,20 @@ def _readers(repo, service: str):
     return store, fast, slow
 
 
+@pytest.fixture(params=["compiled", "python"])
+def decoder(request, monkeypatch) -> str:
+    """Run a test with the compiled row decoder (when built) and with the Python decoders alone."""
+    from modelyard.serving import redis_codec
+
+    if request.param == "compiled" and redis_codec.compiled_rows is None:
+        pytest.skip("the compiled decoder modelyard.serving._redis_rows is not built (no C compiler)")
+    if request.param == "python":
+        monkeypatch.setattr(redis_codec, "compiled_rows", None)
+    return request.param
+
+
 @pytest.mark.parametrize("n", [1, 10, 25])
-def test_values_identical_to_feast(redis_feast_repo, n: int) -> None:
+def test_values_identical_to_feast(redis_feast_repo, n: int, decoder: str) -> None:
     repo, _ = redis_feast_repo
     store, fast, slow = _readers(repo, "ride_features")
     drivers = [data.DRIVERS[i % len(data.DRIVERS)] for i in range(n)]
@@ -55,7 +67,7 @@ def test_values_identical_to_feast(redis_feast_repo, n: int) -> None:
     assert slow.read(entities).keys() == got.keys()
 
 
-def test_every_value_type_is_covered(redis_feast_repo) -> None:
+def test_every_value_type_is_covered(redis_feast_repo, decoder: str) -> None:
     repo, _ = redis_feast_repo
     _, fast, _ = _readers(repo, "ride_features")
     got = fast.read({"driver_id": data.DRIVERS, "customer_id": data.CUSTOMERS * 2})

@@ -298,6 +298,70 @@ def test_rows_decoder_equals_value_by_value(n: int) -> None:
         assert same(got, want)
 
 
+# -- the compiled row decoder -------------------------------------------------------------------
+
+
+def need_compiled() -> Any:
+    """The compiled decoder; it must be built under CI=true (a C compiler is on the CI machine)."""
+    import os
+
+    if codec.compiled_rows is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("modelyard.serving._redis_rows is not built: `pip install -e .` needs a C compiler")
+        pytest.skip("the compiled decoder modelyard.serving._redis_rows is not built (no C compiler)")
+    return codec.compiled_rows
+
+
+@pytest.mark.parametrize("value_type", sorted(codec.COMPILED_TYPES))
+@pytest.mark.parametrize("n", [1, 3, 40])
+def test_compiled_rows_decode_well_formed_columns_as_feast_does(value_type: int, n: int) -> None:
+    compiled = need_compiled()
+    every = [serialised(value_type, v) for v in EDGES[value_type]] * (1 + n // len(EDGES[value_type]))
+    col: list[bytes | None] = every[:n] if n > 1 else every[:1]
+    if n > 2:
+        col[1], col[-1] = None, b""  # missing values
+    rows = [[raw, serialised(DOUBLE, 0.5)] for raw in col]
+    got = compiled(rows, [value_type, DOUBLE])
+    assert got[0] is not None, "the compiled decoder handed a well-formed column back to Python"
+    assert same(got[0], [feast(raw) for raw in col])
+    assert same(got[1], [0.5] * len(col))
+    assert got[0][0] is None or type(got[0][0]) is type(feast(col[0]))
+
+
+@pytest.mark.parametrize("value_type", sorted(EDGES))
+@pytest.mark.parametrize("n", [1, 5, 40])
+def test_compiled_rows_equal_the_python_decoders_on_any_value(value_type: int, n: int) -> None:
+    need_compiled()
+    good = column_of(value_type, n, seed=11)
+    columns: list[list[bytes | None]] = [list(good)]
+    for odd in MALFORMED[value_type] + UNEXPECTED[value_type]:  # one odd value in a good column
+        mixed: list[bytes | None] = list(good)
+        mixed[n // 2] = odd
+        columns.append(mixed)
+    if value_type == UNIX_TIMESTAMP:  # beyond datetime's range: both raise the same
+        columns.append([serialised(UNIX_TIMESTAMP, 253_402_300_800)] * n)
+        columns.append([serialised(UNIX_TIMESTAMP, -62_135_596_801)] * n)
+    decode = RowsDecoder([value_type, STRING, DOUBLE_LIST])
+    for col in columns:
+        rows = [[raw, serialised(STRING, "s"), double_list([1.0])] for raw in col]
+        got = outcome(lambda rows=rows: decode(rows))
+        want = outcome(lambda rows=rows: decode.python(rows))
+        if isinstance(want, type):
+            assert got is want, (col, got, want)
+        else:
+            assert same(got, want), (col, got, want)
+
+
+def test_compiled_rows_refuse_rows_of_the_wrong_shape() -> None:
+    compiled = need_compiled()
+    assert compiled([[serialised(DOUBLE, 1.0)], (serialised(DOUBLE, 2.0),)], [DOUBLE]) == [None]
+    assert compiled([[serialised(DOUBLE, 1.0), None]], [DOUBLE]) == [None]  # a row of another length
+    assert compiled([[bytearray(serialised(DOUBLE, 1.0))]], [DOUBLE]) == [None]
+    assert compiled([], [DOUBLE, INT64]) == [[], []]
+    with pytest.raises(TypeError):
+        compiled(None, [DOUBLE])
+
+
 # -- join keys and commands --------------------------------------------------------------------
 
 

@@ -24,10 +24,13 @@ around the round trip must cost no more than the round trip itself:
   built key by key;
 * checks: a well-formed request (a dict of equal-length lists) is recognised in a few C
   calls; anything else goes through :meth:`OnlineReader.check_entities` for its message;
-* decoding: one entity, value by value with each type's usual shape tried first; more
-  entities, column by column in C (``struct`` for fixed-size values, protobuf's parser for
-  varints, numpy for fixed-length lists), falling back to the per-value decoder for any
-  column that holds something unexpected. The codecs live in
+* decoding: by the compiled row decoder (``modelyard.serving._redis_rows``, built at install
+  where a C compiler is present), one pass over a view's rows for every column of the
+  common scalar types. Without it, and for any column it hands back (lists, an unexpected
+  value): one entity value by value with each type's usual shape tried first; more
+  entities column by column in a few C calls (``struct`` for fixed-size values, protobuf's
+  parser for varints, numpy for fixed-length lists), falling back to the per-value decoder
+  for any column that holds something unexpected. The codecs live in
   :mod:`modelyard.serving.redis_codec`.
 
 Anything the fast path does not cover (other online stores, on-demand views, join-key
@@ -51,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest, FeatureError, OnlineStoreUnavailable
 from modelyard.features.sqlite_codecs import guard_sqlite_codecs
+from modelyard.serving import redis_codec
 from modelyard.serving.redis_codec import (
     FIXED_WIDTH_KEYS,
     STRING,
@@ -298,7 +302,7 @@ class RedisOnlineReader(OnlineReader):
     def columns(self, entities: Mapping[str, Sequence[Any]], replies: Sequence[Any], n: int) -> Columns:
         """The answer to ``read``: the entity columns, then the decoded ``HMGET`` replies."""
         out: Columns = {k: list(entities[k]) for k in self.entity_keys}
-        if n == 1:  # one row per view: every value of every view in one pass
+        if n == 1 and redis_codec.compiled_rows is None:  # one row per view: all values in one pass
             raws = chain.from_iterable(replies)
             out.update(
                 zip(
@@ -491,6 +495,11 @@ def online_reader(
                 wire, store.config.project, plans, list(entity_keys), store_label=label
             )
             reader.key_types = entity_keys
+            logger.info(
+                "feature service %s: direct Redis reads, %s row decoder",
+                feature_service,
+                "Python" if redis_codec.compiled_rows is None else "compiled",
+            )
             return reader
         except _Unsupported as why:
             logger.info("feature service %s: Feast's own online read (%s)", feature_service, why)

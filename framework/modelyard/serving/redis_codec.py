@@ -561,8 +561,12 @@ def column_decoder(value_type: int) -> ColumnDecoder:
 class RowsDecoder:
     """One view's ``HMGET`` replies (a row of raw values per entity) -> its feature columns.
 
-    One entity: value by value. More: column by column (:func:`column_decoder`), except
-    that the view's varint columns without missing values are decoded together.
+    When the compiled decoder (``modelyard.serving._redis_rows``, built at install where a C
+    compiler is present) is there, it takes every column of the common scalar types in one
+    pass and hands back the columns holding anything else, which the Python path below
+    decodes. Without it: one entity value by value; more, column by column
+    (:func:`column_decoder`), except that the view's varint columns without missing values
+    are decoded together. Both give the same answers (tested against each other and Feast).
     """
 
     def __init__(self, value_types: Sequence[int]) -> None:
@@ -571,8 +575,19 @@ class RowsDecoder:
         self.columns = tuple(column_decoder(t) for t in self.value_types)
         self.varints = tuple(j for j, t in enumerate(self.value_types) if t in _VARINT_TAGS)
         self.varint_types = tuple(self.value_types[j] for j in self.varints)
+        self.compiled = any(t in COMPILED_TYPES for t in self.value_types)
 
     def __call__(self, rows: Sequence[Sequence[bytes | None]]) -> list[list[Any]]:
+        if self.compiled and compiled_rows is not None:
+            out = compiled_rows(rows, self.value_types)
+            for j, column in enumerate(out):
+                if column is None:  # a type or a value the compiled decoder leaves to Python
+                    out[j] = self.columns[j]([row[j] for row in rows])
+            return out
+        return self.python(rows)
+
+    def python(self, rows: Sequence[Sequence[bytes | None]]) -> list[list[Any]]:
+        """The rows decoded by the Python decoders alone."""
         if len(rows) == 1:
             return [[decode(raw)] for decode, raw in zip(self.values, rows[0], strict=True)]
         columns = list(zip(*rows, strict=True))
@@ -593,6 +608,15 @@ class RowsDecoder:
             if out[j] is None:
                 out[j] = decode(columns[j])
         return out  # type: ignore[return-value]
+
+
+#: the value types the compiled decoder handles (see _redis_rows.c)
+COMPILED_TYPES = frozenset({STRING, INT32, INT64, DOUBLE, FLOAT, BOOL, UNIX_TIMESTAMP})
+
+try:
+    from modelyard.serving._redis_rows import decode_rows as compiled_rows
+except ImportError:  # installed without a C compiler: the Python decoders do everything
+    compiled_rows = None
 
 
 # -- join keys -------------------------------------------------------------------------------

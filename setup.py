@@ -1,0 +1,18 @@
+"""The one compiled part: the Redis reply decoder of the online read's fast path.
+
+Everything else is configured in pyproject.toml. The extension is optional: where it cannot
+be built (no C compiler), the install goes on and modelyard.serving.redis_codec decodes in
+Python, with the same answers.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "modelyard.serving._redis_rows",
+            ["framework/modelyard/serving/_redis_rows.c"],
+            optional=True,
+        )
+    ]
+)
