@@ -30,10 +30,26 @@ def need(service: str, host: str, port: int) -> None:
     """Skip (locally) or fail (CI=true) the calling test when ``service`` does not answer."""
     if answers(host, port):
         return
-    reason = f"{service} does not answer on {host}:{port}"
+    missing(f"{service} does not answer on {host}:{port}", "start it to run this test")
+
+
+def missing(reason: str, remedy: str) -> None:
+    """Skip the calling test with ``reason`` locally; fail it under CI=true, where every test must run."""
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}, and under CI=true its tests must run (.ci/run starts it)")
-    pytest.skip(f"{reason}; start it to run this test (CI=true makes this a failure)")
+        pytest.fail(f"{reason}, and under CI=true its tests must run (.ci/run sets the machine up)")
+    pytest.skip(f"{reason}; {remedy} to run this test (CI=true makes this a failure)")
+
+
+def need_compiled_rows():
+    """The compiled row decoder of the online read (``modelyard.serving._redis_rows``)."""
+    from modelyard.serving import redis_codec
+
+    if redis_codec.compiled_rows is None:
+        missing(
+            "the compiled decoder modelyard.serving._redis_rows is not built",
+            "install with a C compiler present (`make install`)",
+        )
+    return redis_codec.compiled_rows
 
 
 def need_redis() -> None:

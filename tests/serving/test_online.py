@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 import srv_feast_repo as data
+from services import need_compiled_rows
 
 from modelyard.errors import BadRequest, OnlineStoreUnavailable
 
@@ -37,9 +38,9 @@ def decoder(request, monkeypatch) -> str:
     """Run a test with the compiled row decoder (when built) and with the Python decoders alone."""
     from modelyard.serving import redis_codec
 
-    if request.param == "compiled" and redis_codec.compiled_rows is None:
-        pytest.skip("the compiled decoder modelyard.serving._redis_rows is not built (no C compiler)")
-    if request.param == "python":
+    if request.param == "compiled":
+        need_compiled_rows()
+    else:
         monkeypatch.setattr(redis_codec, "compiled_rows", None)
     return request.param
 

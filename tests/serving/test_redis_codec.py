@@ -19,6 +19,7 @@ import pytest
 from feast.protos.feast.types.Value_pb2 import DoubleList, Value
 from feast.type_map import feast_value_type_to_python_type
 from google.protobuf.message import DecodeError
+from services import need_compiled_rows
 
 from modelyard.errors import BadRequest
 from modelyard.serving import redis_codec as codec
@@ -301,21 +302,10 @@ def test_rows_decoder_equals_value_by_value(n: int) -> None:
 # -- the compiled row decoder -------------------------------------------------------------------
 
 
-def need_compiled() -> Any:
-    """The compiled decoder; it must be built under CI=true (a C compiler is on the CI machine)."""
-    import os
-
-    if codec.compiled_rows is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("modelyard.serving._redis_rows is not built: `pip install -e .` needs a C compiler")
-        pytest.skip("the compiled decoder modelyard.serving._redis_rows is not built (no C compiler)")
-    return codec.compiled_rows
-
-
 @pytest.mark.parametrize("value_type", sorted(codec.COMPILED_TYPES))
 @pytest.mark.parametrize("n", [1, 3, 40])
 def test_compiled_rows_decode_well_formed_columns_as_feast_does(value_type: int, n: int) -> None:
-    compiled = need_compiled()
+    compiled = need_compiled_rows()
     every = [serialised(value_type, v) for v in EDGES[value_type]] * (1 + n // len(EDGES[value_type]))
     col: list[bytes | None] = every[:n] if n > 1 else every[:1]
     if n > 2:
@@ -331,7 +321,7 @@ def test_compiled_rows_decode_well_formed_columns_as_feast_does(value_type: int,
 @pytest.mark.parametrize("value_type", sorted(EDGES))
 @pytest.mark.parametrize("n", [1, 5, 40])
 def test_compiled_rows_equal_the_python_decoders_on_any_value(value_type: int, n: int) -> None:
-    need_compiled()
+    need_compiled_rows()
     good = column_of(value_type, n, seed=11)
     columns: list[list[bytes | None]] = [list(good)]
     for odd in MALFORMED[value_type] + UNEXPECTED[value_type]:  # one odd value in a good column
@@ -353,7 +343,7 @@ def test_compiled_rows_equal_the_python_decoders_on_any_value(value_type: int, n
 
 
 def test_compiled_rows_refuse_rows_of_the_wrong_shape() -> None:
-    compiled = need_compiled()
+    compiled = need_compiled_rows()
     assert compiled([[serialised(DOUBLE, 1.0)], (serialised(DOUBLE, 2.0),)], [DOUBLE]) == [None]
     assert compiled([[serialised(DOUBLE, 1.0), None]], [DOUBLE]) == [None]  # a row of another length
     assert compiled([[bytearray(serialised(DOUBLE, 1.0))]], [DOUBLE]) == [None]
