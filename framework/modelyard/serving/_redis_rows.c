@@ -113,7 +113,9 @@ static PyObject *decode_value(PyObject *raw, long type) {
         if (p[0] != 0x40 || !read_varint(p, size, &v)) return NULL;
         int64_t seconds = (int64_t)v;
         if (seconds == NULL_TIMESTAMP) Py_RETURN_NONE;
-        return utc_datetime(seconds);
+        PyObject *when = utc_datetime(seconds);
+        if (when == NULL) PyErr_Clear(); /* whatever datetime refuses, the Python path decides */
+        return when;
     }
     case T_STRING: {
         if (p[0] != 0x12 || size < 2) return NULL;
@@ -137,7 +139,7 @@ static PyObject *decode_value(PyObject *raw, long type) {
     }
 }
 
-static PyObject *decode_rows(PyObject *self, PyObject *args) {
+static PyObject *decode_rows(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *rows, *types;
     if (!PyArg_ParseTuple(args, "OO:decode_rows", &rows, &types)) return NULL;
     PyObject *rows_fast = PySequence_Fast(rows, "rows must be a sequence");
@@ -198,9 +200,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_redis_rows",
-    "A view's HMGET replies decoded column by column in C (see modelyard.serving.redis_codec).", -1,
-    methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_redis_rows",
+    .m_doc = "A view's HMGET replies decoded column by column in C (see modelyard.serving.redis_codec).",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__redis_rows(void) {
