@@ -134,8 +134,79 @@ def test_failing_rows_fail_only_their_own_request() -> None:
     got = _gather(ModelBatcher(_doubling(calls)), [[1], [2, 3], [-4], [5]])
     assert got[0] == ([2], None) and got[1] == ([4, 6], None) and got[3] == ([10], None)
     assert isinstance(got[2], Raised)
-    # the stacked call failed, then each request was predicted alone
-    assert calls == [[1, 2, 3, -4, 5], [1], [2, 3], [-4], [5]]
+    # the stacked call failed, then its halves were tried, down to the failing request
+    assert calls == [[1, 2, 3, -4, 5], [1, 2, 3], [-4, 5], [-4], [5]]
+
+
+def test_one_bad_request_costs_a_few_calls_not_one_per_request() -> None:
+    calls: list[list[Any]] = []
+    requests = [[x] for x in range(1, 33)]
+    requests[20] = [-1]
+    got = _gather(ModelBatcher(_doubling(calls)), requests)
+    assert sum(isinstance(g, Raised) for g in got) == 1 and isinstance(got[20], Raised)
+    assert [g[0] for i, g in enumerate(got) if i != 20] == [
+        [2 * x[0]] for i, x in enumerate(requests) if i != 20
+    ]
+    assert len(calls) <= 2 * 5 + 1  # halving: about 2·log2(32) calls, not 33
+
+
+def test_every_request_is_answered_whatever_goes_wrong() -> None:
+    served, loaded = _model()
+
+    def stop(served: Any, loaded: Any, columns: Any, rows: Any) -> Any:
+        raise StopIteration("a generator's end leaked out of the model")
+
+    def count_fails(model: str, requests: int) -> None:
+        raise RuntimeError("metrics are down")
+
+    async def main(batcher: ModelBatcher, columns: list[Any]) -> list[Any]:
+        return await asyncio.gather(
+            *(batcher.predict(served, loaded, c, [0]) for c in columns), return_exceptions=True
+        )
+
+    got = asyncio.run(main(ModelBatcher(stop), [{"x": [1]}, {"x": [2]}]))
+    assert all(isinstance(g, RuntimeError) and "StopIteration" in str(g) for g in got)
+    # a failing metrics callback costs no request its answer
+    got = asyncio.run(main(ModelBatcher(_doubling([]), on_call=count_fails), [{"x": [1]}, {"x": [2]}]))
+    assert got == [([2], None), ([4], None)]
+    # a request whose columns cannot be stacked (a feature missing) fails alone
+    got = asyncio.run(main(ModelBatcher(_doubling([])), [{"x": [1]}, {}, {"x": [3]}]))
+    assert got[0] == ([2], None) and got[2] == ([6], None) and isinstance(got[1], KeyError)
+
+
+def test_calls_are_stacked_per_loaded_object_not_per_name() -> None:
+    calls: list[list[Any]] = []
+    batcher = ModelBatcher(_doubling(calls))
+    (served, old), (_, new) = _model(version=1), _model(version=1)  # a reload swapped the object
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            batcher.predict(served, old, {"x": [1]}, [0]), batcher.predict(served, new, {"x": [2]}, [0])
+        )
+
+    asyncio.run(main())
+    assert sorted(calls) == [[1], [2]]
+
+
+def test_a_model_answering_another_number_of_rows_fails_the_request(service) -> None:
+    import dataclasses
+
+    from modelyard.serving.pipeline import _ModelRaised
+
+    yard, svc = service
+    served = svc.table.models["trip_acceptance"]
+    loaded = svc.table.version(served, next(iter(served.versions)))
+    ents = entities(yard.path, "trip_acceptance", 2)
+    columns = served.reader.read(
+        {"driver_id": [int(d) for d in ents.driver_id], "customer_id": [int(c) for c in ents.customer_id]}
+    )
+
+    def one_short(columns: Any, rows: Any) -> Any:
+        return [1] * (len(rows) - 1), [0.5] * (len(rows) - 1)
+
+    broken = dataclasses.replace(loaded, columnar=one_short)
+    with pytest.raises(_ModelRaised, match="returned 1 predictions for 2 rows"):
+        svc._run_model(served, broken, columns, [0, 1])
 
 
 def test_stacks_stop_at_max_rows_and_per_version() -> None:

@@ -165,7 +165,13 @@ MALFORMED: dict[int, list[bytes]] = {
     INT64: [b"\x20", b"\x20\x80", b"\x20" + b"\xff" * 10 + b"\x01", b"\x20\x05\x20", b"\x20\x85"],
     INT32: [b"\x18\x80\x80", b"\x18"],
     BOOL: [b"\x38", b"\x38\x80"],
-    STRING: [b"\x12\x05ab", b"\x12\x02\xff\xfe", b"\x12", b"\x12\x85" + b"a" * 133],
+    STRING: [
+        b"\x12\x05ab",
+        b"\x12\x02\xff\xfe",
+        b"\x12",
+        b"\x12\x85" + b"a" * 133,
+        b"\x12\x81\x80\x80\x80\x80\x00a",  # a length in 6 bytes: protobuf refuses it
+    ],
     BYTES: [b"\x0a\x05ab", b"\x0a"],
     UNIX_TIMESTAMP: [b"\x40\x80", b"\x40"],
 }
@@ -350,6 +356,17 @@ def test_compiled_rows_refuse_rows_of_the_wrong_shape() -> None:
     assert compiled([], [DOUBLE, INT64]) == [[], []]
     with pytest.raises(TypeError):
         compiled(None, [DOUBLE])
+
+    class Sneaky:  # a type whose conversion empties the rows: read before the rows are
+        def __init__(self, rows: list[Any]) -> None:
+            self.rows = rows
+
+        def __index__(self) -> int:
+            self.rows.clear()
+            return DOUBLE
+
+    rows = [[serialised(DOUBLE, 1.0)] for _ in range(50)]
+    assert compiled(rows, [Sneaky(rows)]) == [[]]
 
 
 # -- join keys and commands --------------------------------------------------------------------

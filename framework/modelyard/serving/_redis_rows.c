@@ -123,7 +123,7 @@ static PyObject *decode_value(PyObject *raw, long type) {
         Py_ssize_t i = 1;
         int shift = 0;
         for (;; i++) { /* the length varint */
-            if (i >= size || shift > 35) return NULL;
+            if (i >= size || shift >= 35) return NULL; /* protobuf takes lengths of up to 5 bytes */
             length |= ((uint64_t)(p[i] & 0x7F)) << shift;
             shift += 7;
             if (p[i] < 0x80) break;
@@ -142,30 +142,48 @@ static PyObject *decode_value(PyObject *raw, long type) {
 static PyObject *decode_rows(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *rows, *types;
     if (!PyArg_ParseTuple(args, "OO:decode_rows", &rows, &types)) return NULL;
-    PyObject *rows_fast = PySequence_Fast(rows, "rows must be a sequence");
-    if (rows_fast == NULL) return NULL;
+    /* the types first, as C numbers: converting them may run Python code (__index__), which
+     * must not see the rows half decoded; the rows as our own tuple, so nothing resizes them */
     PyObject *types_fast = PySequence_Fast(types, "types must be a sequence");
-    if (types_fast == NULL) {
-        Py_DECREF(rows_fast);
+    if (types_fast == NULL) return NULL;
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(types_fast);
+    long *codes = PyMem_New(long, k > 0 ? k : 1);
+    if (codes == NULL) {
+        Py_DECREF(types_fast);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        codes[j] = PyLong_AsLong(PySequence_Fast_GET_ITEM(types_fast, j));
+        if (codes[j] == -1 && PyErr_Occurred()) {
+            PyMem_Free(codes);
+            Py_DECREF(types_fast);
+            return NULL;
+        }
+    }
+    Py_DECREF(types_fast);
+    PyObject *rows_fast = PySequence_Tuple(rows);
+    if (rows_fast == NULL) {
+        PyMem_Free(codes);
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(rows_fast);
-    Py_ssize_t k = PySequence_Fast_GET_SIZE(types_fast);
+    Py_ssize_t n = PyTuple_GET_SIZE(rows_fast);
     PyObject *out = PyList_New(k);
     if (out == NULL) goto fail;
     for (Py_ssize_t j = 0; j < k; j++) {
-        long type = PyLong_AsLong(PySequence_Fast_GET_ITEM(types_fast, j));
-        if (type == -1 && PyErr_Occurred()) goto fail;
+        long type = codes[j];
         PyObject *column = PyList_New(n);
         if (column == NULL) goto fail;
         int ok = 1;
         for (Py_ssize_t i = 0; i < n && ok; i++) {
-            PyObject *row = PySequence_Fast_GET_ITEM(rows_fast, i);
+            PyObject *row = PyTuple_GET_ITEM(rows_fast, i);
             if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != k) {
                 ok = 0;
                 break;
             }
-            PyObject *value = decode_value(PyList_GET_ITEM(row, j), type);
+            PyObject *raw = PyList_GET_ITEM(row, j);
+            Py_INCREF(raw); /* ours while decoding, whatever an allocation's collector runs */
+            PyObject *value = decode_value(raw, type);
+            Py_DECREF(raw);
             if (value == NULL) {
                 if (PyErr_Occurred()) {
                     Py_DECREF(column);
@@ -184,12 +202,12 @@ static PyObject *decode_rows(PyObject *Py_UNUSED(self), PyObject *args) {
         PyList_SET_ITEM(out, j, column);
     }
     Py_DECREF(rows_fast);
-    Py_DECREF(types_fast);
+    PyMem_Free(codes);
     return out;
 fail:
     Py_XDECREF(out);
     Py_DECREF(rows_fast);
-    Py_DECREF(types_fast);
+    PyMem_Free(codes);
     return NULL;
 }
 

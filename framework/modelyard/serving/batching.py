@@ -14,8 +14,10 @@ request alone is predicted in the very next loop iteration, so latency at low lo
 what it was, and only the fixed cost is shared when load is high (the idea of MLServer's
 adaptive batching and Triton's dynamic batching, without their batching delay).
 
-Errors stay with the requests that caused them: when a stacked call raises, every request's
-rows are predicted again on their own, so only requests whose rows fail see the error.
+Errors stay with the requests that caused them: when a stacked call raises, its requests are
+split in halves and each half tried again, down to single requests, so only requests whose
+rows fail see the error. Whatever goes wrong, every waiting request gets an answer or an
+exception: none is left waiting on a future nobody will set.
 """
 
 from __future__ import annotations
@@ -68,9 +70,9 @@ class ModelBatcher:
         self.run = run
         self.max_rows = max_rows
         self.on_call = on_call
-        # per event loop: (model, version) -> calls queued in the current iteration
+        # per event loop: (served model, loaded version) -> calls queued in the current iteration
         self._queues: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[tuple[str, int], list[_Call]]
+            asyncio.AbstractEventLoop, dict[tuple[int, int], list[_Call]]
         ] = weakref.WeakKeyDictionary()
 
     async def predict(
@@ -85,7 +87,8 @@ class ModelBatcher:
         queues = self._queues.get(loop)
         if queues is None:
             queues = self._queues[loop] = {}
-        key = (served.name, loaded.version)
+        # the very objects, not their names: a reload may swap them in the middle of an iteration
+        key = (id(served), id(loaded))
         queue = queues.get(key)
         if queue is None:
             queue = queues[key] = []
@@ -94,44 +97,57 @@ class ModelBatcher:
         queue.append(_Call(served, loaded, columns, rows, future))
         return await future
 
-    def _flush(self, queues: dict[tuple[str, int], list[_Call]], key: tuple[str, int]) -> None:
+    def _flush(self, queues: dict[tuple[int, int], list[_Call]], key: tuple[int, int]) -> None:
         calls = [c for c in queues.pop(key) if not c.future.done()]  # a cancelled request drops out
-        group: list[_Call] = []
-        size = 0
-        for call in calls:
-            if group and size + len(call.rows) > self.max_rows:
+        try:
+            group: list[_Call] = []
+            size = 0
+            for call in calls:
+                if group and size + len(call.rows) > self.max_rows:
+                    self._run_group(group)
+                    group, size = [], 0
+                group.append(call)
+                size += len(call.rows)
+            if group:
                 self._run_group(group)
-                group, size = [], 0
-            group.append(call)
-            size += len(call.rows)
-        if group:
-            self._run_group(group)
+        except BaseException as exc:  # no request may wait forever on a future nobody will set
+            for call in calls:
+                if not call.future.done():
+                    call.future.set_exception(_settable(exc))
+            if not isinstance(exc, Exception):
+                raise
 
     def _run_group(self, calls: list[_Call]) -> None:
+        """One call for ``calls``; if it raises, each half again, down to single requests.
+
+        Halving finds the requests whose rows fail in about 2·log2(n) calls instead of n + 1,
+        so one bad input does not make every request of the iteration run twice.
+        """
         if len(calls) == 1:
             self._run_one(calls[0])
             return
         first = calls[0]
-        merged = {
-            name: [value for call in calls for value in map(call.columns[name].__getitem__, call.rows)]
-            for name in first.served.feature_names
-        }
         try:
+            merged = {
+                name: [value for call in calls for value in map(call.columns[name].__getitem__, call.rows)]
+                for name in first.served.feature_names
+            }
             predictions, scores = self.run(
                 first.served, first.loaded, merged, range(sum(len(c.rows) for c in calls))
             )
-        except Exception as exc:  # noqa: BLE001 - find out whose rows failed: each request on its own
+        except Exception as exc:  # noqa: BLE001 - find out whose rows failed
             logger.debug(
-                "stacked call of %s v%s failed (%s); predicting each request alone",
+                "stacked call of %s v%s for %d requests failed (%s); splitting it",
                 first.served.name,
                 first.loaded.version,
+                len(calls),
                 exc,
             )
-            for call in calls:
-                self._run_one(call)
+            half = len(calls) // 2
+            self._run_group(calls[:half])
+            self._run_group(calls[half:])
             return
-        if self.on_call is not None:
-            self.on_call(first.served.name, len(calls))
+        self._count(first.served.name, len(calls))
         start = 0
         for call in calls:
             end = start + len(call.rows)
@@ -142,8 +158,24 @@ class ModelBatcher:
         try:
             answer = self.run(call.served, call.loaded, call.columns, call.rows)
         except Exception as exc:  # noqa: BLE001 - handed to the request that made the call
-            call.future.set_exception(exc)
+            call.future.set_exception(_settable(exc))
             return
-        if self.on_call is not None:
-            self.on_call(call.served.name, 1)
+        self._count(call.served.name, 1)
         call.future.set_result(answer)
+
+    def _count(self, model: str, requests: int) -> None:
+        if self.on_call is None:
+            return
+        try:
+            self.on_call(model, requests)
+        except Exception:  # noqa: BLE001 - metrics must never cost a request its answer
+            logger.exception("counting a model call of %s failed", model)
+
+
+def _settable(exc: BaseException) -> BaseException:
+    """``exc`` as a future can hold it (asyncio refuses StopIteration)."""
+    if isinstance(exc, StopIteration):
+        error = RuntimeError(f"the model raised StopIteration: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc

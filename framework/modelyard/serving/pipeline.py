@@ -608,21 +608,28 @@ class PredictionService:
     def _run_model(
         self, served: ServedModel, loaded: LoadedVersion, columns: dict[str, list[Any]], rows: list[int]
     ) -> tuple[list[Any], list[float | None] | None]:
+        """One model call: a prediction (and a score, for classifiers) per row, or :class:`_ModelRaised`."""
         try:
             if loaded.columnar is not None:
                 predictions, scores = loaded.columnar(columns, rows)
                 if served.config.task != "classification":
                     scores = None
-                return [_python(v) for v in predictions], scores
-            frame = build_frame(columns, served.schema, rows)
-            scores = None
-            if served.config.task == "classification":  # one pass through a pipeline's transformers
-                labels, proba = predict_with_proba(loaded.predictor, frame)
-                if proba is not None:
-                    scores = [_python(v) for v in proba]
+                predictions = [_python(v) for v in predictions]
             else:
-                labels = loaded.predictor.predict(frame)
-            predictions = [_python(v) for v in labels]
+                frame = build_frame(columns, served.schema, rows)
+                scores = None
+                if served.config.task == "classification":  # one pass through a pipeline's transformers
+                    labels, proba = predict_with_proba(loaded.predictor, frame)
+                    if proba is not None:
+                        scores = [_python(v) for v in proba]
+                else:
+                    labels = loaded.predictor.predict(frame)
+                predictions = [_python(v) for v in labels]
+            # answers are handed out by position: a model that returns another number of them
+            # (a 2-D output raveled, a buggy plugin) would answer rows with other rows' values
+            for name, values in (("predictions", predictions), ("scores", scores)):
+                if values is not None and len(values) != len(rows):
+                    raise ValueError(f"the model returned {len(values)} {name} for {len(rows)} rows")
         except ModelyardError:
             raise
         except Exception as exc:  # noqa: BLE001 - the model's own error, logged and reported to the caller

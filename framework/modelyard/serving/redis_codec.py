@@ -149,7 +149,7 @@ def _scalar_decoder(value_type: int) -> ValueDecoder:
                 return raw[1] != 0
             elif tag == 0x12 or tag == 0x0A:  # string_val / bytes_val
                 length, start = _varint(raw, 1)
-                if start + length == size:
+                if start + length == size and start <= 6:  # protobuf reads lengths of up to 5 bytes
                     data = raw[start:]
                     return data.decode("utf-8") if tag == 0x12 else data
             elif tag == 0x40:  # unix_timestamp_val
