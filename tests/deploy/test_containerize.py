@@ -82,8 +82,18 @@ def test_dockerfile_is_serving_only_non_root_and_health_checked(tmp_path: Path) 
     assert keywords.index("USER") > keywords.index("COPY")  # the server never runs as root
     user = dict(steps)["USER"]
     assert user.split(":")[0] not in {"0", "root"}
-    pip = next(a for k, a in steps if k == "RUN" and a.startswith("pip install"))
-    packages = shlex.split(pip)[2:]
+    # two stages: wheels built with a compiler, then a serving image without one
+    stages = [i for i, (k, _) in enumerate(steps) if k == "FROM"]
+    assert len(stages) == 2 and steps[stages[0]][1].endswith(" AS wheels")
+    build, serve = steps[stages[0] : stages[1]], steps[stages[1] :]
+    assert any(k == "RUN" and "gcc" in a for k, a in build)
+    assert not any("gcc" in a or "apt-get" in a for _, a in serve)
+    assert ("COPY", "--from=wheels /wheels /wheels") in serve
+    pip = next(a for k, a in serve if k == "RUN" and a.startswith("pip install"))
+    assert pip.startswith("pip install --no-index --find-links /wheels ")
+    packages = shlex.split(pip.split(" && ")[0])[5:]
+    built = shlex.split(next(a for k, a in build if k == "RUN" and a.startswith("pip wheel")))[4:]
+    assert packages == built  # the serving image installs exactly the wheels stage 1 built
     assert packages[0].startswith("modelyard[serve]==")
     assert "scikit-learn>=1.4" in packages and "skops>=0.10" in packages  # the sklearn flavor loads with them
     assert not any(p.startswith(("skl2onnx", "modelyard[train", "modelyard[dev")) for p in packages)
