@@ -110,6 +110,7 @@ def test_model_threads_size_onnxruntimes_pool(tmp_path: Path, classifier: Any, f
 
     OnnxFlavor().save(classifier, tmp_path)
     expected = OnnxFlavor().load(tmp_path).predict_proba(frame)
+    previous = model_threads()  # process-wide: whatever an earlier test set, put back afterwards
     try:
         set_model_threads(1)
         before = _native_threads()
@@ -125,6 +126,6 @@ def test_model_threads_size_onnxruntimes_pool(tmp_path: Path, classifier: Any, f
         np.testing.assert_array_equal(default.predict_proba(frame), expected)
         with pytest.raises(ValueError, match="0 .* or more"):
             set_model_threads(-1)
+        assert model_threads() == 0  # a refused value changes nothing
     finally:
-        set_model_threads(0)
-    assert model_threads() == 0
+        set_model_threads(previous)
