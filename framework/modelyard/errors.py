@@ -203,3 +203,7 @@ class NoReferenceProfile(MonitoringError):
 
 class BatchError(ModelyardError):
     """A batch scoring run failed for a reason other than its input (e.g. the output could not be written)."""
+
+
+class ContainerizeError(ModelyardError):
+    """A serving image cannot be described: a plugin or distribution the yard needs cannot be resolved."""

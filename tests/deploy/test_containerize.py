@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import shlex
+import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -89,14 +90,27 @@ def test_dockerfile_is_serving_only_non_root_and_health_checked(tmp_path: Path) 
     assert any(k == "RUN" and "gcc" in a for k, a in build)
     assert not any("gcc" in a or "apt-get" in a for _, a in serve)
     assert ("COPY", "--from=wheels /wheels /wheels") in serve
+    # both stages run pip over the same requirements.txt: stage 1 makes wheels, stage 2 installs them offline
+    assert ("RUN", "pip wheel --wheel-dir /wheels -r requirements.txt") in build
     pip = next(a for k, a in serve if k == "RUN" and a.startswith("pip install"))
-    assert pip.startswith("pip install --no-index --find-links /wheels ")
-    packages = shlex.split(pip.split(" && ")[0])[5:]
-    built = shlex.split(next(a for k, a in build if k == "RUN" and a.startswith("pip wheel")))[4:]
-    assert packages == built  # the serving image installs exactly the wheels stage 1 built
-    assert packages[0].startswith("modelyard[serve]==")
+    assert pip.startswith("pip install --no-index --find-links /wheels -r /wheels/requirements.txt")
+    assert ("COPY", "--from=wheels /build/requirements.txt /wheels/requirements.txt") in serve
+    assert ("WORKDIR", "/") in serve  # where ./wheels/NAME.whl means /wheels/NAME.whl
+    packages = [
+        line for line in ctx.requirements_file.read_text().splitlines() if line and not line.startswith("#")
+    ]
+    assert packages == ctx.requirements.lines
+    # modelyard is a wheel of the copy installed here, not a release from an index
+    assert re.fullmatch(r"\./wheels/modelyard-[^/]+\.whl\[serve\]", packages[0]), packages[0]
+    wheel = ctx.requirements_file.parent / packages[0][2:].removesuffix("[serve]")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    assert "modelyard/yard.py" in names and "modelyard_plugins/flavors/__init__.py" in names
     assert "scikit-learn>=1.4" in packages and "skops>=0.10" in packages  # the sklearn flavor loads with them
     assert not any(p.startswith(("skl2onnx", "modelyard[train", "modelyard[dev")) for p in packages)
+    # the serving image gets the yard's files, not the build inputs (wheels, requirements.txt)
+    assert ("COPY", "--from=wheels --chown=10001:10001 /yard /srv/yard") in serve
+    assert ("RUN", "rm -rf /yard/image") in build
     assert dict(steps)["EXPOSE"] == str(PORT)
     cmd = json.loads(dict(steps)["ENTRYPOINT"]) + json.loads(dict(steps)["CMD"])
     assert cmd[:4] == ["modelyard", "--repo", "/srv/yard", "serve"]
@@ -173,7 +187,7 @@ def test_manifests_parse_and_wire_probes_resources_hpa_and_service(tmp_path: Pat
         and mount["mountPath"] == "/srv/yard/modelyard.yaml"
     )
     # PostgreSQL in config -> the driver is installed in the image
-    assert "modelyard[serve,postgres]==" in (ctx.directory / "Dockerfile").read_text()
+    assert ctx.requirements.lines[0].endswith(".whl[serve,postgres]")
 
 
 def test_probe_paths_are_routes_the_server_serves(tmp_path: Path) -> None:

@@ -38,11 +38,15 @@ from modelyard.cli.output import emit, json_option
 @click.option("--cpu-limit", default="2", show_default=True)
 @click.option("--memory-request", default="1Gi", show_default=True)
 @click.option("--memory-limit", default="2Gi", show_default=True)
-@click.option("--python-version", default="3.11", show_default=True, help="Base image python:VERSION-slim.")
+@click.option(
+    "--python-version",
+    default=None,
+    help="Base image python:VERSION-slim (default: this Python's, which compiled the wheels built here).",
+)
 @click.option(
     "--modelyard-requirement",
     default=None,
-    help="pip requirement for modelyard (default: modelyard[serve]==this version).",
+    help="pip requirement for modelyard instead of a wheel of the copy installed here (e.g. a published release).",
 )
 @click.option(
     "--requirement", "extra_requirements", multiple=True, help="Another pip requirement (repeatable)."
@@ -63,8 +67,12 @@ from modelyard.cli.output import emit, json_option
 def containerize(ctx: click.Context, out: Path, no_copy: bool, as_json: bool, **options: object) -> None:
     """Write a Docker build context and Kubernetes manifests for serving this yard.
 
-    The Dockerfile installs only what serving needs (modelyard[serve] and the packages the
-    models' flavors load with), runs as a non-root user and health-checks /v2/health/live.
+    image/requirements.txt lists exactly what the image installs: a wheel of the modelyard
+    installed here (with the serve extra), every distribution that provides a plugin the config
+    names (a wheel when installed from a local tree, name==version when from an index), and what
+    the models' flavors need to load artifacts. It fails, naming the config key, when a plugin
+    comes from no installed distribution. The image runs as a non-root user and health-checks
+    /v2/health/live.
     k8s/ holds a ConfigMap (modelyard.yaml), a Deployment (resources, probes on the v2 health
     endpoints), a Service and a HorizontalPodAutoscaler.
 
@@ -85,6 +93,8 @@ def containerize(ctx: click.Context, out: Path, no_copy: bool, as_json: bool, **
         "directory": str(result.directory),
         "files": [str(p.relative_to(result.directory)) for p in result.files],
         "image": result.settings.image,
+        "python": result.settings.python_version,
+        "requirements": result.requirements.lines,
         "port": result.settings.port,
         "warnings": result.settings.warnings,
     }

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.deploy.dockerfile import DOCKERIGNORE, render_dockerfile
+from modelyard.deploy.distributions import WHEELS_DIR, Requirements, wheel_python_tag
+from modelyard.deploy.dockerfile import DOCKERIGNORE, IMAGE_DIR, render_dockerfile
 from modelyard.deploy.kubernetes import manifests
-from modelyard.deploy.settings import ContainerSettings, settings_for
-from modelyard.errors import ConfigError
+from modelyard.deploy.settings import ContainerSettings, image_requirements, settings_for
+from modelyard.errors import ConfigError, ContainerizeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.yard import Yard
@@ -26,16 +27,30 @@ class BuildContext:
     directory: Path
     files: list[Path]
     settings: ContainerSettings
+    requirements: Requirements
+
+    @property
+    def requirements_file(self) -> Path:
+        """``image/requirements.txt``: run pip from its directory (local wheels are ./wheels/...)."""
+        return self.directory / IMAGE_DIR / "requirements.txt"
 
 
 def write_build_context(
-    yard: Yard, out: str | Path, *, copy_repo: bool = True, **options: Any
+    yard: Yard,
+    out: str | Path,
+    *,
+    copy_repo: bool = True,
+    modelyard_requirement: str | None = None,
+    extra_requirements: tuple[str, ...] = (),
+    **options: Any,
 ) -> BuildContext:
     """Write the build context for ``yard`` into ``out``.
 
     With ``copy_repo`` (the default) the yard's files are copied into ``out`` (skipping
     what .dockerignore would drop), so ``docker build out`` works as is; without it only the
-    generated files are written and ``out`` should be the yard itself.
+    generated files are written and ``out`` should be the yard itself. ``image/`` holds what
+    pip installs: ``requirements.txt`` and the wheels of locally installed distributions it
+    names (modelyard's own, and those of the plugins the config chooses).
     """
     import yaml
 
@@ -47,8 +62,18 @@ def write_build_context(
             raise ConfigError(
                 f"{out} is not empty and holds no earlier build context; choose an empty directory"
             )
-    settings = settings_for(yard, **options)
     out.mkdir(parents=True, exist_ok=True)
+    image = out / IMAGE_DIR
+    if image.exists():
+        shutil.rmtree(image)  # wheels of an earlier run must not linger beside the new ones
+    requirements = image_requirements(
+        yard,
+        image / WHEELS_DIR,
+        modelyard_requirement=modelyard_requirement,
+        extra_requirements=extra_requirements,
+    )
+    settings = settings_for(yard, requirements=requirements.lines, **options)
+    _check_python(requirements, settings.python_version)
     written: list[Path] = []
     if copy_repo:
         ignore = shutil.ignore_patterns(
@@ -63,7 +88,15 @@ def write_build_context(
             "online_store.db",
             "tests",
         )
-        shutil.copytree(yard.path, out, ignore=ignore, dirs_exist_ok=True)
+
+        def skip(directory: str, names: list[str]) -> set[str]:
+            top = {IMAGE_DIR} if Path(directory) == yard.path else set()
+            return set(ignore(directory, names)) | (top & set(names))
+
+        shutil.copytree(yard.path, out, ignore=skip, dirs_exist_ok=True)
+    image.mkdir(parents=True, exist_ok=True)
+    (image / "requirements.txt").write_text(requirements.text(), encoding="utf-8")
+    written += [image / "requirements.txt", *(d.wheel for d in requirements.distributions if d.wheel)]
     config_text = yard.config_file.read_text(encoding="utf-8")
     for name, text in (("Dockerfile", render_dockerfile(settings)), (".dockerignore", DOCKERIGNORE)):
         (out / name).write_text(text, encoding="utf-8")
@@ -79,4 +112,17 @@ def write_build_context(
         written.append(path)
     for warning in settings.warnings:
         logger.warning("%s", warning)
-    return BuildContext(directory=out, files=written, settings=settings)
+    return BuildContext(directory=out, files=written, settings=settings, requirements=requirements)
+
+
+def _check_python(requirements: Requirements, python_version: str) -> None:
+    """A wheel with compiled code built here only installs on the same Python minor version."""
+    wanted = "cp" + python_version.replace(".", "")
+    for dist in requirements.distributions:
+        tag = wheel_python_tag(dist.wheel) if dist.wheel else None
+        if tag is not None and tag != wanted:
+            raise ContainerizeError(
+                f"the wheel {dist.wheel.name} holds compiled code for {tag}, and the image would run "
+                f"Python {python_version}: containerize with --python-version {tag[2]}.{tag[3:]} "
+                "(or run containerize with the Python the image should have)"
+            )

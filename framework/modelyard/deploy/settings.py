@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelyard.deploy.distributions import (
+    FIRST_PARTY,
+    Requirements,
+    plugin_distributions,
+    resolve_distribution,
+)
 from modelyard.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.yard import Yard
-
-#: Python packages a serving image needs to *load* each flavor's artifacts (on top of modelyard[serve]).
-FLAVOR_RUNTIME: dict[str, tuple[str, ...]] = {
-    "sklearn": ("scikit-learn>=1.4", "skops>=0.10"),
-    "onnx": (),  # onnxruntime is in modelyard[serve]
-    "python": (),
-}
 
 #: where the yard lives inside the image
 YARD_DIR = "/srv/yard"
@@ -41,7 +43,7 @@ class ContainerSettings:
     image: str
     port: int
     workers: int = 2
-    python_version: str = "3.11"
+    python_version: str = field(default_factory=lambda: "{}.{}".format(*sys.version_info[:2]))
     requirements: tuple[str, ...] = ("modelyard[serve]",)
     replicas: int = 2
     min_replicas: int = 2
@@ -80,36 +82,56 @@ class ContainerSettings:
         ]
 
 
-def settings_for(
+def image_requirements(
     yard: Yard,
+    wheels: Path,
     *,
-    name: str | None = None,
-    image: str | None = None,
     modelyard_requirement: str | None = None,
     extra_requirements: tuple[str, ...] = (),
-    **options: Any,
-) -> ContainerSettings:
-    """Container settings from the yard's config (port, flavors, PostgreSQL use) and ``options``.
+) -> Requirements:
+    """The image's requirement list; wheels of locally installed distributions are written to ``wheels``.
 
-    ``options`` are the other :class:`ContainerSettings` fields (replicas, cpu_limit...).
+    modelyard itself (with the ``serve`` extra, and ``postgres`` when the config uses PostgreSQL),
+    every distribution providing a plugin the config names, what each used flavor declares it needs
+    to load artifacts (:attr:`~modelyard.plugins.specs.FlavorSpec.requires`), then ``extra_requirements``.
     """
-    from modelyard import __version__
-
     config = yard.config
-    name = k8s_name(name or config.project)
     uses_postgres = any(
         "postgresql" in str(choice.settings) for choice in (config.registry, config.serving.log)
     )
     extras = "serve,postgres" if uses_postgres else "serve"
-    requirements = [modelyard_requirement or f"modelyard[{extras}]=={__version__}"]
+    providers = plugin_distributions(yard)
+    result = Requirements()
+    first_party_reasons = tuple(providers.pop(FIRST_PARTY, []))
+    if modelyard_requirement:
+        result.extra.append(modelyard_requirement)
+    else:
+        result.distributions.append(
+            resolve_distribution(FIRST_PARTY, wheels, extras=extras, reasons=first_party_reasons)
+        )
+    for dist_name, keys in sorted(providers.items()):
+        result.distributions.append(resolve_distribution(dist_name, wheels, reasons=tuple(keys)))
+    for flavor in sorted({model.flavor for model in config.models.values()}):
+        result.extra += [r for r in getattr(yard.host.spec("flavor", flavor), "requires", ()) if r]
+    result.extra += list(extra_requirements)
+    return result
+
+
+def settings_for(
+    yard: Yard,
+    *,
+    requirements: Sequence[str] = (),
+    name: str | None = None,
+    image: str | None = None,
+    **options: Any,
+) -> ContainerSettings:
+    """Container settings from the yard's config (port, registry, log sink), ``requirements`` and ``options``.
+
+    ``options`` are the other :class:`ContainerSettings` fields (replicas, cpu_limit...).
+    """
+    config = yard.config
+    name = k8s_name(name or config.project)
     warnings: list[str] = []
-    for model_name, model in sorted(config.models.items()):
-        if model.flavor not in FLAVOR_RUNTIME:
-            warnings.append(
-                f"model {model_name!r} uses the flavor {model.flavor!r}: add what it needs to load with --requirement"
-            )
-        requirements += [r for r in FLAVOR_RUNTIME.get(model.flavor, ()) if r not in requirements]
-    requirements += [r for r in extra_requirements if r not in requirements]
     if "postgresql" not in str(config.registry.settings):
         warnings.append(
             "the registry is not on PostgreSQL: each pod would read its own copy. Point the registry at "
@@ -120,6 +142,8 @@ def settings_for(
             "the prediction log is the parquet sink on the pod's disk (an emptyDir, lost with the pod); "
             "use the postgres log sink in Kubernetes (docs/scaling.md)"
         )
+    if options.get("python_version") is None:
+        options.pop("python_version", None)
     return ContainerSettings(
         name=name,
         image=image or f"{name}:latest",

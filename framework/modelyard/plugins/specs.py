@@ -121,10 +121,13 @@ class FlavorSpec(PluginSpec):
 
     ``suffixes`` are the artifact file endings this flavor recognises, and ``handles`` is
     an optional ``"module:function"`` that says whether a Python object can be saved by it.
+    ``requires`` are the pip requirements a serving image needs to *load* its artifacts,
+    beyond the providing distribution's own dependencies (``modelyard containerize`` adds them).
     """
 
     suffixes: tuple[str, ...] = ()
     handles: Any = None
+    requires: tuple[str, ...] = ()
     role: ClassVar[str] = "flavor"
 
 
