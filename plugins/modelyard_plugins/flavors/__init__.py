@@ -1,4 +1,4 @@
-"""Model flavors: how artifacts are saved and loaded (sklearn, python, onnx)."""
+"""Model flavors: how artifacts are saved and loaded (sklearn, python, onnx, mlflow)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def modelyard_flavors():
         factory="modelyard_plugins.flavors.sklearn:SklearnFlavor",
         suffixes=(".skops",),
         handles="modelyard_plugins.flavors.sklearn:is_sklearn_estimator",
+        requires=("scikit-learn>=1.4", "skops>=0.10"),
     )
     yield FlavorSpec(
         name="python",
@@ -28,4 +29,12 @@ def modelyard_flavors():
         factory="modelyard_plugins.flavors.onnx:OnnxFlavor",
         suffixes=(".onnx",),
         handles="modelyard_plugins.flavors.onnx:is_onnx_source",
+    )
+    yield FlavorSpec(
+        name="mlflow",
+        summary="MLflow models by URI (runs:/, models:/) or directory, served with mlflow.pyfunc.",
+        factory="modelyard_plugins.flavors.mlflow:MlflowFlavor",
+        suffixes=(),
+        handles="modelyard_plugins.flavors.mlflow:is_mlflow_source",
+        requires=("mlflow-skinny>=3.0",),
     )
