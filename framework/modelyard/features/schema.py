@@ -36,6 +36,34 @@ _DTYPES: dict[str, str] = {
 }
 
 
+#: the input kinds a flavor may declare per column (artifact metadata ``input_schema``), and the
+#: Feast value types a feature may have to feed such a column
+INPUT_KINDS: dict[str, frozenset[str]] = {
+    "float": frozenset({"DOUBLE", "FLOAT", "INT32", "INT64"}),
+    "int": frozenset({"INT32", "INT64"}),
+    "string": frozenset({"STRING"}),
+    "bool": frozenset({"BOOL"}),
+    "datetime": frozenset({"UNIX_TIMESTAMP"}),
+    "bytes": frozenset({"BYTES"}),
+}
+
+
+def input_schema_problems(input_schema: Sequence[Sequence[str]], schema: FeatureSchema) -> list[str]:
+    """Why features of ``schema`` cannot feed a model declaring ``input_schema`` (``(column, kind)`` pairs).
+
+    Columns the schema does not hold (entity keys, request data) and kinds outside
+    :data:`INPUT_KINDS` (``any``) are not judged here. Empty: every typed column can be fed.
+    """
+    types = dict(schema.fields)
+    problems = []
+    for name, kind in input_schema:
+        value_type = types.get(name)
+        allowed = INPUT_KINDS.get(kind)
+        if value_type is not None and allowed is not None and value_type not in allowed:
+            problems.append(f"{name} takes {kind} values but the feature is {value_type}")
+    return problems
+
+
 def pandas_dtype(value_type: str) -> str:
     """The pandas dtype of a feature of Feast value type ``value_type`` (e.g. ``"DOUBLE"``)."""
     return _DTYPES.get(value_type, "object")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -145,6 +146,7 @@ class Registry:
                 flavor_name = read_metadata(artifact_dir)["flavor"]
             meta = read_metadata(artifact_dir)
             self._check_feature_names(model, feature_service, meta.get("feature_names"))
+            self._check_input_schema(model, feature_service, meta.get("input_schema"))
             stored = self.artifacts.put(artifact_dir)
 
         origin = lineage.collect(
@@ -207,6 +209,21 @@ class Registry:
             raise SchemaMismatch(
                 f"cannot register {model}: the model reads columns {missing} that FeatureService "
                 f"{feature_service!r} does not serve (it serves: {', '.join(sorted(served))})"
+            )
+
+    def _check_input_schema(
+        self, model: str, feature_service: str, input_schema: Sequence[Sequence[str]] | None
+    ) -> None:
+        """The artifact's declared column types (an MLflow signature...) against the FeatureService's."""
+        if self.yard is None or not input_schema:
+            return
+        from modelyard.features.schema import input_schema_problems
+
+        problems = input_schema_problems(input_schema, self.yard.features.schema(model))
+        if problems:
+            raise SchemaMismatch(
+                f"cannot register {model}: its input schema does not match FeatureService "
+                f"{feature_service!r}: {'; '.join(problems)}"
             )
 
     def get_version(
@@ -371,6 +388,13 @@ def _need_reason(reason: str, action: str) -> str:
 
 
 def _as_path(value: Any) -> Path | None:
+    """``value`` as a local path; None for objects and for URIs (``runs:/...``), which a flavor resolves."""
+    if isinstance(value, str) and _URI.match(value):
+        return None
     if isinstance(value, (str, os.PathLike)):
         return Path(value)
     return None
+
+
+#: a URI scheme of two letters or more (one letter is a Windows drive)
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
