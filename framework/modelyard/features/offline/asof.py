@@ -27,9 +27,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -46,6 +45,9 @@ from feast.saved_dataset import SavedDatasetStorage
 from pydantic import StrictStr
 
 from modelyard.errors import FeatureError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,13 @@ def _literal(text: str) -> str:
 
 
 def _connect(config: RepoConfig) -> duckdb.DuckDBPyConnection:
+    try:
+        import duckdb
+    except ImportError:  # a serving-only install: it reads the online store, never this one
+        raise FeatureError(
+            "reading Feast's offline store (training frames, batch scoring) needs DuckDB, which this "
+            "install leaves out: pip install 'modelyard[offline]'"
+        ) from None
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     store_config = config.offline_store
