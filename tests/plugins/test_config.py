@@ -42,7 +42,8 @@ def test_valid_config_loads_with_defaults(tmp_path, write_yard) -> None:
             "models.churn.entity_key",
             "did you mean 'entity_keys'?",
         ),
-        (MODEL + "servng: {}\n", "servng", "unknown key (check its spelling"),
+        (MODEL + "servng: {}\n", "servng", "did you mean 'serving'?"),  # an optional section
+        (MODEL + "zzz: {}\n", "zzz", "unknown key (allowed here: artifacts, home, models, monitoring"),
         (
             MODEL + "serving:\n  port: eighty\n",
             "serving.port",
@@ -65,6 +66,31 @@ def test_schema_errors_name_file_and_key(tmp_path, write_yard, text: str, key: s
     assert err.key == key
     assert fragment in str(err)
     assert str(err).startswith(f"{err.file}: {key}: ")
+
+
+def test_every_problem_is_shown_and_optional_keys_get_did_you_mean(tmp_path, write_yard) -> None:
+    text = """
+project: t
+serving: {prot: 8000}
+models:
+  churn:
+    feature_service: driver_quality
+    entity_keys: [driver_id]
+    task: clasification
+    lable: churned
+    training: {function: 'a:b', entities: e.parquet, parms: {c: 1}}
+"""
+    err = _error(write_yard(tmp_path / "y", text))
+    lines = str(err).splitlines()
+    assert "more problem" not in str(err) and len(lines) == 4, str(err)
+    # misspelt keys first, each with the closest allowed key (optional ones too), then the rest
+    assert [line.split(": ", 1)[-1] if i == 0 else line.strip() for i, line in enumerate(lines)][:3] == [
+        "serving.prot: unknown key; did you mean 'port'?",
+        "also models.churn.training.parms: unknown key; did you mean 'params'?",
+        "also models.churn.lable: unknown key; did you mean 'label'?",
+    ]
+    assert "models.churn.task:" in lines[3] and "got 'clasification'" in lines[3]
+    assert "Field required" not in str(err)  # the missing 'label' is the typo's echo, folded into it
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import types
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from modelyard.config.schema import YardConfig
 from modelyard.errors import ConfigError, UnknownPluginError
@@ -79,27 +81,71 @@ def load_config(path: str | os.PathLike[str]) -> YardConfig:
     try:
         return YardConfig.model_validate(raw)
     except ValidationError as exc:
-        errors = exc.errors()
-        # A misspelt key also makes the right one "missing": report the typo first.
-        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        key = _location(first["loc"])
-        message = first["msg"]
-        if first["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling; see docs/config.md for the keys allowed here)"
-            siblings = [
-                str(e["loc"][-1])
-                for e in errors
-                if e["type"] == "missing" and tuple(e["loc"][:-1]) == tuple(first["loc"][:-1])
-            ]
-            close = difflib.get_close_matches(str(first["loc"][-1]), siblings, n=1)
-            if close:
-                message = f"unknown key; did you mean {close[0]!r}?"
-        elif "input" in first and first["type"] not in {"missing"}:
-            message = f"{message}, got {first['input']!r}"
-        more = len(errors) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        problems = describe_errors(exc.errors())
+        key, message = problems[0]
+        if len(problems) > 1:
+            message += "".join(f"\n  also {k or '(top level)'}: {m}" for k, m in problems[1:])
         raise ConfigError(message, file=file, key=key) from None
+
+
+def describe_errors(errors: list[Any]) -> list[tuple[str, str]]:
+    """Every validation problem as ``(key path, message)``, misspelt keys first.
+
+    A misspelt key is answered with the closest key allowed at its place, optional ones
+    included (``parms`` -> ``params``); the "missing" error its typo caused for a required
+    key is folded into it.
+    """
+    typos: list[tuple[str, str]] = []
+    folded: set[tuple[Any, ...]] = set()
+    for e in errors:
+        if e["type"] != "extra_forbidden":
+            continue
+        parent, name = tuple(e["loc"][:-1]), str(e["loc"][-1])
+        close = difflib.get_close_matches(name, sorted(allowed_keys(parent)), n=1, cutoff=0.6)
+        if close:
+            message = f"unknown key; did you mean {close[0]!r}?"
+            folded.add((*parent, close[0]))
+        else:
+            allowed = ", ".join(sorted(allowed_keys(parent))) or "none"
+            message = f"unknown key (allowed here: {allowed}; see docs/config.md)"
+        typos.append((_location(e["loc"]), message))
+    others: list[tuple[str, str]] = []
+    for e in errors:
+        if e["type"] == "extra_forbidden" or (e["type"] == "missing" and tuple(e["loc"]) in folded):
+            continue
+        message = e["msg"]
+        if "input" in e and e["type"] != "missing":
+            message = f"{message}, got {e['input']!r}"
+        others.append((_location(e["loc"]), message))
+    return typos + others
+
+
+def allowed_keys(loc: tuple[Any, ...]) -> set[str]:
+    """The keys :class:`YardConfig` allows in the mapping at ``loc`` (empty if it is not a section)."""
+    annotation: Any = YardConfig
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return set()
+            annotation = field.annotation
+        elif typing.get_origin(annotation) in (dict, list):
+            annotation = typing.get_args(annotation)[-1]
+        else:
+            return set()
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return set(annotation.model_fields)
+    return set()
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X`` from ``X | None`` (an optional section is still a section)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
 
 
 def validate_plugins(config: YardConfig, host: PluginHost, *, file: str | None = None) -> None:
