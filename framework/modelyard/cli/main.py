@@ -155,8 +155,17 @@ def main(ctx: click.Context, repo: str | None, verbose: int) -> None:
     ctx.obj = {"repo": os.path.abspath(repo or os.getcwd())}
 
 
+#: third-party loggers that set their own level (INFO) on import; kept at WARNING unless -v
+CHATTY_LOGGERS = ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny")
+
+
 def _configure_logging(verbose: int) -> None:
-    """Log warnings (or more with -v) to stderr; MODELYARD_TRACE_PLUGINS shows the hook trace."""
+    """Log warnings (or more with -v) to stderr; MODELYARD_TRACE_PLUGINS shows the hook trace.
+
+    Dask's ``distributed`` configures its own INFO logging when imported, in this process and in
+    every worker process it starts: without ``-v`` its config is set to WARNING through the
+    environment (read by the workers too) before anything imports it.
+    """
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
     root = logging.getLogger()
     if not root.handlers:
@@ -164,6 +173,10 @@ def _configure_logging(verbose: int) -> None:
     if verbose:
         logging.getLogger("modelyard").setLevel(level)
         logging.getLogger("modelyard_plugins").setLevel(level)
+    else:
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     if os.environ.get("MODELYARD_TRACE_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}:
         logging.getLogger("modelyard.plugins.trace").setLevel(logging.INFO)
 
