@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   - create .venv, install modelyard, run the end-to-end quickstart (no server needed)
 #   make test   - the same set-up, then the whole test suite
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,8 +14,14 @@ $(PY):
 
 # setup.py and the C source: the editable install compiles the online read's row decoder in place
 $(STAMP): pyproject.toml setup.py framework/modelyard/serving/_redis_rows.c | $(PY)
+	@echo "make install: upgrading pip in $(VENV)"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@echo "make install: installing modelyard and its dev extras (Feast, scikit-learn, MLflow, Dask...)"
+	@echo "  into $(VENV), and compiling the online-read decoder; a few minutes the first time"
+	$(PY) -m pip install --progress-bar off -e ".[dev]" 2>&1 | tee $(VENV)/install.log \
+	  | grep --line-buffered -E '^(Collecting|Building|Successfully|ERROR)' | sed -u 's/^/  /'; \
+	  test $${PIPESTATUS[0]} -eq 0 || { echo "make install failed: see $(VENV)/install.log"; exit 1; }
+	@echo "make install: done"
 	touch $(STAMP)
 
 install: $(STAMP)

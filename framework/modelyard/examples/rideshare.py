@@ -66,6 +66,13 @@ class GeneratedData:
     seed: int = 0
     effects: dict[str, str] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        """One line for people: rows per file and the time range (the repr keeps every field)."""
+        rows = ", ".join(f"{name} {count:,} rows" for name, count in self.rows.items())
+        span = f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"
+        drift = f", drift from {self.drift_from:%Y-%m-%d %H:%M}" if self.drift_from else ""
+        return f"{rows}; {span}{drift}"
+
 
 def _utc(value: datetime | str) -> datetime:
     if isinstance(value, str):

@@ -202,11 +202,13 @@ class FeatureFacade:
             )
         self._schemas.clear()
         logger.info("feast apply: %s", report.getvalue().strip())
+        # Feast's placeholder entity of entity-less views is its own business, not the user's
+        shown = "\n".join(line for line in report.getvalue().splitlines() if "__dummy" not in line)
         return ApplyResult(
-            entities=sorted(e.name for e in repo.entities),
+            entities=sorted(e.name for e in repo.entities if not e.name.startswith("__")),
             feature_views=sorted(v.name for v in repo.feature_views),
             feature_services=sorted(s.name for s in repo.feature_services),
-            report=report.getvalue(),
+            report=shown,
         )
 
     def materialize(
