@@ -142,6 +142,18 @@ class DatabaseVersionError(RegistryError):
     """The registry database was written by a newer modelyard than this one."""
 
 
+class GcRefused(RegistryError):
+    """Garbage collection stopped before deleting anything: it could not prove what is unused."""
+
+
+class PromotionRefused(RegistryError):
+    """A promotion failed the model's gates or was vetoed by a plugin; nothing moved."""
+
+
+class ReproductionError(RegistryError):
+    """A version cannot be retrained or verified from what the registry recorded."""
+
+
 # --- serving and rollout ---------------------------------------------------------------
 
 

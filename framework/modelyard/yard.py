@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from modelyard.features.store import FeatureFacade
     from modelyard.plugins.manager import PluginHost
+    from modelyard.registry.retention import VersionNeed
     from modelyard.registry.service import Registry
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,12 @@ class Yard:
         from modelyard.registry.service import Registry
 
         return Registry.for_yard(self)
+
+    def deployment_needs(self) -> list[VersionNeed]:
+        """Versions the deployments ``modelyard.yaml`` declares serve, so gc keeps them."""
+        from modelyard.routing.deployment import DeploymentStore
+
+        return DeploymentStore.for_yard(self).declared_needs()
 
     def build_plugin(self, role: str, choice: Any, **context: Any) -> Any:
         """Build the plugin a :class:`~modelyard.config.schema.PluginChoice` names."""

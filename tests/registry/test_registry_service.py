@@ -20,7 +20,7 @@ from modelyard.errors import (
     VersionNotFound,
 )
 from modelyard.monitoring.profile import Profile
-from modelyard.registry.retention import versions_to_keep
+from modelyard.registry.retention import alias_needs
 from modelyard.registry.service import Registry
 from modelyard.registry.types import AliasEvent, Snapshot
 
@@ -165,9 +165,10 @@ def test_retention_keeps_versions_that_held_an_alias_within_the_window() -> None
         return AliasEvent("m", "production", None, to, action, "a", "r", now - timedelta(days=days_ago))  # type: ignore[arg-type]
 
     events = [ev(1, 100), ev(2, 60), ev(3, 20), ev(4, 5)]
-    keep = versions_to_keep(
-        [1, 2, 3, 4, 5, 6], events, {"production": 4}, keep_last=1, keep_alias_days=30, now=now
+    needs = alias_needs(
+        "m", [1, 2, 3, 4, 5, 6], events, {"production": 4}, keep_last=1, keep_alias_days=30, now=now
     )
+    keep = {n.version for n in needs}
     # 6: newest; 4: holds it; 3: held it 20..5 days ago (also the rollback target); 2: held until 20 days ago
     assert keep == {2, 3, 4, 6}
 

@@ -24,10 +24,13 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,55 @@ logger = logging.getLogger(__name__)
 
 OBJECTS = "objects"
 MANIFEST_SUFFIX = ".json"
+_OBJECT_URI = re.compile(
+    rf"^(?:(?P<store>.*?)/)?{OBJECTS}/(?P<prefix>[0-9a-f]{{2}})/(?P<sha>[0-9a-f]{{64}})/?$"
+)
+
+
+def normalise_store_url(url: str | os.PathLike[str]) -> str:
+    """One spelling per store location, so two spellings of one store compare equal.
+
+    A local store may be written ``/data/store``, ``/data/store/``, ``~/store``, a
+    relative path, ``file:///data/store`` or ``file://localhost/data/store``: all become
+    the absolute, symlink-resolved path. Other URLs keep their scheme (lower-cased) and
+    lose a trailing slash (``s3://bucket/prefix``).
+    """
+    text = os.fspath(url).strip()
+    if text.lower().startswith("file://"):
+        parsed = urllib.parse.urlsplit(text)
+        if parsed.netloc not in ("", "localhost"):
+            raise RegistryError(
+                f"cannot read the store URL {text!r}: file URLs on another host are not supported"
+            )
+        text = urllib.parse.unquote(parsed.path)
+    if "://" not in text:
+        return str(Path(text).expanduser().resolve())
+    scheme, _, rest = text.partition("://")
+    return f"{scheme.lower()}://{rest.rstrip('/')}"
+
+
+@dataclass(frozen=True)
+class ArtifactAddress:
+    """An artifact URI taken apart: the store it names (normalised) and the content hash.
+
+    ``store`` is ``None`` for a URI relative to the store (``objects/ab/abcd...``).
+    """
+
+    store: str | None
+    sha256: str
+
+
+def parse_artifact_uri(uri: str) -> ArtifactAddress | None:
+    """The store and content hash an artifact URI names, or ``None`` if it is not one of ours.
+
+    Our URIs end in ``objects/<2 hex>/<64 hex>`` (see :meth:`ArtifactStore.uri_for`);
+    whatever precedes that is the store's URL, in whichever spelling wrote it.
+    """
+    match = _OBJECT_URI.match(uri.strip())
+    if match is None or match["sha"][:2] != match["prefix"]:
+        return None
+    store = match["store"]
+    return ArtifactAddress(store=normalise_store_url(store) if store else None, sha256=match["sha"])
 
 
 @dataclass(frozen=True)
@@ -66,6 +118,15 @@ class ArtifactStore:
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.url!r})"
+
+    @property
+    def canonical_url(self) -> str:
+        """This store's URL in the one spelling :func:`normalise_store_url` gives."""
+        return normalise_store_url(self.url)
+
+    def owns(self, address: ArtifactAddress) -> bool:
+        """Whether ``address`` names content in this store (relative addresses always do)."""
+        return address.store is None or address.store == self.canonical_url
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -210,6 +271,16 @@ class ArtifactStore:
         path = self._path(uri)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
+
+    def stored_at(self, uri: str) -> datetime | None:
+        """When the artifact at ``uri`` was completed (its manifest's time), if the filesystem says."""
+        try:
+            modified = self.fs.modified(self._manifest(uri))
+        except (NotImplementedError, FileNotFoundError, OSError):
+            return None
+        if not isinstance(modified, datetime):
+            return None
+        return modified if modified.tzinfo else modified.replace(tzinfo=timezone.utc)
 
     def uris(self) -> Iterator[StoredArtifact]:
         """Every complete artifact in the store (for garbage collection and usage reports)."""

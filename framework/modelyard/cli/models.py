@@ -253,15 +253,18 @@ def rollback(
 
 
 @click.command("gc")
-@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted, and why the rest is kept.")
 @json_option
 @click.pass_context
 def gc(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
-    """Delete versions, snapshots and artifacts the retention policy does not keep.
+    """Delete versions, snapshots and artifacts nothing keeps.
 
     Keeps the last retention.keep_last versions of each model, every version an alias
-    holds or held in the last retention.keep_alias_days days, and each alias's rollback
-    target.
+    holds or held in the last retention.keep_alias_days days, each alias's rollback
+    target, every variant of a deployment (live, shadow, canary, paused or running
+    experiment), their snapshots and artifacts. Artifacts are matched by content hash;
+    gc deletes nothing if the registry references a store it cannot reconcile with its own.
+    With --dry-run every kept item is listed with the reasons it is kept.
 
     \b
     Example:
@@ -277,6 +280,12 @@ def gc(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     rows += [{"kind": "artifact", "what": u, "bytes": _bytes(s)} for u, s in report.artifacts]
     if rows:
         print_table(rows, ["kind", "what", "bytes"], title=f"gc {verb}")
+    if dry_run and report.reasons:
+        print_table(
+            [{"kind": k.kind, "what": k.what, "kept because": "\n".join(k.reasons)} for k in report.reasons],
+            ["kind", "what", "kept because"],
+            title="gc keeps",
+        )
     click.echo(
         f"gc {verb} {len(report.versions)} version(s), {len(report.snapshots)} snapshot(s), "
         f"{len(report.artifacts)} artifact(s): {_bytes(report.bytes_freed)}"

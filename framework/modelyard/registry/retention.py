@@ -1,27 +1,39 @@
-"""Garbage collection: apply the retention policy of ``modelyard.yaml`` to the registry.
+"""Garbage collection: delete what the retention policy does not keep and nothing in use.
 
-A version is kept when any of these holds (``retention`` in config):
+A version is kept when any of these holds, and :class:`GcReport` says which (``reasons``):
 
-- it is one of the ``keep_last`` newest versions of its model;
-- an alias holds it now, or held it at any time in the last ``keep_alias_days`` days;
-- it is where a rollback of one of its model's aliases would go now (so ``rollback``
-  keeps working whatever the retention).
+- it is one of the ``retention.keep_last`` newest versions of its model;
+- an alias holds it now, or held it at any time in the last ``retention.keep_alias_days`` days;
+- it is where a rollback of one of its model's aliases would go now;
+- a variant of the model's stored deployment names it, whatever the deployment's status
+  (live, shadow or canary arm; a paused or aborted deployment still serves its variants),
+  which covers a running experiment's arms and control;
+- a variant of the deployment the yard's ``modelyard.yaml`` declares names it (when the
+  registry belongs to a yard; see :meth:`modelyard.yard.Yard.deployment_needs`).
 
-Every other version is deleted, its alias history kept. Then snapshots that no remaining
-version references (and older than ``grace``, so a training run between snapshot and
-registration is not robbed) are deleted, and finally every artifact in the store that no
-remaining version or snapshot references. ``dry_run`` reports the same lists and
-deletes nothing. Do not run gc while another process registers versions: an artifact
-stored a moment before its version row is written would look unreferenced.
+Every other version is deleted, its alias history kept. Snapshots are kept while a
+remaining version trained on them, or while younger than ``grace`` (a training run may be
+between snapshot and registration). Artifacts are matched to what the registry references
+**by content hash**: every recorded URI is taken apart into its store and sha256
+(:func:`modelyard.artifacts.store.parse_artifact_uri`), the store URL normalised
+(``file:///data/store`` and ``/data/store`` are one store). If the registry references
+any artifact under a store this gc cannot reconcile with its own, :class:`GcRefused` is
+raised before anything is deleted, naming the stores: another yard shares the registry
+with a different artifact store, and deleting by this store's view could lose its files.
+An artifact nothing references is deleted unless it was stored less than ``grace`` ago
+(a registration may be in flight). ``dry_run`` reports the same and deletes nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from modelyard.artifacts.store import parse_artifact_uri
+from modelyard.errors import GcRefused
 from modelyard.registry.history import holder_stack
 
 if TYPE_CHECKING:
@@ -30,19 +42,41 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Snapshots younger than this are never collected (a training run may be about to register).
+#: Snapshots and unreferenced artifacts younger than this are never collected.
 DEFAULT_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
+class VersionNeed:
+    """Something needs version ``version`` of ``model``; ``reason`` says what, for people."""
+
+    model: str
+    version: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class KeptItem:
+    """A version, snapshot or artifact gc keeps, and every reason it is kept."""
+
+    kind: str
+    what: str
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "what": self.what, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
 class GcReport:
-    """What :func:`collect_garbage` deleted (or, with ``dry_run``, would delete)."""
+    """What :func:`collect_garbage` deleted (or, with ``dry_run``, would delete) and what it kept."""
 
     dry_run: bool
     versions: list[tuple[str, int]] = field(default_factory=list)
     snapshots: list[str] = field(default_factory=list)
     artifacts: list[tuple[str, int]] = field(default_factory=list)
     kept: dict[str, list[int]] = field(default_factory=dict)
+    reasons: list[KeptItem] = field(default_factory=list)
 
     @property
     def bytes_freed(self) -> int:
@@ -57,77 +91,168 @@ class GcReport:
             "artifacts": [{"uri": u, "size": s} for u, s in self.artifacts],
             "bytes_freed": self.bytes_freed,
             "kept": {m: list(vs) for m, vs in self.kept.items()},
+            "reasons": [item.to_dict() for item in self.reasons],
         }
 
 
-def versions_to_keep(
+def alias_needs(
+    model: str,
     numbers: list[int],
     events: list[AliasEvent],
-    current: dict[str, int],
+    current: Mapping[str, int],
     *,
     keep_last: int,
     keep_alias_days: int,
     now: datetime,
-) -> set[int]:
-    """The version numbers of one model the retention policy keeps."""
-    keep = set(sorted(numbers)[-keep_last:])
-    keep |= set(current.values())
+) -> list[VersionNeed]:
+    """Why the retention policy and the aliases keep versions of one model."""
+    needs = [
+        VersionNeed(model, n, f"one of the {keep_last} newest versions (retention.keep_last)")
+        for n in sorted(numbers)[-keep_last:]
+    ]
+    needs += [VersionNeed(model, v, f"holds alias {alias!r}") for alias, v in sorted(current.items())]
     cutoff = now - timedelta(days=keep_alias_days)
     by_alias: dict[str, list[AliasEvent]] = {}
     for event in events:
         by_alias.setdefault(event.alias, []).append(event)
-    for alias_events in by_alias.values():
+    for alias, alias_events in sorted(by_alias.items()):
         for event, following in zip(alias_events, [*alias_events[1:], None], strict=True):
             held_until = following.at if following is not None else now
-            if held_until >= cutoff:
-                keep.add(event.to_version)
+            if held_until >= cutoff and current.get(alias) != event.to_version:
+                needs.append(
+                    VersionNeed(
+                        model,
+                        event.to_version,
+                        f"held alias {alias!r} within the last {keep_alias_days} days "
+                        "(retention.keep_alias_days)",
+                    )
+                )
         stack = holder_stack(alias_events)
         if len(stack) >= 2:
-            keep.add(stack[-2])
-    return keep
+            needs.append(VersionNeed(model, stack[-2], f"rollback target of alias {alias!r}"))
+    return needs
+
+
+def deployment_state_needs(model: str, state: Mapping[str, Any] | None) -> list[VersionNeed]:
+    """The versions a stored deployment state (``RegistryBackend.get_deployment``) serves.
+
+    Every variant counts, live or shadow, whatever the status: a server started on this
+    state loads them all. An ab/canary/shadow deployment that is active or paused is a
+    running experiment and says so.
+    """
+    if not state:
+        return []
+    router = str(state.get("router", ""))
+    status = str(state.get("status", "active"))
+    revision = state.get("revision")
+    what = f"{router} deployment, {status}" + (f", revision {revision}" if revision is not None else "")
+    if router in ("ab", "canary", "shadow") and status in ("active", "paused"):
+        what = f"running {router} experiment ({status}" + (
+            f", revision {revision})" if revision is not None else ")"
+        )
+    needs = []
+    for variant in state.get("variants") or ():
+        try:
+            number = int(variant["version"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        name = variant.get("name") or f"v{number}"
+        mode = variant.get("mode", "live")
+        needs.append(VersionNeed(model, number, f"{mode} variant {name!r} of the {what}"))
+    return needs
 
 
 def collect_garbage(
     registry: Registry, *, dry_run: bool = False, grace: timedelta = DEFAULT_GRACE
 ) -> GcReport:
-    """Delete (or with ``dry_run`` list) what the retention policy does not keep."""
+    """Delete (or with ``dry_run`` list) what nothing keeps; see the module docstring for the rules."""
     backend = registry.backend
     policy = registry.retention
     now = datetime.now(timezone.utc)
-    doomed_versions: list[tuple[str, int]] = []
-    kept: dict[str, list[int]] = {}
-    remaining = []
-    for model in backend.list_models():
-        versions = backend.list_versions(model)
-        keep = versions_to_keep(
-            [v.version for v in versions],
+    models = backend.list_models()
+
+    needs: list[VersionNeed] = []
+    for model in models:
+        needs += alias_needs(
+            model,
+            [v.version for v in backend.list_versions(model)],
             backend.alias_history(model),
             backend.aliases(model),
             keep_last=policy.keep_last,
             keep_alias_days=policy.keep_alias_days,
             now=now,
         )
-        kept[model] = sorted(v.version for v in versions if v.version in keep)
-        for v in versions:
-            if v.version in keep:
+        needs += deployment_state_needs(model, backend.get_deployment(model))
+    if registry.yard is not None:
+        needs += registry.yard.deployment_needs()
+    why: dict[tuple[str, int], list[str]] = {}
+    for need in needs:
+        reasons = why.setdefault((need.model, need.version), [])
+        if need.reason not in reasons:
+            reasons.append(need.reason)
+
+    doomed_versions: list[tuple[str, int]] = []
+    kept: dict[str, list[int]] = {}
+    kept_items: list[KeptItem] = []
+    remaining = []
+    for model in models:
+        kept[model] = []
+        for v in backend.list_versions(model):
+            if (model, v.version) in why:
                 remaining.append(v)
+                kept[model].append(v.version)
+                kept_items.append(KeptItem("version", v.label, tuple(why[model, v.version])))
             else:
                 doomed_versions.append((model, v.version))
 
-    used_snapshots = {v.snapshot_id for v in remaining if v.snapshot_id}
-    doomed_snapshots = []
-    references = {v.artifact_uri.rstrip("/") for v in remaining}
+    doomed_snapshots: list[str] = []
+    kept_snapshots = []
+    trained_on: dict[str, list[str]] = {}
+    for v in remaining:
+        if v.snapshot_id:
+            trained_on.setdefault(v.snapshot_id, []).append(f"training data of {v.label}")
     for snap in backend.list_snapshots():
-        if snap.id in used_snapshots or snap.created_at > now - grace:
-            references |= {u.rstrip("/") for u in (snap.uri, snap.entities_uri) if u}
+        reasons = list(trained_on.get(snap.id, []))
+        if snap.created_at > now - grace:
+            reasons.append(f"taken less than {_span(grace)} ago (a registration may follow)")
+        if reasons:
+            kept_snapshots.append(snap)
+            kept_items.append(KeptItem("snapshot", snap.id, tuple(reasons)))
         else:
             doomed_snapshots.append(snap.id)
 
-    doomed_artifacts = [
-        (stored.uri, stored.size)
-        for stored in registry.artifacts.uris()
-        if not any(ref == stored.uri or ref.startswith(stored.uri + "/") for ref in references)
-    ]
+    references: list[tuple[str, str]] = [(v.artifact_uri, f"artifact of {v.label}") for v in remaining]
+    for snap in kept_snapshots:
+        references += [(snap.uri, f"training frame of snapshot {snap.id}")]
+        if snap.entities_uri:
+            references.append((snap.entities_uri, f"entity frame of snapshot {snap.id}"))
+    doomed_references = [backend.get_version(m, n).artifact_uri for m, n in doomed_versions]
+    for snap in backend.list_snapshots():
+        if snap.id in doomed_snapshots:
+            doomed_references += [u for u in (snap.uri, snap.entities_uri) if u]
+    referenced = _hashes_in_this_store(registry, [uri for uri, _ in references])
+    by_hash: dict[str, list[str]] = {}
+    for uri, reason in references:
+        by_hash.setdefault(referenced[uri], []).append(reason)
+    # what only deleted records pointed at may go at once, grace or not (elsewhere: not ours to touch)
+    released = {
+        address.sha256
+        for address in map(parse_artifact_uri, doomed_references)
+        if address is not None and registry.artifacts.owns(address)
+    }
+
+    doomed_artifacts: list[tuple[str, int]] = []
+    for stored in registry.artifacts.uris():
+        if stored.sha256 in by_hash:
+            kept_items.append(KeptItem("artifact", stored.uri, tuple(by_hash[stored.sha256])))
+            continue
+        if stored.sha256 not in released:
+            stored_at = registry.artifacts.stored_at(stored.uri)
+            if stored_at is not None and stored_at > now - grace:
+                reason = f"stored less than {_span(grace)} ago and not referenced yet (a registration may be in flight)"
+                kept_items.append(KeptItem("artifact", stored.uri, (reason,)))
+                continue
+        doomed_artifacts.append((stored.uri, stored.size))
 
     if not dry_run:
         for model, number in doomed_versions:
@@ -145,4 +270,34 @@ def collect_garbage(
         snapshots=doomed_snapshots,
         artifacts=doomed_artifacts,
         kept=kept,
+        reasons=kept_items,
     )
+
+
+def _hashes_in_this_store(registry: Registry, uris: Iterable[str]) -> dict[str, str]:
+    """``uri -> content sha256`` for every URI; GcRefused if one is not in this store."""
+    out: dict[str, str] = {}
+    foreign: dict[str, list[str]] = {}
+    for uri in uris:
+        address = parse_artifact_uri(uri)
+        if address is None or not registry.artifacts.owns(address):
+            store = address.store if address is not None and address.store else uri
+            foreign.setdefault(store, []).append(uri)
+            continue
+        out[uri] = address.sha256
+    if foreign:
+        listed = "; ".join(
+            f"{store} ({len(found)} object(s), e.g. {found[0]})" for store, found in foreign.items()
+        )
+        raise GcRefused(
+            f"gc deleted nothing: the registry references artifacts under a store this yard's "
+            f"store {registry.artifacts.canonical_url} is not: {listed}. Another yard shares this "
+            "registry with a different artifact store; point artifacts.url at the same store in "
+            "both (any spelling of one path works), or run gc where every reference resolves"
+        )
+    return out
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes} min"

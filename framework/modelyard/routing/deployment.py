@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import ModelNotFound, RolloutError
+from modelyard.errors import ModelNotFound, ModelyardError, RolloutError
 from modelyard.routing.router import Deployment, Router
 
 if TYPE_CHECKING:
     from modelyard.config.schema import YardConfig
     from modelyard.plugins.manager import PluginHost
     from modelyard.registry.backend import RegistryBackend
+    from modelyard.registry.retention import VersionNeed
     from modelyard.yard import Yard
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,33 @@ class DeploymentStore:
         """The deployment in force: the stored one, else the declared one."""
         self._model_config(model)
         return self.stored(model) or self.declared(model)
+
+    def declared_needs(self) -> list[VersionNeed]:
+        """Versions the declared deployments of models without a stored one serve (for gc).
+
+        Stored deployments are read by gc itself from the backend; a declared deployment
+        that cannot be planned (no alias holder yet) serves nothing and needs nothing.
+        """
+        from modelyard.registry.retention import VersionNeed
+
+        needs = []
+        for model in sorted(self.config.models):
+            if self.raw(model) is not None:
+                continue
+            try:
+                deployment = self.declared(model)
+            except ModelyardError as exc:
+                logger.debug("the declared deployment of %s serves nothing yet: %s", model, exc)
+                continue
+            needs += [
+                VersionNeed(
+                    model,
+                    v.version,
+                    f"{v.mode} variant {v.name!r} of the {deployment.router} deployment modelyard.yaml declares",
+                )
+                for v in deployment.variants
+            ]
+        return needs
 
     def history(self, model: str) -> list[DeploymentChange]:
         """Every stored deployment of ``model``, oldest first."""
