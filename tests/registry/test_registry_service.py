@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def _snapshot(registry: Registry, sid: str, frame: pd.DataFrame, created: dateti
         Snapshot(
             id=sid,
             model="m",
-            uri=f"memory://snapshots/{sid}",
+            uri=registry.artifacts.uri_for(hashlib.sha256(sid.encode()).hexdigest()),
             content_sha256=sid * 8,
             rows=len(frame),
             start=datetime(2026, 1, 1, tzinfo=timezone.utc),

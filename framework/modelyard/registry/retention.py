@@ -17,8 +17,9 @@ between snapshot and registration). Artifacts are matched to what the registry r
 **by content hash**: every recorded URI is taken apart into its store and sha256
 (:func:`modelyard.artifacts.store.parse_artifact_uri`), the store URL normalised
 (``file:///data/store`` and ``/data/store`` are one store). If the registry references
-any artifact under a store this gc cannot reconcile with its own, :class:`GcRefused` is
-raised before anything is deleted, naming the stores: another yard shares the registry
+any artifact (of a version or snapshot, kept or not) under a store this gc cannot
+reconcile with its own, :class:`GcRefused` is raised before anything is deleted, naming
+the stores: another yard shares the registry
 with a different artifact store, and deleting by this store's view could lose its files.
 An artifact nothing references is deleted unless it was stored less than ``grace`` ago
 (a registration may be in flight). ``dry_run`` reports the same and deletes nothing.
@@ -32,7 +33,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from modelyard.artifacts.store import parse_artifact_uri
 from modelyard.errors import GcRefused
 from modelyard.registry.history import holder_stack
 
@@ -230,16 +230,12 @@ def collect_garbage(
     for snap in backend.list_snapshots():
         if snap.id in doomed_snapshots:
             doomed_references += [u for u in (snap.uri, snap.entities_uri) if u]
-    referenced = _hashes_in_this_store(registry, [uri for uri, _ in references])
+    referenced = _hashes_in_this_store(registry, [uri for uri, _ in references] + doomed_references)
     by_hash: dict[str, list[str]] = {}
     for uri, reason in references:
         by_hash.setdefault(referenced[uri], []).append(reason)
-    # what only deleted records pointed at may go at once, grace or not (elsewhere: not ours to touch)
-    released = {
-        address.sha256
-        for address in map(parse_artifact_uri, doomed_references)
-        if address is not None and registry.artifacts.owns(address)
-    }
+    # what only deleted records pointed at may go at once, grace or not
+    released = {referenced[uri] for uri in doomed_references}
 
     doomed_artifacts: list[tuple[str, int]] = []
     for stored in registry.artifacts.uris():
@@ -276,6 +272,8 @@ def collect_garbage(
 
 def _hashes_in_this_store(registry: Registry, uris: Iterable[str]) -> dict[str, str]:
     """``uri -> content sha256`` for every URI; GcRefused if one is not in this store."""
+    from modelyard.artifacts.store import parse_artifact_uri
+
     out: dict[str, str] = {}
     foreign: dict[str, list[str]] = {}
     for uri in uris:
