@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from modelyard.cli.output import emit, json_option, print_table, to_json
+from modelyard.cli.output import emit, json_option, plain, print_table, to_json
 
 if TYPE_CHECKING:
     from modelyard.registry.service import Registry
@@ -169,7 +169,7 @@ def diff(ctx: click.Context, model: str, a: int, b: int, as_json: bool) -> None:
     if as_json:
         click.echo(to_json(data))
         return
-    click.echo(f"{model}: v{a} -> v{b}")
+    click.echo(plain(f"{model}: v{a} -> v{b}"))
     if d.identical:
         click.echo("identical: same artifact, parameters, metrics, data, code and libraries")
     change_columns = ["name", "a", "b", "delta"]
@@ -194,7 +194,7 @@ def diff(ctx: click.Context, model: str, a: int, b: int, as_json: bool) -> None:
             title="feature statistics",
         )
     for note in data["notes"]:
-        click.echo(f"note: {note}")
+        click.echo(f"note: {plain(note)}")
 
 
 # -- aliases -----------------------------------------------------------------------------
@@ -206,7 +206,9 @@ def _event_out(event: Any, as_json: bool) -> None:
     else:
         before = f"v{event.from_version}" if event.from_version is not None else "(none)"
         click.echo(
-            f"{event.model}@{event.alias}: {before} -> v{event.to_version} ({event.action} by {event.actor})"
+            plain(
+                f"{event.model}@{event.alias}: {before} -> v{event.to_version} ({event.action} by {event.actor})"
+            )
         )
 
 

@@ -2,11 +2,18 @@
 
 Commands build plain rows (lists of dicts) and hand them to :func:`emit`; nothing else in
 the CLI formats output, so every list command looks and behaves the same.
+
+Every cell, header and title is user or data text (model names, promote reasons,
+categories...), never Rich markup: :func:`print_table` hands Rich ``Text`` objects, so
+``share[hatchback]`` or ``fix [/x]`` print as written, and control characters (ANSI
+escapes, carriage returns) are shown as ``\\x1b``-style escapes instead of reaching the
+terminal. Lines printed with ``click.echo`` that carry user text go through :func:`plain`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -50,6 +57,14 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(value: Any) -> str:
+    """``value`` as text safe to print: control characters (but newline and tab) escaped."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
 def format_cell(value: Any) -> str:
     """One table cell: missing values as ``-``, lists joined, mappings as ``k: v`` lines."""
     if value is None or (isinstance(value, float) and value != value):
@@ -67,12 +82,13 @@ def print_table(
     """Print ``rows`` as a rich table with the given columns, in that order."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False)
+    table = Table(title=Text(plain(title)) if title is not None else None, show_lines=False)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(Text(plain(column)), overflow="fold")
     for row in rows:
-        table.add_row(*(format_cell(row.get(column)) for column in columns))
+        table.add_row(*(Text(plain(format_cell(row.get(column)))) for column in columns))
     Console().print(table)
 
 
