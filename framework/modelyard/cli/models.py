@@ -259,7 +259,7 @@ def rollback(
 @json_option
 @click.pass_context
 def gc(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
-    """Delete versions, snapshots and artifacts nothing keeps.
+    """Delete versions, snapshots and artifacts the retention policy does not keep.
 
     Keeps the last retention.keep_last versions of each model, every version an alias
     holds or held in the last retention.keep_alias_days days, each alias's rollback
