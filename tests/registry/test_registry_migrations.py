@@ -84,3 +84,45 @@ def test_opening_twice_migrates_once(db_url: str) -> None:
     with backend.engine.connect() as conn:
         assert schema.current_revision(conn) == schema.head_revision()
     backend.close()
+
+
+def test_a_revision_2_database_gains_code_hashes_and_forced_flags_with_its_data_intact(db_url: str) -> None:
+    engine = sa.create_engine(db_url)
+    schema.upgrade(engine, "0002")
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(
+            _timed("INSERT INTO models (name, description, created_at) VALUES ('m', '', :t)"), {"t": now}
+        )
+        conn.execute(
+            _timed(
+                "INSERT INTO versions (model_id, version, flavor, artifact_uri, artifact_sha256, "
+                "artifact_size, feature_service, python_version, libraries, created_by, created_at, description) "
+                "VALUES (1, 1, 'python', 'file:///x', :sha, 5, 'svc', '3.11', '{}', 'ann', :t, 'old')"
+            ),
+            {"sha": "f" * 64, "t": now},
+        )
+        conn.execute(
+            _timed(
+                "INSERT INTO alias_events (model_id, alias, from_version, to_version, action, actor, "
+                "reason, at, revision) VALUES (1, 'production', NULL, 1, 'promote', 'ann', 'first', :t, 1)"
+            ),
+            {"t": now},
+        )
+    engine.dispose()
+
+    backend = SqlAlchemyBackend(SqlAlchemyBackendConfig(url=db_url))
+    try:
+        with backend.engine.connect() as conn:
+            assert schema.current_revision(conn) == schema.head_revision()
+        version = backend.get_version("m", 1)
+        assert (version.artifact_sha256, version.description, version.code_sha256, version.config_sha256) == (
+            "f" * 64,
+            "old",
+            None,
+            None,
+        )
+        (event,) = backend.alias_history("m")
+        assert (event.reason, event.forced) == ("first", False)
+    finally:
+        backend.close()

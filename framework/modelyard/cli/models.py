@@ -197,6 +197,47 @@ def diff(ctx: click.Context, model: str, a: int, b: int, as_json: bool) -> None:
         click.echo(f"note: {plain(note)}")
 
 
+@models.command("verify")
+@click.argument("model")
+@click.argument("version", type=int)
+@click.option(
+    "--against", type=int, metavar="M", help="Compare with registered version M instead of retraining."
+)
+@click.option("--tolerance", type=float, help="Largest allowed output difference (default: 0; onnx 1e-6).")
+@json_option
+@click.pass_context
+def verify(
+    ctx: click.Context, model: str, version: int, against: int | None, tolerance: float | None, as_json: bool
+) -> None:
+    """Check that a version reproduces: same predictions on its snapshot, bit for bit.
+
+    Retrains VERSION from its stored snapshot with its recorded split, params and training
+    function (or loads --against M, e.g. what 'train --from-version' registered) and
+    predicts every snapshot row with both. Exits 1 when the predictions differ beyond the
+    tolerance.
+
+    \b
+    Example:
+      modelyard models verify trip_acceptance 3
+      modelyard models verify trip_acceptance 3 --against 7 --json
+    """
+    from modelyard.cli.main import load_yard
+    from modelyard.registry.verify import verify_version
+
+    result = verify_version(load_yard(ctx), model, version, against=against, tolerance=tolerance)
+    data = result.to_dict()
+    if as_json:
+        click.echo(to_json(data))
+    else:
+        print_table(
+            [{"field": k, "value": _readable(v)} for k, v in data.items()],
+            ["field", "value"],
+            title=f"{model} v{version} against {result.against}: {result.verdict}",
+        )
+    if not result.ok:
+        ctx.exit(1)
+
+
 # -- aliases -----------------------------------------------------------------------------
 
 

@@ -40,26 +40,53 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, Any]:
     metavar="KEY=VALUE",
     help="Override one of training.params (repeatable; values read as YAML).",
 )
+@click.option(
+    "--from-version",
+    type=int,
+    metavar="N",
+    help="Reproduce version N: its snapshot, recorded split, params and training function (no Feast read).",
+)
+@click.option(
+    "--snapshot", "snapshot_id", metavar="ID", help="Train on this stored snapshot instead of reading Feast."
+)
 @click.option("--description", default="", help="Description stored with the new version.")
 @json_option
 @click.pass_context
-def train(ctx: click.Context, model: str, params: tuple[str, ...], description: str, as_json: bool) -> None:
+def train(
+    ctx: click.Context,
+    model: str,
+    params: tuple[str, ...],
+    from_version: int | None,
+    snapshot_id: str | None,
+    description: str,
+    as_json: bool,
+) -> None:
     """Train MODEL with its training function and register the new version.
 
     Reads the training entities, builds the training frame through Feast, saves it as a
     snapshot, trains on the training split, evaluates on the held-out split and registers
-    the version with its params, validation metrics and snapshot.
+    the version with its params, validation metrics and snapshot. With --from-version N
+    it retrains version N from its stored snapshot with N's recorded split, params and
+    training function, without touching the Feast sources (then: modelyard models verify).
 
     \b
     Example:
       modelyard --repo feature_repo train trip_acceptance --param C=0.5
+      modelyard --repo feature_repo train trip_acceptance --from-version 3
     """
     from modelyard.cli.main import load_yard
-    from modelyard.registry.training import train_model
+    from modelyard.registry.training import reproduce_version, train_model
 
     overrides = _parse_params(params)
+    if from_version is not None and (overrides or snapshot_id):
+        raise click.UsageError(
+            "--from-version repeats the recorded recipe: give no --param or --snapshot with it"
+        )
     yard = load_yard(ctx)
-    result = train_model(yard, model, params=overrides, description=description)
+    if from_version is not None:
+        result = reproduce_version(yard, model, from_version, description=description)
+    else:
+        result = train_model(yard, model, params=overrides, snapshot=snapshot_id, description=description)
     version = result.version
     data = {
         "model": version.model,
@@ -69,6 +96,7 @@ def train(ctx: click.Context, model: str, params: tuple[str, ...], description: 
         "train_rows": result.train_rows,
         "test_rows": result.test_rows,
         "artifact_sha256": version.artifact_sha256,
+        "code_sha256": version.code_sha256,
         "params": result.params,
         "metrics": result.metrics,
     }

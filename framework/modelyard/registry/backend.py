@@ -82,8 +82,11 @@ class RegistryBackend(ABC):
         to_version: int | None = None,
         actor: str,
         reason: str,
+        forced: bool = False,
     ) -> AliasEvent:
         """Move ``alias`` atomically and append the event to its history.
+
+        ``forced`` is stored with the event: a promotion forced past failing gates.
 
         ``action="promote"`` moves it to ``to_version`` (which must exist).
         ``action="rollback"`` ignores ``to_version`` and moves it back to the holder

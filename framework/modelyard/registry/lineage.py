@@ -92,6 +92,16 @@ def _versions_for(top_module: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(versions.items()))
 
 
+def config_sha256(path: Path) -> str | None:
+    """sha256 of a yard's ``modelyard.yaml`` (``None`` if it cannot be read)."""
+    from modelyard.artifacts.hashing import file_sha256
+
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
 def current_user() -> str:
     """Who is acting: ``MODELYARD_USER`` if set, else the login name."""
     user = os.environ.get("MODELYARD_USER")

@@ -104,8 +104,12 @@ class Registry:
         schema_fingerprint: str | None = None,
         description: str = "",
         created_by: str | None = None,
+        code_sha256: str | None = None,
     ) -> ModelVersion:
         """Store a new immutable version of ``model`` and return it.
+
+        ``code_sha256`` is the sha256 of the training code's source file (``modelyard
+        train`` passes it); with a yard, the sha256 of its ``modelyard.yaml`` is recorded too.
 
         ``estimator_or_path`` is an object a flavor can save (sklearn estimator, a class
         with ``predict(frame)``, ...), a file a flavor accepts (``model.onnx``), or a
@@ -171,6 +175,8 @@ class Registry:
             libraries=origin.libraries,
             created_by=origin.created_by,
             description=description,
+            code_sha256=code_sha256,
+            config_sha256=lineage.config_sha256(self.yard.config_file) if self.yard is not None else None,
         )
         version = self.backend.add_version(draft)
         logger.info("registered %s (%s, artifact %s)", version.label, flavor_name, stored.sha256[:12])

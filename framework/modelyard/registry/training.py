@@ -267,6 +267,50 @@ def read_entities(yard: Yard, model: str, path: str) -> pd.DataFrame:
     return frame
 
 
+#: Keys :func:`train_model` adds to the recorded params besides the training function's own.
+RECORDED_KEYS = ("training_function", "test_size", "random_state", "train_rows", "test_rows")
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """Everything that decides a trained model besides the data: function, params, split."""
+
+    function: str
+    params: dict[str, Any]
+    test_size: float
+    random_state: int
+
+    @classmethod
+    def recorded(cls, version: ModelVersion) -> TrainingRecipe:
+        """The recipe a version recorded at registration (ReproductionError if it recorded none)."""
+        from modelyard.errors import ReproductionError
+
+        params = dict(version.params)
+        missing = [k for k in ("training_function", "test_size", "random_state") if k not in params]
+        if missing:
+            raise ReproductionError(
+                f"{version.label} did not record {', '.join(missing)}: it was not trained by "
+                "'modelyard train', so there is no recipe to repeat"
+            )
+        return cls(
+            function=str(params["training_function"]),
+            params={k: v for k, v in params.items() if k not in RECORDED_KEYS},
+            test_size=float(params["test_size"]),
+            random_state=int(params["random_state"]),
+        )
+
+
+def source_sha256(function: Callable[..., Any]) -> str | None:
+    """sha256 of the file defining ``function`` (code identity outside git, dirty tree or not)."""
+    from modelyard.artifacts.hashing import file_sha256
+
+    try:
+        path = inspect.getsourcefile(inspect.unwrap(function))
+    except TypeError:
+        return None
+    return file_sha256(path) if path and Path(path).is_file() else None
+
+
 def train_model(
     yard: Yard,
     model: str,
@@ -274,17 +318,17 @@ def train_model(
     registry: Registry | None = None,
     params: Mapping[str, Any] | None = None,
     entities: pd.DataFrame | None = None,
+    snapshot: str | None = None,
     description: str = "",
     created_by: str | None = None,
 ) -> TrainingResult:
     """Train ``model`` as its ``training:`` section says and register the new version.
 
     ``params`` override the configured ones key by key; ``entities`` replaces the
-    configured entity file. Nothing is registered if any step fails (a snapshot already
+    configured entity file; ``snapshot`` (an id) trains on that stored training frame
+    instead of reading Feast. Nothing is registered if any step fails (a snapshot already
     taken stays: it is content-addressed and reusable).
     """
-    from modelyard.serving.flavor import build_flavor, choose_flavor, missing_as_nan
-
     config = yard.model(model)
     training = config.training
     if training is None:
@@ -293,7 +337,86 @@ def train_model(
             "training: {function: 'module:function', entities: 'data/....parquet'}"
         )
     registry = registry or yard.registry
-    merged = {**training.params, **(params or {})}
+    recipe = TrainingRecipe(
+        function=training.function,
+        params={**training.params, **(params or {})},
+        test_size=training.test_size,
+        random_state=training.random_state,
+    )
+    function, context = _prepare(yard, model, recipe)
+    if snapshot is not None:
+        snap = registry.get_snapshot(snapshot)
+        frame = registry.load_snapshot_frame(snap.id)
+    else:
+        if entities is None:
+            entities = read_entities(yard, model, training.entities)
+        frame = _labelled(yard, model, yard.features.training_frame(model, entities))
+        snap = registry.snapshot(model, frame, entities)
+    return _fit_and_register(
+        yard,
+        registry,
+        model,
+        frame,
+        snap,
+        recipe,
+        function,
+        context,
+        description=description,
+        created_by=created_by,
+    )
+
+
+def reproduce_version(
+    yard: Yard,
+    model: str,
+    version: int,
+    *,
+    registry: Registry | None = None,
+    description: str = "",
+    created_by: str | None = None,
+) -> TrainingResult:
+    """Retrain ``model`` v``version`` from its stored snapshot with its recorded recipe; register it.
+
+    Feast is not read: the training frame is the snapshot's, verified against its hash.
+    The training function is imported from the yard as it is now; a changed source file
+    is logged (compare ``code_sha256`` of the two versions, or run ``models verify``).
+    """
+    from modelyard.errors import ReproductionError
+
+    registry = registry or yard.registry
+    original = registry.get_version(model, version)
+    if original.snapshot_id is None:
+        raise ReproductionError(f"{original.label} was registered without a snapshot: nothing to retrain on")
+    recipe = TrainingRecipe.recorded(original)
+    function, context = _prepare(yard, model, recipe)
+    code = source_sha256(function)
+    if original.code_sha256 is not None and code != original.code_sha256:
+        logger.warning(
+            "the training code of %s changed since it was registered (source sha256 %s, now %s)",
+            original.label,
+            original.code_sha256[:12],
+            (code or "unknown")[:12],
+        )
+    snap = registry.get_snapshot(original.snapshot_id)
+    frame = registry.load_snapshot_frame(snap.id)
+    return _fit_and_register(
+        yard,
+        registry,
+        model,
+        frame,
+        snap,
+        recipe,
+        function,
+        context,
+        description=description or f"reproduction of {original.label}",
+        created_by=created_by,
+        extra_params={"reproduces": original.version},
+    )
+
+
+def _prepare(yard: Yard, model: str, recipe: TrainingRecipe) -> tuple[Callable[..., Any], TrainingContext]:
+    """The training function (checked against the params) and its context."""
+    config = yard.model(model)
     context = TrainingContext(
         model=model,
         task=config.task,
@@ -303,31 +426,58 @@ def train_model(
         repo=yard.path,
     )
     with repo_on_path(yard.path):  # fail on a bad function before the expensive steps
-        function = resolve_function(yard.path, training.function, model=model)
-    training_kwargs(function, merged, context)
-    if entities is None:
-        entities = read_entities(yard, model, training.entities)
+        function = resolve_function(yard.path, recipe.function, model=model)
+    training_kwargs(function, recipe.params, context)
+    return function, context
 
-    frame = yard.features.training_frame(model, entities)
+
+def _labelled(yard: Yard, model: str, frame: pd.DataFrame) -> pd.DataFrame:
+    label = yard.model(model).label
     before = len(frame)
-    frame = frame[frame[config.label].notna()].reset_index(drop=True)
+    frame = frame[frame[label].notna()].reset_index(drop=True)
     if len(frame) < before:
         logger.warning("dropped %d rows of %s without a label", before - len(frame), model)
     if len(frame) < 4:
         raise TrainingError(f"only {len(frame)} labelled rows to train {model} on; need more entities")
-    snapshot = registry.snapshot(model, frame, entities)
+    return frame
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A model trained and saved by its flavor, not registered: the artifact directory and predictor."""
+
+    artifact: Path
+    flavor: str
+    predictor: Predictor
+    metrics: dict[str, float]
+    train_rows: int
+    test_rows: int
+
+
+def fit(
+    yard: Yard,
+    model: str,
+    frame: pd.DataFrame,
+    recipe: TrainingRecipe,
+    function: Callable[..., Any],
+    context: TrainingContext,
+    workdir: Path,
+) -> FittedModel:
+    """Split ``frame`` as the recipe says, train, save with the flavor into ``workdir``, evaluate."""
+    from modelyard.serving.flavor import build_flavor, choose_flavor, missing_as_nan
+
+    config = yard.model(model)
     train, test = split(
         frame,
         label=config.label,
         task=config.task,
-        test_size=training.test_size,
-        random_state=training.random_state,
+        test_size=recipe.test_size,
+        random_state=recipe.random_state,
     )
     with repo_on_path(yard.path):
         estimator, own_metrics = call_training_function(
-            function, missing_as_nan(train.reset_index(drop=True)), merged, context
+            function, missing_as_nan(train.reset_index(drop=True)), recipe.params, context
         )
-
     flavor = build_flavor(yard.host, config.flavor)
     if not flavor.can_save(estimator):
         flavor = choose_flavor(yard.host, estimator)
@@ -335,39 +485,58 @@ def train_model(
             "the %s flavor cannot save %s; using %s", config.flavor, type(estimator).__name__, flavor.name
         )
     has_names = any(getattr(estimator, a, None) is not None for a in ("feature_names_in_", "feature_names"))
+    artifact = workdir / "artifact"
+    flavor.save(estimator, artifact, feature_names=None if has_names else context.features)
+    predictor = flavor.load(artifact)
+    validation = evaluate(predictor, test, label=config.label, task=config.task)
+    overlap = sorted(set(own_metrics) & set(validation))
+    if overlap:
+        logger.warning("the training function's metrics %s are replaced by the validation ones", overlap)
+    return FittedModel(artifact, flavor.name, predictor, {**own_metrics, **validation}, len(train), len(test))
+
+
+def _fit_and_register(
+    yard: Yard,
+    registry: Registry,
+    model: str,
+    frame: pd.DataFrame,
+    snapshot: Snapshot,
+    recipe: TrainingRecipe,
+    function: Callable[..., Any],
+    context: TrainingContext,
+    *,
+    description: str,
+    created_by: str | None,
+    extra_params: Mapping[str, Any] | None = None,
+) -> TrainingResult:
     with tempfile.TemporaryDirectory(prefix="modelyard-train-") as tmp:
-        artifact = Path(tmp) / "artifact"
-        flavor.save(estimator, artifact, feature_names=None if has_names else context.features)
-        predictor = flavor.load(artifact)
-        validation = evaluate(predictor, test, label=config.label, task=config.task)
-        overlap = sorted(set(own_metrics) & set(validation))
-        if overlap:
-            logger.warning("the training function's metrics %s are replaced by the validation ones", overlap)
-        metrics = {**own_metrics, **validation}
+        fitted = fit(yard, model, frame, recipe, function, context, Path(tmp))
         recorded_params = {
-            **merged,
-            "training_function": training.function,
-            "test_size": training.test_size,
-            "random_state": training.random_state,
-            "train_rows": len(train),
-            "test_rows": len(test),
+            **recipe.params,
+            "training_function": recipe.function,
+            "test_size": recipe.test_size,
+            "random_state": recipe.random_state,
+            "train_rows": fitted.train_rows,
+            "test_rows": fitted.test_rows,
+            **(extra_params or {}),
         }
         version = registry.register(
             model,
-            artifact,
+            fitted.artifact,
             snapshot=snapshot,
             params=recorded_params,
-            metrics=metrics,
-            flavor=flavor.name,
-            description=description or f"trained by {training.function}",
+            metrics=fitted.metrics,
+            flavor=fitted.flavor,
+            description=description or f"trained by {recipe.function}",
             created_by=created_by,
+            code_sha256=source_sha256(function),
         )
-    logger.info("trained %s: %s", version.label, ", ".join(f"{k}={v:.4g}" for k, v in validation.items()))
+    logger.info("trained %s: %s", version.label, ", ".join(f"{k}={v:.4g}" for k, v in fitted.metrics.items()))
     return TrainingResult(
         version=version,
         snapshot=snapshot,
-        metrics=metrics,
-        train_rows=len(train),
-        test_rows=len(test),
+        metrics=fitted.metrics,
+        train_rows=fitted.train_rows,
+        test_rows=fitted.test_rows,
         params=recorded_params,
     )

@@ -52,6 +52,8 @@ class VersionDraft:
     libraries: dict[str, str] = field(default_factory=dict)
     created_by: str = ""
     description: str = ""
+    code_sha256: str | None = None
+    config_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ class ModelVersion:
     created_at: datetime
     description: str = ""
     artifact_size: int = 0
+    code_sha256: str | None = None
+    """sha256 of the training function's source file when it was registered (``None``: unknown)."""
+    config_sha256: str | None = None
+    """sha256 of the yard's ``modelyard.yaml`` when it was registered (``None``: no yard)."""
 
     @property
     def label(self) -> str:
@@ -127,7 +133,8 @@ class AliasEvent:
 
     ``from_version`` is ``None`` when the alias had no holder. ``revision`` is the global,
     monotonically increasing alias revision this move produced (see
-    :meth:`~modelyard.registry.backend.RegistryBackend.alias_revision`).
+    :meth:`~modelyard.registry.backend.RegistryBackend.alias_revision`). ``forced`` marks a
+    promotion forced past failing promotion gates (the reason says which and why).
     """
 
     model: str
@@ -139,6 +146,7 @@ class AliasEvent:
     reason: str
     at: datetime
     revision: int = 0
+    forced: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (time as ISO 8601)."""

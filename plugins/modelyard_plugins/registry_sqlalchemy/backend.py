@@ -207,6 +207,8 @@ class SqlAlchemyBackend(RegistryBackend):
                     created_by=draft.created_by,
                     created_at=_now(),
                     description=draft.description,
+                    code_sha256=draft.code_sha256,
+                    config_sha256=draft.config_sha256,
                 )
                 .returning(t.versions.c.id)
             ).scalar_one()
@@ -335,6 +337,8 @@ class SqlAlchemyBackend(RegistryBackend):
                 created_at=_utc(row["created_at"]),
                 description=row["description"],
                 artifact_size=row["artifact_size"],
+                code_sha256=row["code_sha256"],
+                config_sha256=row["config_sha256"],
             )
             for row in rows
         ]
@@ -405,6 +409,7 @@ class SqlAlchemyBackend(RegistryBackend):
         to_version: int | None = None,
         actor: str,
         reason: str,
+        forced: bool = False,
     ) -> AliasEvent:
         if action not in ("promote", "rollback"):
             raise RegistryError(f"unknown alias action {action!r}; use 'promote' or 'rollback'")
@@ -474,6 +479,7 @@ class SqlAlchemyBackend(RegistryBackend):
                     reason=reason,
                     at=at,
                     revision=revision,
+                    forced=forced,
                 )
             )
             return AliasEvent(
@@ -486,6 +492,7 @@ class SqlAlchemyBackend(RegistryBackend):
                 reason=reason,
                 at=at,
                 revision=revision,
+                forced=forced,
             )
 
     def aliases(self, model: str) -> dict[str, int]:
@@ -518,6 +525,7 @@ class SqlAlchemyBackend(RegistryBackend):
                 reason=row["reason"],
                 at=_utc(row["at"]),
                 revision=row["revision"],
+                forced=bool(row["forced"]),
             )
             for row in conn.execute(query.order_by(t.alias_events.c.revision)).mappings()
         ]

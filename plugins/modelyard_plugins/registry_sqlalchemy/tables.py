@@ -42,6 +42,8 @@ versions = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False, server_default=""),
     sa.Column("created_at", UTC_DATETIME, nullable=False),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("code_sha256", sa.String(64), nullable=True),
+    sa.Column("config_sha256", sa.String(64), nullable=True),
     sa.UniqueConstraint("model_id", "version", name="uq_versions_model_version"),
 )
 
@@ -105,6 +107,7 @@ alias_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("at", UTC_DATETIME, nullable=False),
     sa.Column("revision", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("forced", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_alias_events_model_alias", "model_id", "alias"),
 )
 
