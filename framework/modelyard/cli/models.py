@@ -142,7 +142,7 @@ def history(ctx: click.Context, model: str, alias: str | None, as_json: bool) ->
             "at": _readable(e["at"]),
             "alias": e["alias"],
             "move": f"{'v' + str(e['from_version']) if e['from_version'] is not None else '-'} -> v{e['to_version']}",
-            "action": e["action"],
+            "action": f"{e['action']} (forced)" if e.get("forced") else e["action"],
             "actor": e["actor"],
             "reason": e["reason"],
         }
@@ -246,9 +246,11 @@ def _event_out(event: Any, as_json: bool) -> None:
         click.echo(to_json(event.to_dict()))
     else:
         before = f"v{event.from_version}" if event.from_version is not None else "(none)"
+        forced = ", forced" if event.forced else ""
         click.echo(
             plain(
-                f"{event.model}@{event.alias}: {before} -> v{event.to_version} ({event.action} by {event.actor})"
+                f"{event.model}@{event.alias}: {before} -> v{event.to_version} "
+                f"({event.action} by {event.actor}{forced})"
             )
         )
 
@@ -259,18 +261,32 @@ def _event_out(event: Any, as_json: bool) -> None:
 @click.option("--alias", default="production", show_default=True, help="The alias to move.")
 @click.option("--reason", required=True, help="Why; kept in the alias history.")
 @click.option("--actor", help="Who (default: $MODELYARD_USER or the login name).")
+@click.option("--force", is_flag=True, help="Promote past failing promotion gates (recorded as forced).")
 @json_option
 @click.pass_context
 def promote(
-    ctx: click.Context, model: str, version: int, alias: str, reason: str, actor: str | None, as_json: bool
+    ctx: click.Context,
+    model: str,
+    version: int,
+    alias: str,
+    reason: str,
+    actor: str | None,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Point an alias at a version (recorded in the alias history).
+
+    The model's promotion gates (models.X.promotion.gates) and plugins' vetoes are checked
+    first; a failing candidate is refused with the failed conditions unless --force.
 
     \b
     Example:
       modelyard promote trip_acceptance 3 --reason "better AUC on May data"
+      modelyard promote trip_acceptance 4 --force --reason "hotfix, AUC checked by hand"
     """
-    _event_out(_registry(ctx).promote(model, version, alias, reason=reason, actor=actor), as_json)
+    _event_out(
+        _registry(ctx).promote(model, version, alias, reason=reason, actor=actor, force=force), as_json
+    )
 
 
 @click.command("rollback")

@@ -68,6 +68,31 @@ class MonitorConfig(_Strict):
     per_variant: bool = False
 
 
+class PromotionConfig(_Strict):
+    """Gates a version must pass to be promoted to ``alias`` (see ``modelyard.registry.gates``)."""
+
+    alias: str = "production"
+    gates: list[str] = Field(
+        default_factory=list,
+        description="conditions on the candidate's metrics: 'roc_auc >= 0.75', 'log_loss <= production * 1.02'",
+    )
+
+    @field_validator("gates")
+    @classmethod
+    def _parse_gates(cls, value: list[str]) -> list[str]:
+        from modelyard.config.gates import parse_condition
+
+        for text in value:
+            parse_condition(text)  # ValueError names the bad gate and the expected form
+        return value
+
+    def conditions(self) -> list[Any]:
+        """The parsed :class:`modelyard.config.gates.Condition` of every gate."""
+        from modelyard.config.gates import parse_condition
+
+        return [parse_condition(text) for text in self.gates]
+
+
 class ModelConfig(_Strict):
     """A model as the yard declares it; its versions live in the registry."""
 
@@ -81,6 +106,7 @@ class ModelConfig(_Strict):
     missing_values: MissingValuePolicy = Field(default_factory=MissingValuePolicy)
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
     monitors: list[MonitorConfig] = Field(default_factory=list)
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
 
 
 class ArtifactsConfig(_Strict):

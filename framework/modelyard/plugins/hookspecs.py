@@ -241,6 +241,28 @@ def modelyard_on_promote(event: Any) -> None:
 
 
 @hookspec
+def modelyard_veto_promotion(request: Any) -> str | None:
+    """Called before an alias moves by promotion; return a reason to veto it, or ``None``.
+
+    ``request`` is a :class:`modelyard.registry.gates.PromotionRequest`: the model, the
+    alias, the candidate version and the one it replaces (or ``None``), the results of the
+    model's promotion gates, whether the promotion is ``forced`` past failing gates, who
+    and why. Nothing has moved yet: any plugin returning a reason (or raising) stops the
+    promotion with :class:`~modelyard.errors.PromotionRefused` naming the plugin and its
+    reason; ``--force`` does not override a veto (the plugin sees ``request.forced`` and
+    may allow it).
+
+    Example::
+
+        @hookimpl
+        def modelyard_veto_promotion(request):
+            if request.alias == "production" and change_freeze_active():
+                return "change freeze until Monday"
+            return None
+    """
+
+
+@hookspec
 def modelyard_on_rollback(event: Any) -> None:
     """Called after an alias moves back to its previous holder (by hand or automatically).
 

@@ -361,6 +361,21 @@ class PluginHost:
     def on_rollback(self, event: Any) -> None:
         self._fire("modelyard_on_rollback", event=event)
 
+    def promotion_vetoes(self, request: Any) -> list[tuple[str, str]]:
+        """``(plugin, reason)`` for every plugin vetoing ``request``; a plugin that raises vetoes."""
+        vetoes = []
+        for impl in reversed(self.pm.hook.modelyard_veto_promotion.get_hookimpls()):
+            name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            self._trace("modelyard_veto_promotion [plugin %s] %r", name, request)
+            try:
+                reason = impl.function(**({"request": request} if "request" in impl.argnames else {}))
+            except Exception as exc:  # noqa: BLE001 - fail closed: a broken gatekeeper blocks
+                logger.exception("plugin %r failed in modelyard_veto_promotion", name)
+                reason = f"the plugin failed ({type(exc).__name__}: {exc})"
+            if reason:
+                vetoes.append((name, str(reason)))
+        return vetoes
+
     def _fire(self, hook_name: str, **kwargs: Any) -> None:
         """Call an event hook; one failing listener is logged and does not stop the others."""
         hook = getattr(self.pm.hook, hook_name)

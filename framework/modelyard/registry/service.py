@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import AliasNotFound, RegistryError, SchemaMismatch
+from modelyard.errors import AliasNotFound, ModelNotFound, RegistryError, SchemaMismatch
 from modelyard.registry import lineage
 from modelyard.registry.backend import RegistryBackend
 from modelyard.registry.types import AliasEvent, ModelVersion, Snapshot, VersionDraft
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from modelyard.config.schema import RetentionConfig
     from modelyard.plugins.manager import PluginHost
     from modelyard.registry.diff import VersionDiff
+    from modelyard.registry.gates import PromotionRequest
     from modelyard.registry.retention import GcReport
     from modelyard.registry.usage import ModelUsage
     from modelyard.serving.flavor import Predictor
@@ -283,19 +284,77 @@ class Registry:
         *,
         reason: str,
         actor: str | None = None,
+        force: bool = False,
     ) -> AliasEvent:
-        """Point ``alias`` at ``version`` (atomically, with a history entry) and fire ``on_promote``."""
+        """Point ``alias`` at ``version`` (atomically, with a history entry) and fire ``on_promote``.
+
+        First the model's promotion gates (``models.X.promotion`` in ``modelyard.yaml``)
+        and every plugin's ``modelyard_veto_promotion`` hook judge the move:
+        PromotionRefused names each failed gate and veto, and nothing moves. ``force``
+        promotes past failing gates (not past a veto); the event is stored with
+        ``forced=True`` and the failed gates in its reason.
+        """
+        from modelyard.errors import PromotionRefused
+
+        reason = _need_reason(reason, "promote")
+        actor = actor or lineage.current_user()
+        request = self.promotion_request(model, int(version), alias, actor=actor, reason=reason, force=force)
+        failed = request.failed
+        vetoes = self.host.promotion_vetoes(request)
+        if (failed and not force) or vetoes:
+            problems = [f"failed gate {g.condition!r}: {g.detail}" for g in failed if not force]
+            problems += [f"vetoed by plugin {name!r}: {why}" for name, why in vetoes]
+            hint = "" if vetoes else "; promote a better version, or force it with --force and a reason"
+            raise PromotionRefused(
+                f"refusing to promote {request.candidate.label} to {alias!r}: " + "; ".join(problems) + hint
+            )
+        forced = bool(force and failed)
+        if forced:
+            reason = f"{reason} [forced past failed gates: {'; '.join(g.condition for g in failed)}]"
         event = self.backend.move_alias(
-            model,
-            alias,
-            action="promote",
-            to_version=int(version),
-            actor=actor or lineage.current_user(),
-            reason=_need_reason(reason, "promote"),
+            model, alias, action="promote", to_version=int(version), actor=actor, reason=reason, forced=forced
         )
         logger.info("%s@%s: v%s -> v%s (%s)", model, alias, event.from_version, event.to_version, reason)
         self.host.on_promote(event)
         return event
+
+    def promotion_request(
+        self,
+        model: str,
+        version: int,
+        alias: str = DEFAULT_ALIAS,
+        *,
+        actor: str = "",
+        reason: str = "",
+        force: bool = False,
+    ) -> PromotionRequest:
+        """The candidate, the holder it would replace and the gate results, without moving anything."""
+        from modelyard.registry.gates import PromotionRequest, evaluate_gates
+
+        candidate = self.backend.get_version(model, version)
+        holders = {name: self.backend.get_version(model, v) for name, v in self._holders(model).items()}
+        replaced = holders.get(alias)
+        gates = []
+        if self.yard is not None and model in self.yard.config.models:
+            promotion = self.yard.model(model).promotion
+            if alias == promotion.alias and promotion.gates:
+                gates = evaluate_gates(promotion.conditions(), candidate, dict(holders), alias=alias)
+        return PromotionRequest(
+            model=model,
+            alias=alias,
+            candidate=candidate,
+            replaced=replaced,
+            gates=gates,
+            forced=force,
+            actor=actor,
+            reason=reason,
+        )
+
+    def _holders(self, model: str) -> dict[str, int]:
+        try:
+            return self.backend.aliases(model)
+        except ModelNotFound:
+            return {}
 
     def rollback(
         self, model: str, alias: str = DEFAULT_ALIAS, *, reason: str, actor: str | None = None
