@@ -193,8 +193,36 @@ def diff(ctx: click.Context, model: str, a: int, b: int, as_json: bool) -> None:
             ["feature", "statistic", "a", "b", "shift"],
             title="feature statistics",
         )
+    if data["data"]:
+        _print_data_diff(data["data"])
     for note in data["notes"]:
         click.echo(f"note: {plain(note)}")
+
+
+def _print_data_diff(data: dict[str, Any]) -> None:
+    rows = data["rows"]
+    print_table(
+        [{"rows": k, "count": rows[k]} for k in ("a", "b", "added", "removed", "changed", "unchanged")],
+        ["rows", "count"],
+        title=f"training rows matched by {', '.join(data['keys'])}",
+    )
+    label = data["label"]
+    if label["name"]:
+        values = list(dict.fromkeys([*label["a"], *label["b"]]))
+        print_table(
+            [
+                {"value": v, "a": _readable(label["a"].get(v)), "b": _readable(label["b"].get(v))}
+                for v in values
+            ],
+            ["value", "a", "b"],
+            title=f"label {label['name']} ({label['kind']}): {label['changed_rows']} matched row(s) changed label",
+        )
+    if data["features"]:
+        print_table(
+            _rows(data["features"]),
+            ["feature", "kind", "movement", "rows_changed", "share_changed", "a", "b"],
+            title="features by movement (largest first)",
+        )
 
 
 @models.command("verify")

@@ -3,7 +3,8 @@
 :func:`diff_versions` compares two versions of a model on everything the registry knows:
 parameters, validation metrics, flavor and artifact, feature service and schema, the
 feature set and the training data (rows, time range and per-feature statistics from the
-two snapshots' reference profiles), the code commit, Python and library versions.
+two snapshots' reference profiles, and row by row: see :mod:`modelyard.registry.data_diff`),
+the code commit and the training code's and config's hashes, Python and library versions.
 Only what differs is listed; :meth:`VersionDiff.to_dict` gives it to scripts,
 ``modelyard models diff`` renders it as tables.
 """
@@ -20,6 +21,7 @@ from modelyard.errors import SnapshotNotFound
 
 if TYPE_CHECKING:
     from modelyard.monitoring.profile import FeatureProfile
+    from modelyard.registry.data_diff import DataDiff
     from modelyard.registry.service import Registry
     from modelyard.registry.types import ModelVersion, Snapshot
 
@@ -114,6 +116,8 @@ class VersionDiff:
     snapshot: list[Change] = field(default_factory=list)
     feature_stats: list[FeatureStatChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    data: DataDiff | None = None
+    """Row-level data diff of the two snapshots (``None``: same snapshot, or not computable)."""
 
     @property
     def identical(self) -> bool:
@@ -145,6 +149,7 @@ class VersionDiff:
             "features": {"added": list(self.features_added), "removed": list(self.features_removed)},
             "snapshot": [c.to_dict() for c in self.snapshot],
             "feature_stats": [c.to_dict() for c in self.feature_stats],
+            "data": self.data.to_dict() if self.data is not None else None,
             "notes": list(self.notes),
         }
 
@@ -170,8 +175,30 @@ def diff_versions(registry: Registry, model: str, a: int, b: int) -> VersionDiff
         feature_stats=compare_profiles(
             sa_.profile if sa_ is not None else None, sb.profile if sb is not None else None
         ),
+        data=_data_diff(registry, model, sa_, sb, notes),
         notes=notes,
     )
+
+
+def _data_diff(
+    registry: Registry, model: str, a: Snapshot | None, b: Snapshot | None, notes: list[str]
+) -> DataDiff | None:
+    """Rows added/removed/changed between the two snapshots, when both exist and differ."""
+    from modelyard.registry.data_diff import diff_frames
+
+    if a is None or b is None or a.id == b.id:
+        return None
+    yard = registry.yard
+    if yard is None or model not in yard.config.models:
+        notes.append(
+            f"{model} is not declared in this yard: entity keys and label unknown, no row-level diff"
+        )
+        return None
+    config = yard.model(model)
+    frame_a, frame_b = registry.load_snapshot_frame(a.id), registry.load_snapshot_frame(b.id)
+    profiled = [f.get("name") for f in (b.profile or {}).get("features", [])]
+    features = [f for f in profiled if f in frame_a.columns and f in frame_b.columns] or None
+    return diff_frames(frame_a, frame_b, keys=list(config.entity_keys), label=config.label, features=features)
 
 
 def compare_mappings(a: Mapping[str, Any], b: Mapping[str, Any], *, ordered: bool = False) -> list[Change]:
@@ -195,6 +222,8 @@ def _lineage(v: ModelVersion) -> dict[str, Any]:
         "snapshot_id": v.snapshot_id,
         "git_commit": v.git_commit,
         "git_dirty": v.git_dirty,
+        "code_sha256": v.code_sha256,
+        "config_sha256": v.config_sha256,
         "python_version": v.python_version,
         "created_by": v.created_by,
     }
