@@ -8,7 +8,8 @@ Acts: features (apply, materialize, training frame, online vectors) -> registry 
 versions, promote, roll back, diff) -> serving (HTTP JSON and Open Inference Protocol v2) ->
 rollout (a canary of v2 ramps and is promoted; a slow v3 is rolled back automatically) ->
 monitoring (drift injected, monitors alert, a canary guarded by the drift monitor rolls back,
-HTML report) -> clean shutdown.
+HTML report) -> clean shutdown -> safety (a promotion gate refuses a worse model, a version is
+reproduced from its snapshot and verified bit for bit, gc says why it keeps what it keeps).
 """
 
 from __future__ import annotations
@@ -304,6 +305,40 @@ def monitoring_act(server: Server, entities: pd.DataFrame, end: datetime) -> Non
     console.print(f"open {report.relative_to(ROOT)} in a browser")
 
 
+def safety_act() -> None:
+    act("6. Safety: a promotion gate refuses a worse model; v1 is reproduced bit for bit")
+    config = REPO / "modelyard.yaml"
+    gates = (
+        "    promotion:\n      gates:\n        - roc_auc >= 0.6\n        - log_loss <= production * 1.02\n"
+    )
+    anchor = "    training:\n      function: train:train_trip_acceptance"
+    text = config.read_text()
+    if anchor not in text:
+        raise SystemExit(f"demo step failed: cannot find the {MODEL} training section in {config}")
+    config.write_text(text.replace(anchor, gates + anchor, 1))
+    console.print(f"added to models.{MODEL} in modelyard.yaml:\n{gates.rstrip()}")
+    worse = json.loads(
+        modelyard(
+            "train",
+            MODEL,
+            "--param",
+            "C=0.0001",
+            "--description",
+            "regularised to nothing",
+            "--json",
+            quiet=True,
+        ).stdout
+    )
+    console.print(f"trained v{worse['version']}: log_loss {worse['metrics']['log_loss']:.4f}")
+    refused = modelyard("promote", MODEL, str(worse["version"]), "--reason", "try it", check=False)
+    if refused.returncode == 0:
+        raise SystemExit("demo step failed: the gate let a worse model through")
+    again = json.loads(modelyard("train", MODEL, "--from-version", "1", "--json", quiet=True).stdout)
+    console.print(f"v{again['version']} retrained from v1's snapshot and recipe (Feast not read)")
+    modelyard("models", "verify", MODEL, "1", "--against", str(again["version"]))
+    modelyard("gc", "--dry-run")
+
+
 def main() -> int:
     end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -316,7 +351,8 @@ def main() -> int:
         monitoring_act(server, entities, end)
     finally:
         server.stop()
-    act("6. Storage")
+    safety_act()
+    act("7. Storage")
     modelyard("usage")
     console.print("\n[bold green]demo finished[/]: everything ran on local files and SQLite.")
     return 0
