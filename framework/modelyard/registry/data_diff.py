@@ -113,7 +113,7 @@ def diff_frames(
     any_change = pd.Series(False, index=both.index)
     for mask in differs.values():
         any_change |= mask
-    label_kind, label_a, label_b = "", {}, {}
+    label_kind, label_a, label_b = "", dict[str, float](), dict[str, float]()
     if label and label in a.columns and label in b.columns:
         label_kind, label_a, label_b = _label_distributions(a[label], b[label])
     movements = [
