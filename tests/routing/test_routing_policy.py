@@ -166,3 +166,40 @@ def test_ab_guard_failure_moves_the_alias_back(yard_events) -> None:
     (event,) = events.rollbacks
     assert event.revision > 0  # a real alias move, fired by the registry
     assert store.current("rides").weights() == {"v1": 1.0, "v2": 0.0}
+
+
+def test_a_canary_whose_candidate_fails_the_promotion_gates_holds_instead_of_completing(
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    path = write_yard(tmp_path / "yard", registry_url=f"sqlite:///{tmp_path / 'reg.db'}", guards=GUARDS)
+    config = yaml.safe_load((path / "modelyard.yaml").read_text())
+    config["models"]["rides"]["promotion"] = {"gates": ["auc >= 0.9"]}
+    (path / "modelyard.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    yard = Yard.load(path)
+    add_versions(yard.registry.backend, "rides", 2)  # no metrics: the gate cannot pass
+    yard.registry.backend.move_alias(
+        "rides", "production", action="promote", to_version=1, actor="t", reason="r"
+    )
+    store = DeploymentStore.for_yard(yard)
+    start = datetime.now(timezone.utc) - timedelta(minutes=30)
+    changes.deploy(
+        store,
+        "rides",
+        router="canary",
+        variants=[Variant("v2", 2)],
+        settings={"steps": [20, 100], "min_dwell_seconds": 0, "min_samples": 10},
+        actor="ops",
+        reason="canary v2",
+        now=start,
+    )
+    policy = RolloutPolicy(yard)
+    log_rows(yard, "v2", 2, 20, at=start + timedelta(minutes=1))
+    assert policy.tick("rides", now=start + timedelta(minutes=2)).action == "advance"
+    log_rows(yard, "v2", 2, 20, at=start + timedelta(minutes=3))
+    held = policy.tick("rides", now=start + timedelta(minutes=4))
+    assert held.action == "hold" and "failed gate 'auc >= 0.9'" in held.reason
+    assert store.current("rides").status == "active"  # not marked completed
+    assert yard.registry.aliases("rides") == {"production": 1}
+    yard.registry.close()

@@ -170,6 +170,10 @@ class RolloutPolicy:
         )
         if action.kind == "hold":
             return TickResult(deployment.model, "hold", action.reason, results, deployment)
+        if action.kind == "promote":
+            refused = self._promotion_blocked(deployment, cand)
+            if refused:
+                return TickResult(deployment.model, "hold", refused, results, deployment)
         new = ramp.apply(deployment, action, now=now)
         if action.kind == "rollback":
             reason = f"guard failed for {cand.name}: {action.reason}"
@@ -187,6 +191,28 @@ class RolloutPolicy:
                 actor=POLICY_ACTOR,
             )
         return TickResult(deployment.model, action.kind, action.reason, results, written)
+
+    def _promotion_blocked(self, deployment: Deployment, cand: Variant) -> str | None:
+        """Why the alias may not move to the canary's candidate (failed gates, vetoes), or None.
+
+        Checked before the deployment is marked completed, so a candidate the model's
+        promotion gates refuse keeps its share and the canary waits for a person.
+        """
+        registry = self.yard.registry  # type: ignore[attr-defined]
+        request = registry.promotion_request(
+            deployment.model, cand.version, deployment.alias, actor=POLICY_ACTOR
+        )
+        problems = [f"failed gate {g.condition!r}: {g.detail}" for g in request.failed]
+        problems += [
+            f"vetoed by plugin {name!r}: {why}" for name, why in self.yard.host.promotion_vetoes(request)
+        ]
+        if not problems:
+            return None
+        return (
+            f"canary of {cand.name} passed every step, but it may not become {deployment.alias!r}: "
+            + "; ".join(problems)
+            + " (abort the rollout, or promote by hand with --force)"
+        )
 
     # -- A/B -----------------------------------------------------------------------------
 
