@@ -119,6 +119,12 @@ class Yard:
 
         return DeploymentStore.for_yard(self).declared_needs()
 
+    def promotion_checks(self, model: str, version: int) -> list[Any]:
+        """Results of the required checks ``models.<model>.promotion.require`` names (gate results)."""
+        from modelyard.rollout.promotion_checks import required_checks
+
+        return required_checks(self, model, version)
+
     def build_plugin(self, role: str, choice: Any, **context: Any) -> Any:
         """Build the plugin a :class:`~modelyard.config.schema.PluginChoice` names."""
         spec = self.host.spec(role, choice.plugin)

@@ -339,6 +339,8 @@ class Registry:
             promotion = self.yard.model(model).promotion
             if alias == promotion.alias and promotion.gates:
                 gates = evaluate_gates(promotion.conditions(), candidate, dict(holders), alias=alias)
+            if alias == promotion.alias and promotion.require:
+                gates += self.yard.promotion_checks(model, version)
         return PromotionRequest(
             model=model,
             alias=alias,
