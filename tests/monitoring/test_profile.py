@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from modelyard.errors import MonitoringError
-from modelyard.monitoring.profile import OTHER_CATEGORY, Profile
+from modelyard.monitoring.categories import MAX_TAIL_BUCKETS, is_tail_cell
+from modelyard.monitoring.profile import Profile
 
 
 def test_profile_holds_what_detectors_need(reference_frame: pd.DataFrame, profile: Profile) -> None:
@@ -50,7 +51,9 @@ def test_missing_values_types_and_inference() -> None:
     )
     p = Profile.from_frame(frame, features=["x", "flag", "code", "s"], categorical=["flag", "code", "s"])
     assert p.feature("x").missing + p.feature("x").holdout_missing == 10
-    assert set(p.feature("code").frequencies) <= {"1", "2", "3"}
+    code = p.feature("code")
+    assert all(k in {"1", "2", "3"} or is_tail_cell(k) for k in code.frequencies)
+    assert sum(code.frequencies.values()) == code.count
     inferred = Profile.from_frame(frame, features=["x", "flag", "code", "s"])
     assert inferred.feature("flag").kind == "categorical" and inferred.feature("code").kind == "numeric"
     assert inferred.feature("s").kind == "categorical"
@@ -59,8 +62,30 @@ def test_missing_values_types_and_inference() -> None:
 def test_many_categories_are_bounded() -> None:
     frame = pd.DataFrame({"c": [f"v{i % 300}" for i in range(3000)]})
     p = Profile.from_frame(frame, features=["c"], max_categories=50)
-    freq = p.feature("c").frequencies
-    assert len(freq) == 50 and OTHER_CATEGORY in freq and sum(freq.values()) == p.n_fit
+    fp = p.feature("c")
+    head = [k for k in fp.frequencies if not is_tail_cell(k)]
+    assert len(head) <= 50 and 1 <= fp.tail_buckets <= MAX_TAIL_BUCKETS
+    assert sum(fp.frequencies.values()) == p.n_fit == fp.count
+    assert fp.vocabulary.size == 300  # every fit category is known, as a hash
+    again = Profile.from_dict(json.loads(json.dumps(p.to_dict()))).feature("c")
+    assert np.array_equal(again.vocabulary, fp.vocabulary) and again.tail_buckets == fp.tail_buckets
+
+
+def test_a_reference_too_small_is_refused_or_warned(caplog) -> None:
+    for rows in (0, 1):
+        with pytest.raises(MonitoringError, match=f"reference of {rows} row"):
+            Profile.from_frame(pd.DataFrame({"a": [1.0] * rows}), features=["a"])
+    with caplog.at_level("WARNING", logger="modelyard.monitoring.profile"):
+        Profile.from_frame(pd.DataFrame({"a": np.arange(50.0)}), features=["a"])
+    assert "only 50 rows" in caplog.text
+
+
+def test_infinite_values_are_counted_apart_in_the_reference() -> None:
+    values = np.r_[np.arange(95.0), [np.inf, -np.inf, np.nan, np.inf, 1.0]]
+    p = Profile.from_frame(pd.DataFrame({"a": values}), features=["a"], holdout=0.0)
+    fp = p.feature("a")
+    assert (fp.count, fp.missing, fp.non_finite) == (96, 1, 3)
+    assert np.isfinite(fp.std) and fp.max == 94.0
 
 
 def test_errors_name_the_problem() -> None:

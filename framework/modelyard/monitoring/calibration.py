@@ -83,3 +83,42 @@ def noise_floor(
         return None
     scale = float(normalised.mean() + k_sd * normalised.std(ddof=1))
     return NoiseFloor(scale=scale, exponent=exponent, m=m, chunks=int(normalised.size))
+
+
+#: Draws of the simulated no-drift distribution of a categorical statistic at a window's size.
+SIMULATED_DRAWS = 200
+
+
+def simulated_floor(
+    reference_counts: np.ndarray,
+    n: int,
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    seed: int,
+    draws: int = SIMULATED_DRAWS,
+    k_sd: float = K_SD,
+) -> float:
+    """The no-drift level of a categorical statistic for a window of exactly ``n`` values.
+
+    Held-out chunks are smaller than most windows, and a statistic over many sparse cells does
+    not shrink as ``(1/n + 1/m) ** e`` until every cell is well filled, so rescaling the chunks'
+    level underestimates the noise of a large window over many cells. For categorical data the
+    no-drift distribution at any size is known up to the cell shares: reference and window are
+    both multinomial draws over the cells. This draws both (``m`` and ``n`` values from the
+    reference's shares) ``draws`` times and returns mean + ``k_sd`` sd of the statistic, the same
+    rule as :func:`noise_floor`. Tail cells are hashed buckets (:mod:`modelyard.monitoring.categories`),
+    so values the reference never saw are in the shares too.
+    """
+    ref = np.asarray(reference_counts, dtype=np.float64)
+    m = int(ref.sum())
+    if n <= 0 or m <= 0:
+        return float("inf")
+    shares = ref / m
+    rng = np.random.default_rng([seed, n, m, ref.size])
+    refs = rng.multinomial(m, shares, size=draws).astype(np.float64)
+    curs = rng.multinomial(n, shares, size=draws).astype(np.float64)
+    values = np.array([statistic(r, c) for r, c in zip(refs, curs, strict=True)])
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return float("inf")
+    return float(values.mean() + k_sd * values.std(ddof=1))

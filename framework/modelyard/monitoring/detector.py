@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from modelyard.monitoring.profile import Profile
     from modelyard.monitoring.results import DetectorResult
+    from modelyard.monitoring.window import WindowSummary
 
 KINDS = ("drift", "quality", "performance", "skew", "health")
 
@@ -59,10 +60,8 @@ class Detector(ABC):
     def score(self, current: pd.DataFrame, *, features: list[str] | None = None) -> list[DetectorResult]:
         """Verdicts for ``features`` (default: every profiled feature this detector handles)."""
 
-    def _features(
-        self, current: pd.DataFrame, features: Sequence[str] | None, kinds: Sequence[str]
-    ) -> list[str]:
-        """The features to judge: asked for (or all of ``kinds`` in the profile), checked to exist."""
+    def _names(self, features: Sequence[str] | None, kinds: Sequence[str]) -> list[str]:
+        """The features to judge: asked for (or all of ``kinds`` in the profile), of those kinds."""
         profile = self.reference
         if features is None:
             names = [n for n, f in profile.features.items() if f.kind in kinds]
@@ -74,6 +73,13 @@ class Detector(ABC):
                     raise MonitoringError(
                         f"detector {self.name!r} judges {' and '.join(kinds)} features; {n!r} is {kind}"
                     )
+        return names
+
+    def _features(
+        self, current: pd.DataFrame, features: Sequence[str] | None, kinds: Sequence[str]
+    ) -> list[str]:
+        """:meth:`_names`, each checked to be a column of ``current`` (raises naming the absent ones)."""
+        names = self._names(features, kinds)
         absent = [n for n in names if n not in current.columns]
         if absent:
             raise MonitoringError(
@@ -81,3 +87,29 @@ class Detector(ABC):
                 f"(it has {list(current.columns)})"
             )
         return names
+
+
+class SummaryDetector(Detector):
+    """A detector that judges a window from per-column summaries, so it can judge a window streamed in batches.
+
+    ``score(frame)`` summarises the frame whole; the monitor runner instead feeds the window's
+    batches to one :class:`~modelyard.monitoring.window.WindowSummary` and calls
+    :meth:`score_summary`. A feature absent from the window gets a result saying so; the others
+    are judged.
+    """
+
+    def kinds(self) -> tuple[str, ...]:
+        """The feature kinds this detector judges."""
+        return ("numeric", "categorical", "other")
+
+    def score(self, current: pd.DataFrame, *, features: list[str] | None = None) -> list[DetectorResult]:
+        from modelyard.monitoring.window import WindowSummary
+
+        names = self._names(features, self.kinds())
+        return self.score_summary(WindowSummary.from_frame(self.reference, current, names), features=features)
+
+    @abstractmethod
+    def score_summary(
+        self, summary: WindowSummary, *, features: list[str] | None = None
+    ) -> list[DetectorResult]:
+        """Verdicts for ``features`` from a summarised window."""

@@ -15,18 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from modelyard.monitoring.calibration import NoiseFloor, categorical_chunks, noise_floor, numeric_chunks
-from modelyard.monitoring.detector import Detector
+from modelyard.monitoring.calibration import (
+    NoiseFloor,
+    categorical_chunks,
+    noise_floor,
+    numeric_chunks,
+    simulated_floor,
+)
+from modelyard.monitoring.detector import SummaryDetector
 from modelyard.monitoring.multiple_testing import adjust
 from modelyard.monitoring.profile import (
     OTHER_CATEGORY,
     FeatureProfile,
     Profile,
-    category_counts,
     psi_bin_index,
 )
 from modelyard.monitoring.results import DetectorResult, dataset_result
@@ -35,9 +40,7 @@ from modelyard.monitoring.stats.contingency import chi2_two_sample
 from modelyard.monitoring.stats.ecdf import ks_pvalue, ks_wasserstein
 from modelyard.monitoring.stats.jensen_shannon import js_distance
 from modelyard.monitoring.stats.psi import psi
-
-if TYPE_CHECKING:
-    import pandas as pd
+from modelyard.monitoring.window import ColumnSummary, WindowSummary
 
 
 @dataclass
@@ -54,39 +57,50 @@ class FeatureData:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare(fp: FeatureProfile, column: pd.Series) -> FeatureData:
-    """The window's ``column`` prepared for the statistics of feature profile ``fp``."""
-    import pandas as pd
+def prepare(fp: FeatureProfile, column: ColumnSummary) -> FeatureData:
+    """A window's summarised column prepared for the statistics of feature profile ``fp``.
 
+    Numeric: the finite values (infinite ones are counted by the quality check, not compared).
+    Categorical: the window's counts over the reference's cells.
+    """
     if fp.kind == "numeric":
-        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        values = np.sort(values[~np.isnan(values)])
+        values = np.sort(column.sample)
         return FeatureData(kind="numeric", n=int(values.size), values=values)
-    return align_counts(fp, category_counts(column))
+    cells, unseen = window_cells(fp, column.counts)
+    return align_cells(fp, cells, unseen)
 
 
-def align_counts(fp: FeatureProfile, current: dict[str, int]) -> FeatureData:
-    """Reference and current category counts over the same categories (unseen ones appended)."""
+def window_cells(fp: FeatureProfile, counts: dict[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """Category counts as counts over ``fp``'s cells, and the values the reference never had."""
+    if OTHER_CATEGORY in fp.frequencies:  # a format-1 profile: the rarest categories pooled in one cell
+        cells: dict[str, int] = {}
+        unseen: dict[str, int] = {}
+        for k, v in counts.items():
+            if k not in fp.frequencies:
+                unseen[k] = v
+            cell = k if k in fp.frequencies else OTHER_CATEGORY
+            cells[cell] = cells.get(cell, 0) + v
+        return cells, unseen
+    return fp.cells().count(counts)
+
+
+def align_cells(
+    fp: FeatureProfile, current: dict[str, int], unseen: dict[str, int] | None = None
+) -> FeatureData:
+    """Reference and current counts over the same cells (cells the reference lacks appended)."""
     categories = list(fp.frequencies)
     known = set(categories)
-    unseen = {k: v for k, v in current.items() if k not in known}
+    extra = sorted((k for k in current if k not in known), key=lambda k: -current[k])
+    categories += extra
+    ref = [fp.frequencies.get(k, 0) for k in categories]
     cur = [current.get(k, 0) for k in categories]
-    ref = [fp.frequencies[k] for k in categories]
-    if unseen and OTHER_CATEGORY in known:
-        # the profile lumped its rarest categories together: new values may be among them
-        cur[categories.index(OTHER_CATEGORY)] += sum(unseen.values())
-    else:
-        for k, v in sorted(unseen.items(), key=lambda kv: -kv[1]):
-            categories.append(k)
-            ref.append(0)
-            cur.append(v)
     return FeatureData(
         kind="categorical",
         n=int(sum(cur)),
         categories=categories,
         reference_counts=np.asarray(ref, dtype=np.float64),
         current_counts=np.asarray(cur, dtype=np.float64),
-        unseen=unseen,
+        unseen=dict(sorted((unseen or {}).items(), key=lambda kv: -kv[1])),
     )
 
 
@@ -141,14 +155,18 @@ class Statistic:
     compute: Callable[[FeatureProfile, FeatureData], tuple[float, float | None]]
     is_test: bool  # True: judged on its p-value; False: an effect size judged on its value
     exponent: float = 0.5  # noise ~ (1/n + 1/m) ** exponent, for calibration
+    #: the statistic of two count vectors, for categorical features (simulated noise floors)
+    counts: Callable[[np.ndarray, np.ndarray], float] | None = None
 
 
 STATISTICS: dict[str, Statistic] = {
     "ks": Statistic("ks", ("numeric",), stat_ks, is_test=True),
     "wasserstein_norm": Statistic("wasserstein_norm", ("numeric",), stat_wasserstein_norm, is_test=False),
-    "psi": Statistic("psi", ("numeric", "categorical"), stat_psi, is_test=False, exponent=1.0),
+    "psi": Statistic("psi", ("numeric", "categorical"), stat_psi, is_test=False, exponent=1.0, counts=psi),
     "chi2": Statistic("chi2", ("categorical",), make_stat_chi2(0.0), is_test=True),
-    "jensen_shannon": Statistic("jensen_shannon", ("categorical",), stat_jensen_shannon, is_test=False),
+    "jensen_shannon": Statistic(
+        "jensen_shannon", ("categorical",), stat_jensen_shannon, is_test=False, counts=js_distance
+    ),
 }
 
 
@@ -167,7 +185,7 @@ def calibrate_floor(fp: FeatureProfile, stat: Statistic, seed: int) -> NoiseFloo
         chunks = numeric_chunks(fp.holdout_sample, seed)
         prepared = [FeatureData(kind="numeric", n=c.size, values=c) for c in chunks]
     elif fp.kind == "categorical":
-        aligned = align_counts(fp, fp.holdout_frequencies)
+        aligned = align_cells(fp, fp.holdout_frequencies)
         chunks = categorical_chunks(aligned.current_counts.astype(np.int64), seed)
         prepared = [
             FeatureData(
@@ -215,8 +233,8 @@ def reference_floor(profile: Profile, name: str, stat: Statistic) -> NoiseFloor 
     return calibrate_floor(profile.feature(name), stat, profile.seed)
 
 
-def _too_few(
-    detector: str, feature: str, statistic: str, n_ref: int, n: int, threshold: float
+def _no_verdict(
+    detector: str, feature: str, statistic: str, n_ref: int, n: int, threshold: float, reason: str
 ) -> DetectorResult:
     return DetectorResult(
         detector=detector,
@@ -228,11 +246,56 @@ def _too_few(
         drifted=False,
         n_reference=n_ref,
         n_current=n,
-        details={"skipped": f"only {n} non-missing values in the window; at least {MIN_ROWS} are needed"},
+        details={"skipped": reason},
     )
 
 
-class StatisticDetector(Detector):
+def _skip_reason(fp: FeatureProfile, column: ColumnSummary, n: int) -> str | None:
+    """Why a feature gets no drift verdict (``None``: it gets one)."""
+    if not column.present:
+        return "column missing from the window (the quality check fails it)"
+    if fp.count < MIN_ROWS:
+        return f"the reference has only {fp.count} non-missing values; at least {MIN_ROWS} are needed"
+    if n < MIN_ROWS:
+        return f"only {n} non-missing values in the window; at least {MIN_ROWS} are needed"
+    return None
+
+
+def _not_finite(value: float, p: float | None) -> str | None:
+    """A statistic that is not a number never passes as "no drift": the problem it names fails the feature."""
+    if not np.isfinite(value):
+        return f"the statistic is {value}: it cannot say the feature is unchanged"
+    if p is not None and not np.isfinite(p):
+        return f"the p-value is {p}: it cannot say the feature is unchanged"
+    return None
+
+
+class _FloorCache:
+    """Noise floors per feature: held-out (fitted once) and simulated (per window size, memoised)."""
+
+    def __init__(self, profile: Profile, stats: dict[str, Statistic | None]) -> None:
+        self.profile = profile
+        self.held_out = {
+            name: reference_floor(profile, name, stat) for name, stat in stats.items() if stat is not None
+        }
+        self._simulated: dict[tuple[str, str, int], float] = {}
+
+    def floor(self, name: str, stat: Statistic, data: FeatureData) -> float | None:
+        """The floor of ``stat`` for feature ``name`` at this window's size (``None``: not calibrated)."""
+        held = self.held_out.get(name)
+        level = held.at(data.n) if held is not None else None
+        if data.kind == "categorical" and stat.counts is not None and data.reference_counts is not None:
+            key = (name, stat.name, data.n)
+            if key not in self._simulated:
+                self._simulated[key] = simulated_floor(
+                    data.reference_counts, data.n, stat.counts, seed=self.profile.seed
+                )
+            sim = self._simulated[key]
+            level = sim if level is None else max(level, sim)
+        return level
+
+
+class StatisticDetector(SummaryDetector):
     """Judges every feature with one statistic of :data:`STATISTICS`.
 
     Config fields used: ``alpha`` and ``correction`` (tests), ``threshold`` and ``calibrate``
@@ -251,24 +314,33 @@ class StatisticDetector(Detector):
 
     def _fit(self, reference: Profile) -> None:
         stat = self._stat()
-        self._floors: dict[str, NoiseFloor | None] = {}
-        if not stat.is_test and getattr(self.config, "calibrate", False):
-            for name, fp in reference.features.items():
-                if fp.kind in stat.kinds:
-                    self._floors[name] = reference_floor(reference, name, stat)
+        calibrated = not stat.is_test and getattr(self.config, "calibrate", False)
+        self._floors = _FloorCache(
+            reference,
+            {name: stat for name, fp in reference.features.items() if calibrated and fp.kind in stat.kinds},
+        )
 
-    def score(self, current: pd.DataFrame, *, features: list[str] | None = None) -> list[DetectorResult]:
+    def kinds(self) -> tuple[str, ...]:
+        return self._stat().kinds
+
+    def score_summary(
+        self, summary: WindowSummary, *, features: list[str] | None = None
+    ) -> list[DetectorResult]:
         stat = self._stat()
-        names = self._features(current, features, stat.kinds)
+        names = self._names(features, stat.kinds)
         cfg = self.config
         rows: list[tuple[str, FeatureData, float, float | None, int]] = []
         results: list[DetectorResult | None] = []
         for name in names:
             fp = self.reference.feature(name)
-            data = prepare(fp, current[name])
+            column = summary.columns[name]
+            data = prepare(fp, column)
             n_ref = reference_size(fp, stat.name)
-            if data.n < MIN_ROWS or fp.count == 0:
-                results.append(_too_few(self.name, name, stat.name, n_ref, data.n, self._base_threshold()))
+            reason = _skip_reason(fp, column, data.n)
+            if reason is not None:
+                results.append(
+                    _no_verdict(self.name, name, stat.name, n_ref, data.n, self._base_threshold(), reason)
+                )
                 continue
             value, p = stat.compute(fp, data)
             rows.append((name, data, value, p, n_ref))
@@ -290,11 +362,15 @@ class StatisticDetector(Detector):
                 details.update(p_adjusted=float(pa), correction=cfg.correction)
             else:
                 threshold = float(cfg.threshold)
-                floor = self._floors.get(name)
+                floor = self._floors.floor(name, stat, data)
                 if floor is not None:
-                    details["noise_floor"] = floor.at(data.n)
-                    threshold = max(threshold, details["noise_floor"])
-                drifted = bool(np.isfinite(value) and value >= threshold)
+                    details["noise_floor"] = floor
+                    threshold = max(threshold, floor)
+                drifted = bool(value >= threshold)
+            problem = _not_finite(value, p)
+            if problem is not None:
+                drifted = True
+                details["problem"] = problem
             if data.unseen:
                 details["unseen_categories"] = dict(list(data.unseen.items())[:20])
             out.append(
@@ -318,7 +394,11 @@ class StatisticDetector(Detector):
         return float(self.config.alpha if self._stat().is_test else self.config.threshold)
 
 
-class DefaultDriftDetector(Detector):
+#: The default detector's effect size per feature kind.
+DEFAULT_EFFECT = {"numeric": "wasserstein_norm", "categorical": "jensen_shannon"}
+
+
+class DefaultDriftDetector(SummaryDetector):
     """The default drift verdict: significance test AND effect size, per column type.
 
     See :mod:`modelyard.monitoring.selection`. Each result's ``value`` is the effect size,
@@ -329,22 +409,29 @@ class DefaultDriftDetector(Detector):
     kind: ClassVar[str] = "drift"
 
     def _fit(self, reference: Profile) -> None:
-        self._floors: dict[str, NoiseFloor | None] = {}
-        if not self.config.calibrate:
-            return
-        for name, fp in reference.features.items():
-            effect = {"numeric": "wasserstein_norm", "categorical": "jensen_shannon"}.get(fp.kind)
-            if effect is not None:
-                self._floors[name] = reference_floor(reference, name, STATISTICS[effect])
+        self._floors = _FloorCache(
+            reference,
+            {
+                name: STATISTICS[DEFAULT_EFFECT[fp.kind]]
+                for name, fp in reference.features.items()
+                if self.config.calibrate and fp.kind in DEFAULT_EFFECT
+            },
+        )
 
-    def score(self, current: pd.DataFrame, *, features: list[str] | None = None) -> list[DetectorResult]:
+    def kinds(self) -> tuple[str, ...]:
+        return ("numeric", "categorical")
+
+    def score_summary(
+        self, summary: WindowSummary, *, features: list[str] | None = None
+    ) -> list[DetectorResult]:
         cfg = self.config
-        names = self._features(current, features, ("numeric", "categorical"))
+        names = self._names(features, self.kinds())
         pending: list[dict[str, Any]] = []
         out: list[DetectorResult | dict[str, Any]] = []
         for name in names:
             fp = self.reference.feature(name)
-            data = prepare(fp, current[name])
+            column = summary.columns[name]
+            data = prepare(fp, column)
             method = default_method(
                 fp.kind,
                 data.n,
@@ -352,9 +439,14 @@ class DefaultDriftDetector(Detector):
                 min_wasserstein=cfg.min_wasserstein,
                 min_jensen_shannon=cfg.min_jensen_shannon,
             )
-            effect_name = "wasserstein_norm" if fp.kind == "numeric" else "jensen_shannon"
-            if method is None or fp.count == 0:
-                out.append(_too_few(self.name, name, effect_name, fp.count, data.n, float("nan")))
+            effect_name = DEFAULT_EFFECT[fp.kind]
+            reason = _skip_reason(fp, column, data.n)
+            if reason is not None or method is None:
+                out.append(
+                    _no_verdict(
+                        self.name, name, effect_name, fp.count, data.n, float("nan"), reason or "no method"
+                    )
+                )
                 continue
             test = (
                 STATISTICS["ks"]
@@ -401,14 +493,19 @@ class DefaultDriftDetector(Detector):
             "min_effect": method.min_effect,
             "method": method.reason,
         }
-        floor = self._floors.get(row["name"])
+        floor = self._floors.floor(row["name"], STATISTICS[method.effect], data)
         if floor is not None:
-            details["noise_floor"] = floor.at(data.n)
-            threshold = max(threshold, details["noise_floor"])
+            details["noise_floor"] = floor
+            threshold = max(threshold, floor)
         significant = row["p_adjusted"] < cfg.alpha
-        large = bool(np.isfinite(row["effect"]) and row["effect"] >= threshold)
+        large = bool(row["effect"] >= threshold)
         details["significant"] = bool(significant)
         details["effect_large"] = large
+        drifted = bool(significant and large)
+        problem = _not_finite(row["effect"], row["p"])
+        if problem is not None:
+            drifted = True
+            details["problem"] = problem
         if data.unseen:
             details["unseen_categories"] = dict(list(data.unseen.items())[:20])
         return DetectorResult(
@@ -418,7 +515,7 @@ class DefaultDriftDetector(Detector):
             value=float(row["effect"]),
             p_value=float(row["p"]),
             threshold=float(threshold),
-            drifted=bool(significant and large),
+            drifted=drifted,
             n_reference=reference_size(fp, method.effect),
             n_current=data.n,
             details=details,

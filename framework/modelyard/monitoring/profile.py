@@ -13,13 +13,19 @@ unchanged data by construction, so the statistic they give against the fit part 
 Per feature the profile holds: kind (numeric / categorical / other), dtype, non-missing count
 and missing count, and for numeric features min, max, mean, standard deviation, percentiles,
 an equal-width histogram, decile bins with their counts (for PSI) and a sorted bounded random
-sample (for Kolmogorov-Smirnov and Wasserstein); for categorical features the frequency of
-each category (values as strings).
+sample (for Kolmogorov-Smirnov and Wasserstein), and how many values were infinite; for
+categorical features the counts of its *cells* (frequent categories one by one, the long tail
+in hashed buckets: :mod:`modelyard.monitoring.categories`), the fit part's vocabulary, and how
+many held-out values the fit part never saw (the baseline of the ``unseen_share`` check).
+
+A reference with fewer than two rows is refused; one with fewer than
+:data:`MIN_REFERENCE_ROWS` is profiled with a warning, because nothing can be calibrated on it.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,18 +33,24 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from modelyard.errors import MonitoringError
+from modelyard.monitoring.categories import Cells, build_cells, is_tail_cell
 
 if TYPE_CHECKING:
     import pandas as pd
 
-PROFILE_FORMAT = 1
+logger = logging.getLogger(__name__)
+
+#: Format 2 added categorical cells (hashed tail buckets), the vocabulary and non-finite counts.
+PROFILE_FORMAT = 2
+#: Below this many reference rows a profile is built with a warning: no threshold can be calibrated.
+MIN_REFERENCE_ROWS = 100
 #: Percentile levels stored for numeric features (0, 1, ..., 100).
 QUANTILE_LEVELS: tuple[float, ...] = tuple(i / 100 for i in range(101))
 #: Number of reference-quantile bins used by PSI.
 PSI_BINS = 10
 #: Number of equal-width histogram bins kept for plots.
 HISTOGRAM_BINS = 20
-#: Key under which categories beyond ``max_categories`` are counted together.
+#: Key under which format-1 profiles counted categories beyond ``max_categories`` together.
 OTHER_CATEGORY = "__other__"
 
 Kind = Literal["numeric", "categorical", "other"]
@@ -50,12 +62,23 @@ def _encode(array: np.ndarray) -> dict[str, str]:
     return {"dtype": "<f8", "base64": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
+def _encode_hashes(array: np.ndarray) -> dict[str, str]:
+    data = np.ascontiguousarray(array, dtype="<u8")
+    return {"dtype": "<u8", "base64": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
 def _decode(value: Mapping[str, str] | Sequence[float]) -> np.ndarray:
     if isinstance(value, Mapping):
         return np.frombuffer(base64.b64decode(value["base64"]), dtype=value.get("dtype", "<f8")).astype(
             np.float64
         )
     return np.asarray(value, dtype=np.float64)
+
+
+def _decode_hashes(value: Mapping[str, str] | None) -> np.ndarray:
+    if not value:
+        return np.empty(0, dtype=np.uint64)
+    return np.frombuffer(base64.b64decode(value["base64"]), dtype="<u8").astype(np.uint64)
 
 
 def category_key(value: Any) -> str:
@@ -106,7 +129,9 @@ class FeatureProfile:
     missing: int
     holdout_count: int = 0
     holdout_missing: int = 0
-    # numeric
+    # numeric: infinite values (counted apart: neither missing nor in the statistics)
+    non_finite: int = 0
+    holdout_non_finite: int = 0
     min: float | None = None
     max: float | None = None
     mean: float | None = None
@@ -119,8 +144,23 @@ class FeatureProfile:
     sample: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
     holdout_sample: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
     # categorical
-    frequencies: dict[str, int] = field(default_factory=dict)
-    holdout_frequencies: dict[str, int] = field(default_factory=dict)
+    frequencies: dict[str, int] = field(default_factory=dict)  # per cell, most frequent head first
+    holdout_frequencies: dict[str, int] = field(default_factory=dict)  # the held-out part, same cells
+    tail_buckets: int = 0
+    vocabulary: np.ndarray = field(
+        default_factory=lambda: np.empty(0, dtype=np.uint64), repr=False, compare=False
+    )
+    holdout_unseen: int = 0  # held-out values in categories the fit part never had
+
+    def cells(self) -> Cells:
+        """The cell layout of a categorical feature (:mod:`modelyard.monitoring.categories`)."""
+        head = frozenset(k for k in self.frequencies if not is_tail_cell(k) and k != OTHER_CATEGORY)
+        return Cells(head=head, tail_buckets=self.tail_buckets, vocabulary=self.vocabulary)
+
+    @property
+    def non_finite_rate(self) -> float:
+        total = self.count + self.missing + self.non_finite
+        return self.non_finite / total if total else 0.0
 
     @property
     def missing_rate(self) -> float:
@@ -150,6 +190,8 @@ class FeatureProfile:
         }
         if self.kind == "numeric":
             out.update(
+                non_finite=self.non_finite,
+                holdout_non_finite=self.holdout_non_finite,
                 min=self.min,
                 max=self.max,
                 mean=self.mean,
@@ -163,7 +205,13 @@ class FeatureProfile:
                 holdout_sample=_encode(self.holdout_sample),
             )
         elif self.kind == "categorical":
-            out.update(frequencies=dict(self.frequencies), holdout_frequencies=dict(self.holdout_frequencies))
+            out.update(
+                frequencies=dict(self.frequencies),
+                holdout_frequencies=dict(self.holdout_frequencies),
+                tail_buckets=self.tail_buckets,
+                vocabulary=_encode_hashes(self.vocabulary),
+                holdout_unseen=self.holdout_unseen,
+            )
         return out
 
     @classmethod
@@ -175,6 +223,8 @@ class FeatureProfile:
         }
         if d["kind"] == "numeric":
             kwargs.update(
+                non_finite=int(d.get("non_finite", 0)),
+                holdout_non_finite=int(d.get("holdout_non_finite", 0)),
                 min=d.get("min"),
                 max=d.get("max"),
                 mean=d.get("mean"),
@@ -191,6 +241,9 @@ class FeatureProfile:
             kwargs.update(
                 frequencies={str(k): int(v) for k, v in d.get("frequencies", {}).items()},
                 holdout_frequencies={str(k): int(v) for k, v in d.get("holdout_frequencies", {}).items()},
+                tail_buckets=int(d.get("tail_buckets", 0)),
+                vocabulary=_decode_hashes(d.get("vocabulary")),
+                holdout_unseen=int(d.get("holdout_unseen", 0)),
             )
         return cls(**kwargs)
 
@@ -209,16 +262,19 @@ def _numeric_profile(
     sample_size: int,
     rng: np.random.Generator,
 ) -> FeatureProfile:
-    fit_ok = fit[~np.isnan(fit)]
-    hold_ok = hold[~np.isnan(hold)]
+    fit_ok = fit[np.isfinite(fit)]
+    hold_ok = hold[np.isfinite(hold)]
+    fit_nan, hold_nan = int(np.isnan(fit).sum()), int(np.isnan(hold).sum())
     base: dict[str, Any] = {
         "name": name,
         "kind": "numeric",
         "dtype": dtype,
         "count": int(fit_ok.size),
-        "missing": int(fit.size - fit_ok.size),
+        "missing": fit_nan,
         "holdout_count": int(hold_ok.size),
-        "holdout_missing": int(hold.size - hold_ok.size),
+        "holdout_missing": hold_nan,
+        "non_finite": int(fit.size - fit_ok.size - fit_nan),
+        "holdout_non_finite": int(hold.size - hold_ok.size - hold_nan),
         "holdout_sample": np.sort(_bounded(hold_ok, sample_size, rng)),
     }
     if fit_ok.size == 0:
@@ -250,14 +306,41 @@ def _bounded(values: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
     return rng.choice(values, size=size, replace=False).astype(np.float64)
 
 
-def _frequencies(values: pd.Series, max_categories: int) -> dict[str, int]:
-    freq = category_counts(values)
-    if len(freq) > max_categories:
-        items = list(freq.items())
-        kept = dict(items[: max_categories - 1])
-        kept[OTHER_CATEGORY] = kept.get(OTHER_CATEGORY, 0) + sum(v for _, v in items[max_categories - 1 :])
-        freq = kept
-    return freq
+def _presence(name: str, kind: Kind, dtype: str, fit_col: pd.Series, hold_col: pd.Series) -> dict[str, Any]:
+    """The name, kind and present / missing counts of a non-numeric feature's fit and held-out parts."""
+    fit_missing = int(fit_col.isna().sum())
+    hold_missing = int(hold_col.isna().sum())
+    return {
+        "name": name,
+        "kind": kind,
+        "dtype": dtype,
+        "count": len(fit_col) - fit_missing,
+        "missing": fit_missing,
+        "holdout_count": len(hold_col) - hold_missing,
+        "holdout_missing": hold_missing,
+    }
+
+
+def _categorical_profile(
+    name: str, dtype: str, fit_col: pd.Series, hold_col: pd.Series, *, max_categories: int
+) -> FeatureProfile:
+    fit_counts = category_counts(fit_col)
+    hold_counts = category_counts(hold_col)
+    cells = build_cells(fit_counts, hold_counts, max_categories=max_categories)
+    fit_cells, _ = cells.count(fit_counts)
+    hold_cells, hold_unseen = cells.count(hold_counts)
+    head = sorted(cells.head, key=lambda k: -fit_cells.get(k, 0))  # most frequent first
+    frequencies = {k: fit_cells.get(k, 0) for k in head}
+    for k in sorted(k for k in fit_cells if k not in cells.head):
+        frequencies[k] = fit_cells[k]
+    return FeatureProfile(
+        **_presence(name, "categorical", dtype, fit_col, hold_col),
+        frequencies=frequencies,
+        holdout_frequencies=hold_cells,
+        tail_buckets=cells.tail_buckets,
+        vocabulary=cells.vocabulary,
+        holdout_unseen=int(sum(hold_unseen.values())),
+    )
 
 
 @dataclass(frozen=True)
@@ -295,7 +378,8 @@ class Profile:
         ``categorical`` names the categorical features; when ``None`` they are inferred from
         the dtype (strings, objects, categories, booleans; everything numeric is numeric).
         ``holdout`` is the share of rows kept apart for threshold calibration, ``seed`` fixes
-        which rows; ``sample_size`` bounds the stored samples per numeric feature. With
+        which rows; ``sample_size`` bounds the stored samples per numeric feature;
+        ``max_categories`` bounds the head cells of a categorical feature. With
         ``calibrate`` the noise floors of the effect-size statistics are computed now, from the
         held-out rows, and stored in ``floors`` so detectors need not redo it on every run.
         """
@@ -316,6 +400,18 @@ class Profile:
             )
         rng = np.random.default_rng(seed)
         n = len(frame)
+        if n < 2:
+            raise MonitoringError(
+                f"cannot profile a reference of {n} row(s): drift and quality need a training sample to "
+                f"compare with (at least {MIN_REFERENCE_ROWS} rows to calibrate thresholds)"
+            )
+        if n < MIN_REFERENCE_ROWS:
+            logger.warning(
+                "the reference has only %d rows (fewer than %d): thresholds cannot be calibrated on held-out "
+                "rows, and features with fewer than 30 values get no drift verdict",
+                n,
+                MIN_REFERENCE_ROWS,
+            )
         n_hold = int(round(n * holdout)) if n >= 10 else 0
         order = rng.permutation(n)
         hold_idx, fit_idx = np.sort(order[:n_hold]), np.sort(order[n_hold:])
@@ -325,19 +421,8 @@ class Profile:
             dtype = str(col.dtype)
             is_cat = name in categorical if categorical is not None else is_categorical_dtype(col)
             if is_cat:
-                fit_col, hold_col = col.iloc[fit_idx], col.iloc[hold_idx]
-                fit_missing = int(fit_col.isna().sum())
-                hold_missing = int(hold_col.isna().sum())
-                profiles[name] = FeatureProfile(
-                    name=name,
-                    kind="categorical",
-                    dtype=dtype,
-                    count=len(fit_col) - fit_missing,
-                    missing=fit_missing,
-                    holdout_count=len(hold_col) - hold_missing,
-                    holdout_missing=hold_missing,
-                    frequencies=_frequencies(fit_col, max_categories),
-                    holdout_frequencies=_frequencies(hold_col, max_categories),
+                profiles[name] = _categorical_profile(
+                    name, dtype, col.iloc[fit_idx], col.iloc[hold_idx], max_categories=max_categories
                 )
             elif pd.api.types.is_numeric_dtype(col.dtype):
                 values = col.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -345,16 +430,8 @@ class Profile:
                     name, dtype, values[fit_idx], values[hold_idx], sample_size=sample_size, rng=rng
                 )
             else:
-                fit_missing = int(col.iloc[fit_idx].isna().sum())
-                hold_missing = int(col.iloc[hold_idx].isna().sum())
                 profiles[name] = FeatureProfile(
-                    name=name,
-                    kind="other",
-                    dtype=dtype,
-                    count=len(fit_idx) - fit_missing,
-                    missing=fit_missing,
-                    holdout_count=len(hold_idx) - hold_missing,
-                    holdout_missing=hold_missing,
+                    **_presence(name, "other", dtype, col.iloc[fit_idx], col.iloc[hold_idx])
                 )
         profile = cls(
             features=profiles,
