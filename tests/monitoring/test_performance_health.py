@@ -118,3 +118,43 @@ def test_label_distribution_shift_is_reported_when_the_profile_has_the_label(hos
     assert "label_shift:jensen_shannon" not in {
         r.statistic for r in host.spec("detector", "performance").build().fit().score(shifted)
     }
+
+
+def _late_labels(n: int, seed: int, noise: float, labelled: float) -> pd.DataFrame:
+    """A scored window where only ``labelled`` of the rows have their label yet."""
+    frame = _classified(n, seed, noise)
+    missing = np.random.default_rng(seed + 1).random(n) >= labelled
+    return frame.assign(label=frame["label"].astype(float).where(~missing))
+
+
+def test_late_labels_do_not_fail_an_unchanged_model(host) -> None:
+    detector = host.spec("detector", "performance").build({"bootstrap": 100}).fit()
+    detector.with_baseline(detector.compute(_classified(200_000, 30, 0.35)))  # the validation metrics
+    beyond_margin = 0
+    for seed in range(12):
+        results = detector.score(_late_labels(400, 100 + seed, 0.35, labelled=0.3))
+        assert [r.statistic for r in results if r.drifted] == [], seed
+        for r in results:
+            assert r.details["labelled_share"] == pytest.approx(r.n_current / 400)
+            assert 0.2 < r.details["labelled_share"] < 0.4
+            assert r.details["ci_low"] <= r.value <= r.details["ci_high"]
+            lower_better = r.statistic in m.LOWER_IS_BETTER
+            beyond_margin += (r.value > r.threshold) if lower_better else (r.value < r.threshold)
+    assert beyond_margin > 0  # a fixed margin alone would have failed this good model
+
+
+def test_late_labels_still_fail_a_degraded_model(host) -> None:
+    detector = host.spec("detector", "performance").build({"bootstrap": 100}).fit()
+    detector.with_baseline(detector.compute(_classified(200_000, 30, 0.35)))
+    results = {r.statistic: r for r in detector.score(_late_labels(2_000, 40, 0.8, labelled=0.3))}
+    assert {"accuracy", "roc_auc", "log_loss"} <= {k for k, r in results.items() if r.drifted}
+    auc = results["roc_auc"]
+    assert auc.details["distinguishable_from_baseline"] and auc.details["ci_high"] < auc.details["baseline"]
+    assert "labelled rows" in auc.details["reasons"][0]
+
+
+def test_intervals_shrink_for_large_labelled_samples(host) -> None:
+    detector = host.spec("detector", "performance").build({"bootstrap": 50, "bootstrap_rows": 1_000}).fit()
+    small = detector.intervals(_classified(1_000, 50, 0.35))["accuracy"]
+    large = detector.intervals(_classified(16_000, 51, 0.35))["accuracy"]
+    assert (large[1] - large[0]) == pytest.approx((small[1] - small[0]) / 4, rel=0.35)

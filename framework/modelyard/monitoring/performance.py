@@ -3,10 +3,20 @@
 The window is a frame of logged predictions joined with their ground truth: columns
 ``label`` and ``prediction`` (and ``score``, the positive-class probability, for ROC AUC and log
 loss); names are configurable. Each metric is compared with the baseline (the metrics
-registered with the version, given through :meth:`PerformanceDetector.with_baseline`): it fails
-when it is worse than the baseline by more than ``max_degradation`` (absolute), below a floor
-from ``min_values`` (or above a ceiling for error metrics, from ``max_values``), or when it
-moved by more than ``max_change`` since the previous window. A user business metric
+registered with the version, given through :meth:`PerformanceDetector.with_baseline`).
+
+Labels arrive late, so a window's metric is often computed on a fraction of its rows, and a
+metric on a few hundred labelled rows is noisy: a fixed margin alone fails good models. Each
+metric therefore gets a confidence interval over the labelled rows (the bootstrap standard
+error, ``bootstrap`` resamples, times the normal quantile of ``confidence`` with Bonferroni's
+correction over the window's metrics: 99% for the family by default, so a good model fails a
+window through sampling noise at most 1% of the time), and the verdict asks for both a
+meaningful and a demonstrable change. A metric fails when it is worse than the baseline by more than
+``max_degradation`` (absolute) *and* its interval excludes the baseline; when its whole
+interval is below a floor from ``min_values`` (or above a ceiling for error metrics, from
+``max_values``); or when it moved by more than ``max_change`` since the previous window.
+Every result reports the labelled share of the window, the interval, and whether the sample
+could tell the metric apart from its baseline. A user business metric
 (``business_metric: "module:function"``, called with the window frame, returning a float) is
 reported and judged against ``min_values`` / ``max_values`` like the others.
 
@@ -53,7 +63,15 @@ class PerformanceConfig(BaseModel):
     min_values: dict[str, float] = Field(default_factory=dict)
     max_values: dict[str, float] = Field(default_factory=dict)
     business_metric: str | None = Field(None, description="'module:function' of the window frame -> float")
-    min_rows: int = Field(30, ge=1)
+    min_rows: int = Field(30, ge=1, description="labelled rows needed for a verdict")
+    confidence: float = Field(
+        0.99, gt=0, lt=1, description="of the metrics' intervals, jointly (Bonferroni over the metrics)"
+    )
+    bootstrap: int = Field(200, ge=20, description="bootstrap resamples per window")
+    bootstrap_rows: int = Field(
+        20_000, ge=100, description="larger labelled samples are subsampled; the interval is rescaled"
+    )
+    seed: int = 0
 
 
 class _LabelDriftConfig(BaseModel):
@@ -118,27 +136,76 @@ class PerformanceDetector(Detector):
         return self
 
     def compute(self, current: pd.DataFrame) -> dict[str, float]:
-        """The metrics of a labelled window."""
+        """The metrics of a labelled window (rows without a label or a prediction are left out)."""
         cfg = self.config
         self._check_columns(current)
         frame = current.dropna(subset=[cfg.label_column, cfg.prediction_column])
+        values = self._metrics(*self._arrays(frame))
+        if cfg.business_metric:
+            from modelyard.plugins.specs import resolve
+
+            values["business"] = float(resolve(cfg.business_metric)(frame))
+        return values
+
+    def _arrays(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        cfg = self.config
         y = frame[cfg.label_column].to_numpy()
         pred = frame[cfg.prediction_column].to_numpy()
+        score = None
+        if cfg.score_column in frame.columns and frame[cfg.score_column].notna().all():
+            score = frame[cfg.score_column].to_numpy(np.float64)
+        return y, pred, score
+
+    def _metrics(self, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None) -> dict[str, float]:
+        cfg = self.config
         values: dict[str, float] = {}
         for name in self.metric_names:
             if cfg.task == "regression":
                 values[name] = m.REGRESSION_METRICS[name](y.astype(np.float64), pred.astype(np.float64))
             elif name in m.LABEL_METRICS:
                 values[name] = m.LABEL_METRICS[name](y, pred, cfg.positive)
-            elif cfg.score_column in frame.columns and frame[cfg.score_column].notna().all():
-                values[name] = m.PROBA_METRICS[name](
-                    y, frame[cfg.score_column].to_numpy(np.float64), cfg.positive
-                )
-        if cfg.business_metric:
-            from modelyard.plugins.specs import resolve
-
-            values["business"] = float(resolve(cfg.business_metric)(frame))
+            elif score is not None:
+                values[name] = m.PROBA_METRICS[name](y, score, cfg.positive)
         return values
+
+    def intervals(self, labelled: pd.DataFrame) -> dict[str, tuple[float, float]]:
+        """Joint ``confidence`` intervals of the metrics over the labelled rows.
+
+        Each is the metric plus or minus its bootstrap standard error (``bootstrap`` resamples)
+        times the normal quantile of ``1 - (1 - confidence) / (2 k)`` for ``k`` metrics. Above
+        ``bootstrap_rows`` labelled rows a random subsample is bootstrapped and the standard
+        error shrunk by ``sqrt(subsample / n)`` (the metrics here are means or smooth functions
+        of means, whose spread scales so).
+        """
+        from scipy import stats
+
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
+        y, pred, score = self._arrays(labelled)
+        n = y.size
+        shrink = 1.0
+        if n > cfg.bootstrap_rows:
+            keep = rng.choice(n, size=cfg.bootstrap_rows, replace=False)
+            y, pred, score = y[keep], pred[keep], None if score is None else score[keep]
+            shrink = float(np.sqrt(cfg.bootstrap_rows / n))
+        point = self._metrics(y, pred, score)
+        draws: dict[str, list[float]] = {k: [] for k in point}
+        for _ in range(cfg.bootstrap):
+            idx = rng.integers(0, y.size, y.size)
+            for k, v in self._metrics(y[idx], pred[idx], None if score is None else score[idx]).items():
+                draws[k].append(v)
+        z = float(stats.norm.ppf(1 - (1 - cfg.confidence) / (2 * max(len(point), 1))))
+        full = self._metrics(*self._arrays(labelled)) if shrink < 1 else point
+        out: dict[str, tuple[float, float]] = {}
+        for k, values in draws.items():
+            arr = np.asarray(values, dtype=np.float64)
+            arr = arr[np.isfinite(arr)]
+            if arr.size < 10 or not np.isfinite(full.get(k, np.nan)):
+                out[k] = (float("-inf"), float("inf"))
+                continue
+            half = z * float(arr.std(ddof=1)) * shrink
+            out[k] = (full[k] - half, full[k] + half)
+        return out
 
     def _check_columns(self, current: pd.DataFrame) -> None:
         cfg = self.config
@@ -169,28 +236,47 @@ class PerformanceDetector(Detector):
                     drifted=False,
                     n_reference=0,
                     n_current=n,
-                    details={"skipped": f"only {n} labelled rows; at least {cfg.min_rows} are needed"},
+                    details={
+                        "skipped": f"only {n} labelled rows; at least {cfg.min_rows} are needed",
+                        "labelled_rows": n,
+                        "window_rows": len(current),
+                        "labelled_share": n / len(current) if len(current) else 0.0,
+                    },
                 )
                 for name in self.metric_names
             ]
         values = self.compute(current)
+        labelled = current.dropna(subset=[cfg.label_column, cfg.prediction_column])
+        intervals = self.intervals(labelled)
         label_shift = self._label_shift(current)
+        share = n / len(current)
         out = []
         for name, value in values.items():
             lower_better = name in m.LOWER_IS_BETTER
+            lo, hi = intervals.get(name, (value, value))
+            # the end of the interval most favourable to the model: what the sample cannot rule out
+            best = lo if lower_better else hi
             reasons: list[str] = []
             base = self.baseline.get(name)
             threshold = float("nan")
+            distinguishable = None
             if base is not None:
                 threshold = base + cfg.max_degradation if lower_better else base - cfg.max_degradation
-                if (value > threshold) if lower_better else (value < threshold):
+                distinguishable = bool(best > base if lower_better else best < base)
+                worse = (value > threshold) if lower_better else (value < threshold)
+                if worse and distinguishable:
                     reasons.append(
-                        f"{name} {value:.4g} is worse than the baseline {base:.4g} by more than {cfg.max_degradation}"
+                        f"{name} {value:.4g} (CI {lo:.4g} to {hi:.4g}, {n} labelled rows) is worse than the "
+                        f"baseline {base:.4g} by more than {cfg.max_degradation}"
                     )
-            if name in cfg.min_values and value < cfg.min_values[name]:
-                reasons.append(f"{name} {value:.4g} is below the minimum {cfg.min_values[name]}")
-            if name in cfg.max_values and value > cfg.max_values[name]:
-                reasons.append(f"{name} {value:.4g} is above the maximum {cfg.max_values[name]}")
+            if name in cfg.min_values and best < cfg.min_values[name]:
+                reasons.append(
+                    f"{name} {value:.4g} (CI up to {best:.4g}) is below the minimum {cfg.min_values[name]}"
+                )
+            if name in cfg.max_values and best > cfg.max_values[name]:
+                reasons.append(
+                    f"{name} {value:.4g} (CI down to {best:.4g}) is above the maximum {cfg.max_values[name]}"
+                )
             prev = self.previous.get(name)
             if cfg.max_change is not None and prev is not None and abs(value - prev) > cfg.max_change:
                 reasons.append(f"{name} moved from {prev:.4g} to {value:.4g} since the previous window")
@@ -205,7 +291,18 @@ class PerformanceDetector(Detector):
                     drifted=bool(reasons),
                     n_reference=0,
                     n_current=n,
-                    details={"baseline": base, "previous": prev, "reasons": reasons},
+                    details={
+                        "baseline": base,
+                        "previous": prev,
+                        "reasons": reasons,
+                        "ci_low": float(lo),
+                        "ci_high": float(hi),
+                        "confidence": cfg.confidence,
+                        "labelled_rows": n,
+                        "window_rows": len(current),
+                        "labelled_share": share,
+                        "distinguishable_from_baseline": distinguishable,
+                    },
                 )
             )
         return out + label_shift
