@@ -185,3 +185,58 @@ def test_raise_alert_delivers_to_every_channel_and_fires_on_alert(receiver_facto
     assert listener.seen == [alert]
     assert len(receiver.bodies) == 1  # a broken channel does not stop the next
     assert "channel down" in caplog.text
+
+
+def _alert_with_findings() -> Alert:
+    from datetime import datetime, timezone
+
+    alert = _alert()
+    alert.window_start = datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
+    alert.window_end = datetime(2026, 1, 1, 11, tzinfo=timezone.utc)
+    alert.window_rows = 5_000
+    alert.notification = "reminder"
+    alert.failing_since = datetime(2026, 1, 1, 4, tzinfo=timezone.utc)
+    alert.occurrences = 7
+    alert.findings = [
+        {
+            "feature": "rating",
+            "statistic": "wasserstein_norm",
+            "value": 0.31,
+            "threshold": 0.05,
+            "p_value": 1e-12,
+            "last_passed": datetime(2026, 1, 1, 3, 45, tzinfo=timezone.utc),
+        }
+    ]
+    return alert
+
+
+def test_every_channel_says_how_much_over_which_window_and_since_when(receiver_factory, caplog) -> None:
+    listener = _Listener()
+    host = make_host(listener)
+    receiver = receiver_factory([200])
+    alerters = [
+        host.spec("alerter", "log").build(),
+        host.spec("alerter", "webhook").build({"url": receiver.url}),
+    ]
+    with caplog.at_level(logging.INFO, logger="modelyard.alerts"):
+        raise_alert(_alert_with_findings(), host=host, alerters=alerters)
+    message = next(r for r in caplog.records if r.name == "modelyard.alerts").getMessage()
+    assert (
+        "[reminder]" in message
+        and "[window: 5000 rows, 2026-01-01 10:00:00Z to 2026-01-01 11:00:00Z]" in message
+    )
+    assert "rating wasserstein_norm 0.31 vs threshold 0.05 (last passed 2026-01-01 03:45:00Z)" in message
+    assert "failing since 2026-01-01 04:00:00Z (7 run(s))" in message
+    body = receiver.bodies[0]
+    assert body["window_rows"] == 5_000 and body["window_start"] == "2026-01-01T10:00:00+00:00"
+    assert body["notification"] == "reminder" and body["failing_since"] == "2026-01-01T04:00:00+00:00"
+    assert body["findings"][0] == {
+        "feature": "rating",
+        "statistic": "wasserstein_norm",
+        "value": 0.31,
+        "threshold": 0.05,
+        "p_value": 1e-12,
+        "last_passed": "2026-01-01T03:45:00+00:00",
+    }
+    (seen,) = listener.seen
+    assert seen.findings[0]["value"] == 0.31 and seen.window_rows == 5_000

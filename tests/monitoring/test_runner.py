@@ -96,6 +96,35 @@ def test_quiet_window_then_drifted_window_raises_an_alert(served) -> None:
     assert {r["feature"] for r in drifted_rows} == {"rating", "conv_rate"}
     assert all(r["window_start"] is not None and r["version"] == version.version for r in drifted_rows)
 
+    # how much, over which window, since when
+    assert alert.notification == "new" and alert.window_rows == 600 and alert.occurrences == 1
+    finding = next(f for f in alert.findings if f["feature"] == "rating")
+    assert finding["statistic"] == "wasserstein_norm" and finding["value"] > finding["threshold"] > 0
+    quiet_drift = next(
+        r for r in stored if r["monitor"] == "drift" and r["feature"] == "rating" and not r["drifted"]
+    )
+    assert finding["last_passed"] == quiet_drift["window_end"]
+    assert alert.window_start is not None and alert.window_end is not None
+    assert "vs threshold" in alert.describe() and "last passed" in alert.describe()
+    body = alert.to_dict()
+    assert body["window_rows"] == 600 and body["findings"][0]["last_passed"].endswith("+00:00")
+
+    # the same failure again, within renotify_every: stored, not sent
+    listener.alerts.clear()
+    again = run_monitors(yard, MODEL, window="600")
+    assert next(r for r in again if r.monitor == "drift").alert.notification == "suppressed"
+    assert listener.alerts == []
+
+    # back to normal: the recovery is announced once
+    _log(yard, clean, version.version, now - timedelta(minutes=5))
+    run_monitors(yard, MODEL, window="600")
+    recovered = {a.monitor: a for a in listener.alerts}
+    assert recovered["drift"].notification == "recovered" and recovered["drift"].severity == "info"
+    assert recovered["drift"].failing_since == alert.failing_since
+    listener.alerts.clear()
+    run_monitors(yard, MODEL, window="600")
+    assert listener.alerts == []
+
 
 def test_windows_parse_and_unknown_monitors_are_named(served) -> None:
     yard, *_ = served

@@ -156,9 +156,14 @@ class ServingConfig(_Strict):
 
 
 class MonitoringConfig(_Strict):
-    """Where alerts go."""
+    """Where alerts go, and how often a condition that keeps failing is announced again."""
 
     alerters: list[PluginChoice] = Field(default_factory=lambda: [PluginChoice(plugin="log")])
+    renotify_every: str = Field(
+        "6h",
+        pattern=r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$",
+        description="a failing monitor that keeps failing the same way notifies again after this (30m, 6h, 1d)",
+    )
 
 
 class YardConfig(_Strict):

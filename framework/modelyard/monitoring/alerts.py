@@ -33,6 +33,13 @@ class Alert:
     :func:`modelyard.monitoring.blast_radius.blast_radius`): the Feast feature views and
     data sources they come from, and every declared model (``"model"`` or
     ``"model/variant"``) that reads them.
+
+    How much and since when: ``findings`` has one entry per failed check (feature, statistic,
+    value, threshold, p-value, and ``last_passed``, when that check last passed in the stored
+    history, ``None`` if it never did there); ``window_start`` / ``window_end`` / ``window_rows``
+    say what was judged; ``notification`` is ``new``, ``changed``, ``reminder`` or ``recovered``
+    (:mod:`modelyard.monitoring.grouping`), ``failing_since`` when the condition started failing
+    and ``occurrences`` how many runs in a row have failed.
     """
 
     model: str
@@ -46,6 +53,13 @@ class Alert:
     data_sources: list[str] = field(default_factory=list)
     affected_models: list[str] = field(default_factory=list)
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    notification: str = "new"
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    window_rows: int | None = None
+    failing_since: datetime | None = None
+    occurrences: int = 1
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def features(self) -> list[str]:
@@ -55,10 +69,49 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (what the webhook alerter POSTs)."""
         d = asdict(self)
-        d["at"] = self.at.isoformat()
+        for name in ("at", "window_start", "window_end", "failing_since"):
+            value = getattr(self, name)
+            d[name] = value.isoformat() if value is not None else None
         d["results"] = [r.to_row() for r in self.results]
         d["features"] = self.features
+        d["findings"] = [
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in f.items()}
+            for f in self.findings
+        ]
         return d
+
+    def describe(self) -> str:
+        """One line: what failed, by how much, over which window, and since when."""
+        window = ""
+        if self.window_rows is not None:
+            span = ""
+            if self.window_start is not None and self.window_end is not None:
+                span = f", {_when(self.window_start)} to {_when(self.window_end)}"
+            window = f" [window: {self.window_rows} rows{span}]"
+        parts = []
+        for f in self.findings:
+            name = f"{f['feature']} " if f.get("feature") else ""
+            passed = f.get("last_passed")
+            since = f"last passed {_when(passed)}" if passed is not None else "no pass on record"
+            parts.append(
+                f"{name}{f['statistic']} {_num(f.get('value'))} vs threshold {_num(f.get('threshold'))} ({since})"
+            )
+        streak = ""
+        if self.failing_since is not None:
+            verb = "was failing" if self.notification == "recovered" else "failing"
+            streak = f"; {verb} since {_when(self.failing_since)} ({self.occurrences} run(s))"
+        details = f": {'; '.join(parts)}" if parts else ""
+        return f"[{self.notification}] {self.summary}{window}{details}{streak}"
+
+
+def _when(value: datetime | str) -> str:
+    if isinstance(value, str):
+        return value
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
 
 
 class Alerter(Protocol):

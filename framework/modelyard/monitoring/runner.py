@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.config.schema import MonitorConfig, PluginChoice
 from modelyard.errors import ModelyardError, MonitoringError, NoReferenceProfile
 from modelyard.monitoring.alerts import Alert, raise_alert
+from modelyard.monitoring.grouping import Decision, Run, decide, last_passed, runs_of
 from modelyard.monitoring.results import DetectorResult
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ DEFAULT_MONITORS = (
     MonitorConfig(name="drift", detector=PluginChoice(plugin="drift")),
     MonitorConfig(name="quality", detector=PluginChoice(plugin="quality")),
 )
+#: How far back stored results are read to group alerts and find when a check last passed.
+HISTORY = timedelta(days=7)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -76,6 +79,7 @@ class MonitorRun:
     n_rows: int
     results: list[DetectorResult] = field(default_factory=list)
     alert: Alert | None = None
+    at: datetime | None = None  # when the run was judged (stored as the rows' created_at)
 
     @property
     def failed(self) -> bool:
@@ -94,6 +98,8 @@ class MonitorRun:
                 window_start=self.window_start,
                 window_end=self.window_end,
             )
+            if self.at is not None:
+                row["created_at"] = self.at
             out.append(row)
         return out
 
@@ -183,7 +189,9 @@ def _judge(
     if kind == "performance":
         from modelyard.serving.feedback import attach_labels, read_feedback
 
-        labelled = attach_labels(frame, read_feedback(yard, model), list(yard.model(model).entity_keys))
+        labelled = attach_labels(
+            frame, read_feedback(yard, model), list(yard.model(model).entity_keys), labelled_only=False
+        )
         if "prediction_label" in labelled.columns:
             labelled["prediction"] = (
                 labelled["prediction"]
@@ -203,13 +211,31 @@ def _judge(
     return spec.name, kind, detector.fit(None).score(frame)
 
 
-def _alert_for(run: MonitorRun) -> Alert:
+def _alert_for(run: MonitorRun, decision: Decision, history: list[Run]) -> Alert:
+    """The alert of a failing (or recovered) run: what failed, by how much, over which window, since when."""
     failed = [r for r in run.results if r.drifted]
     features = [r.feature for r in failed if r.feature is not None]
     dataset = any(r.feature is None and r.statistic == "share_drifted" for r in failed)
-    severity = "critical" if dataset or run.kind in ("performance", "health") else "warning"
-    what = ", ".join(dict.fromkeys(features)) or ", ".join(r.statistic for r in failed)
-    summary = f"{run.kind} monitor {run.monitor!r} failed on {run.n_rows} rows: {what}"
+    if decision.notification == "recovered":
+        severity = "info"
+        summary = f"{run.kind} monitor {run.monitor!r} passes again on {run.n_rows} rows"
+    else:
+        severity = "critical" if dataset or run.kind in ("performance", "health") else "warning"
+        what = ", ".join(dict.fromkeys(features)) or ", ".join(r.statistic for r in failed)
+        summary = f"{run.kind} monitor {run.monitor!r} failed on {run.n_rows} rows: {what}"
+    findings = [
+        {
+            "feature": r.feature,
+            "statistic": r.statistic,
+            "value": r.to_row()["score"],
+            "threshold": r.to_row()["threshold"],
+            "p_value": r.to_row()["p_value"],
+            "detector": r.detector,
+            "n_current": r.n_current,
+            "last_passed": last_passed(history, (r.feature, r.statistic)),
+        }
+        for r in failed
+    ]
     return Alert(
         model=run.model,
         version=run.version,
@@ -218,7 +244,19 @@ def _alert_for(run: MonitorRun) -> Alert:
         severity=severity,
         summary=summary,
         results=failed,
+        notification=decision.notification or "new",
+        window_start=run.window_start,
+        window_end=run.window_end,
+        window_rows=run.n_rows,
+        failing_since=decision.failing_since,
+        occurrences=decision.occurrences,
+        findings=findings,
     )
+
+
+def _history(yard: Yard, model: str, renotify: timedelta, now: datetime) -> list[dict[str, Any]]:
+    """Stored results recent enough to group alerts and say when checks last passed."""
+    return list(yard.registry.backend.monitor_results(model, since=now - max(HISTORY, 2 * renotify)))
 
 
 def run_monitors(
@@ -244,6 +282,9 @@ def run_monitors(
         [yard.build_plugin("alerter", choice) for choice in yard.config.monitoring.alerters] if alert else []
     )
     until = until or datetime.now(timezone.utc)
+    renotify = Window.parse(yard.config.monitoring.renotify_every).duration or timedelta(hours=6)
+    now = datetime.now(timezone.utc)
+    history_rows = _history(yard, model, renotify, now) if store else []
     profiles: dict[int, Profile] = {}
     frames: dict[str, pd.DataFrame] = {}
     runs: list[MonitorRun] = []
@@ -287,11 +328,21 @@ def run_monitors(
                 window_end=end,
                 n_rows=len(part),
                 results=results,
+                at=now,
             )
+            history = runs_of(history_rows, monitor=monitor.name, version=version, variant=variant)
+            current = Run(
+                at=now,
+                failed=frozenset((r.feature, r.statistic) for r in results if r.drifted),
+                passed=frozenset((r.feature, r.statistic) for r in results if not r.drifted),
+                window_end=end,
+            )
+            decision = decide(history, current, renotify_every=renotify)
             if store:
                 yard.registry.backend.add_monitor_results(run.rows())
-            if run.failed:
-                run.alert = _alert_for(run)
+            if decision.notification is not None:
+                run.alert = _alert_for(run, decision, history)
+            if run.failed and run.alert is not None:
                 if run.alert.features:
                     try:
                         from modelyard.monitoring.blast_radius import annotate
@@ -299,7 +350,7 @@ def run_monitors(
                         annotate(run.alert, yard)
                     except ModelyardError as exc:
                         logger.warning("blast radius of the %s alert unavailable: %s", model, exc)
-                if alert:
-                    raise_alert(run.alert, host=yard.host, alerters=alerters)
+            if alert and run.alert is not None and decision.notification != "suppressed":
+                raise_alert(run.alert, host=yard.host, alerters=alerters)
             runs.append(run)
     return runs

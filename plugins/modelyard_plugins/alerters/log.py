@@ -33,7 +33,7 @@ class LogAlerter:
             version,
             variant,
             alert.monitor,
-            alert.summary,
+            alert.describe(),
             radius,
             extra={"alert": alert.to_dict()},
         )
