@@ -54,12 +54,36 @@ def is_tail_cell(key: str) -> bool:
     return key.startswith(TAIL_PREFIX) and key.endswith("__")
 
 
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
 def key_hashes(keys: Iterable[str]) -> np.ndarray:
-    """A stable 64-bit hash of each key (blake2b: the same on every machine and Python version)."""
-    return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(k.encode("utf-8"), digest_size=8).digest(), "little") for k in keys),
-        dtype=np.uint64,
-    )
+    """A stable 64-bit hash of each key: FNV-1a over its UTF-8 bytes and length, then splitmix64's mix.
+
+    Written out here (vectorised over the keys, one pass per byte position) so a profile stored
+    today buckets and recognises values the same way on any machine and any library version.
+    """
+    encoded = [k.encode("utf-8") for k in keys]
+    if not encoded:
+        return np.empty(0, dtype=np.uint64)
+    raw = np.array(encoded, dtype=bytes)  # fixed width, zero padded
+    width = raw.dtype.itemsize
+    data = raw.view(np.uint8).reshape(len(encoded), width) if width else np.zeros((len(encoded), 0), np.uint8)
+    lengths = np.fromiter((len(b) for b in encoded), dtype=np.uint64, count=len(encoded))
+    h = np.full(len(encoded), _FNV_OFFSET, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width):
+            active = lengths > j
+            mixed = (h ^ data[:, j].astype(np.uint64)) * _FNV_PRIME
+            h = np.where(active, mixed, h)
+        h ^= lengths
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return h
 
 
 @dataclass(frozen=True)
@@ -88,21 +112,23 @@ class Cells:
         bucket, without one each gets a cell of its own (after the head cells).
         """
         keys = list(counts)
+        if not keys:
+            return {}, {}
+        values = np.fromiter((int(v) for v in counts.values()), dtype=np.int64, count=len(keys))
         hashes = key_hashes(keys) if self.tail_buckets else None
         known = self.knows(keys, hashes)
-        cells: dict[str, int] = {}
-        unseen: dict[str, int] = {}
-        for i, key in enumerate(keys):
-            c = int(counts[key])
-            if not known[i]:
-                unseen[key] = unseen.get(key, 0) + c
-            if key in self.head:
-                cell = key
-            elif self.tail_buckets:
-                cell = tail_cell(int(hashes[i] % np.uint64(self.tail_buckets)))  # type: ignore[index]
-            else:
-                cell = key
-            cells[cell] = cells.get(cell, 0) + c
+        in_head = np.fromiter((k in self.head for k in keys), dtype=bool, count=len(keys))
+        cells = {keys[i]: int(values[i]) for i in np.flatnonzero(in_head)}
+        rest = np.flatnonzero(~in_head)
+        if self.tail_buckets and rest.size:
+            buckets = (hashes[rest] % np.uint64(self.tail_buckets)).astype(np.int64)  # type: ignore[index]
+            totals = np.bincount(buckets, weights=values[rest], minlength=self.tail_buckets)
+            for b in np.flatnonzero(totals):
+                cells[tail_cell(int(b))] = int(totals[b])
+        else:
+            for i in rest:
+                cells[keys[i]] = cells.get(keys[i], 0) + int(values[i])
+        unseen = {keys[i]: int(values[i]) for i in np.flatnonzero(~known)}
         return cells, unseen
 
 

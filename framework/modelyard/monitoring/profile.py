@@ -98,8 +98,13 @@ def category_keys(values: pd.Series) -> pd.Series:
 
 def category_counts(values: pd.Series) -> dict[str, int]:
     """Non-missing values counted by :func:`category_key`, most frequent first."""
+    counted = values.dropna().value_counts(sort=True)
+    counted = counted[counted > 0]  # a pandas categorical also lists its unused categories
+    index = counted.index
+    if index.inferred_type == "string":  # text keys are their own key: no per-value conversion
+        return dict(zip(index.astype(object), counted.to_numpy().astype(int).tolist(), strict=True))
     counts: dict[str, int] = {}
-    for value, count in values.dropna().value_counts(sort=True).items():
+    for value, count in counted.items():
         key = category_key(value)
         counts[key] = counts.get(key, 0) + int(count)
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
