@@ -28,7 +28,6 @@ hashes when there is a tail) so the quality check can still count values never s
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
