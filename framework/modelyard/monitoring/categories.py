@@ -22,7 +22,11 @@ categories the reference sample happened to contain:
   proportions. ``B`` keeps about :data:`TAIL_MIN_PER_BUCKET` reference values per bucket.
 
 A feature without a tail (every category frequent) keeps its categories exactly; a value the
-reference never had gets a cell of its own. The fit part's full vocabulary is kept (as 64-bit
+reference never had gets a cell of its own. With a tail, a value the reference never had that
+takes at least :data:`NEW_CATEGORY_SHARE` of a window (and :data:`NEW_CATEGORY_MIN` values) gets
+a cell of its own too, instead of hiding in its bucket: a value that frequent would have been
+seen in the reference (a tail value the fit part missed has a share below a few over its size),
+so it is a new category, not the tail. The fit part's full vocabulary is kept (as 64-bit
 hashes when there is a tail) so the quality check can still count values never seen before.
 """
 
@@ -36,6 +40,9 @@ import numpy as np
 #: Reference values per tail bucket (at least), and the most tail buckets a feature gets.
 TAIL_MIN_PER_BUCKET = 100
 MAX_TAIL_BUCKETS = 64
+#: An unseen value with at least this share of a window (and this many values) is a new category.
+NEW_CATEGORY_SHARE = 0.005
+NEW_CATEGORY_MIN = 10
 #: Prefix of the tail bucket cells' names (``__tail_07__``).
 TAIL_PREFIX = "__tail_"
 
@@ -118,6 +125,12 @@ class Cells:
         known = self.knows(keys, hashes)
         in_head = np.fromiter((k in self.head for k in keys), dtype=bool, count=len(keys))
         cells = {keys[i]: int(values[i]) for i in np.flatnonzero(in_head)}
+        if self.tail_buckets:  # frequent new values: cells of their own (see the module docstring)
+            floor = max(NEW_CATEGORY_MIN, NEW_CATEGORY_SHARE * float(values.sum()))
+            new = np.flatnonzero(~known & ~in_head & (values >= floor))
+            for i in new:
+                cells[keys[i]] = int(values[i])
+            in_head[new] = True
         rest = np.flatnonzero(~in_head)
         if self.tail_buckets and rest.size:
             buckets = (hashes[rest] % np.uint64(self.tail_buckets)).astype(np.int64)  # type: ignore[index]
