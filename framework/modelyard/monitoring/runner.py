@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from modelyard.errors import ModelyardError, MonitoringError, NoReferenceProfile
 from modelyard.monitoring.alerts import Alert, raise_alert
 from modelyard.monitoring.grouping import Decision, Run, decide, last_passed, runs_of
 from modelyard.monitoring.results import DetectorResult
+from modelyard.monitoring.window import WindowSummary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,6 +106,22 @@ class MonitorRun:
         return out
 
 
+def _raw_chunks(yard: Yard, model: str, window: Window, until: datetime) -> Iterator[pd.DataFrame]:
+    """The window's log rows in the sink's chunks (not expanded), online-store fallback rows left out."""
+    from modelyard.serving.prediction_log import open_log_sink
+
+    since = until - window.duration if window.duration is not None else None
+    sink = open_log_sink(yard)
+    try:
+        for chunk in sink.read(model, since, until):
+            if "mode" in chunk.columns:
+                chunk = chunk[~chunk["mode"].astype(str).str.startswith("fallback")]
+            if len(chunk):
+                yield chunk
+    finally:
+        sink.close()
+
+
 def read_window(yard: Yard, model: str, window: Window, *, until: datetime | None = None) -> pd.DataFrame:
     """The window's log rows of ``model``, expanded (a column per entity key and feature).
 
@@ -113,32 +131,41 @@ def read_window(yard: Yard, model: str, window: Window, *, until: datetime | Non
     """
     import pandas as pd
 
-    from modelyard.serving.prediction_log import open_log_sink
     from modelyard.serving.records import expand
 
     until = until or datetime.now(timezone.utc)
-    since = until - window.duration if window.duration is not None else None
-    sink = open_log_sink(yard)
-    try:
-        kept: deque[pd.DataFrame] = deque()
-        held = 0
-        for chunk in sink.read(model, since, until):
-            if "mode" in chunk.columns:
-                chunk = chunk[~chunk["mode"].astype(str).str.startswith("fallback")]
-            if not len(chunk):
-                continue
-            kept.append(chunk)
-            held += len(chunk)
-            while window.rows is not None and kept and held - len(kept[0]) >= window.rows:
-                held -= len(kept.popleft())
-    finally:
-        sink.close()
+    kept: deque[pd.DataFrame] = deque()
+    held = 0
+    for chunk in _raw_chunks(yard, model, window, until):
+        kept.append(chunk)
+        held += len(chunk)
+        while window.rows is not None and kept and held - len(kept[0]) >= window.rows:
+            held -= len(kept.popleft())
     if not kept:
         return pd.DataFrame()
     frame = pd.concat(list(kept), ignore_index=True).sort_values("timestamp", kind="stable")
     if window.rows is not None:
         frame = frame.tail(window.rows)
     return expand(frame.reset_index(drop=True))
+
+
+def window_batches(
+    yard: Yard, model: str, window: Window, *, until: datetime | None = None
+) -> Iterator[pd.DataFrame]:
+    """The window's rows as :func:`read_window` gives them, but batch by batch: memory bounded by a batch.
+
+    A count window (its last N rows) is bounded by N already and comes as one batch.
+    """
+    from modelyard.serving.records import expand
+
+    until = until or datetime.now(timezone.utc)
+    if window.rows is not None:
+        frame = read_window(yard, model, window, until=until)
+        if not frame.empty:
+            yield frame
+        return
+    for chunk in _raw_chunks(yard, model, window, until):
+        yield expand(chunk.reset_index(drop=True))
 
 
 def _profile_for(yard: Yard, model: str, version: int, cache: dict[int, Profile]) -> Profile:
@@ -259,6 +286,79 @@ def _history(yard: Yard, model: str, renotify: timedelta, now: datetime) -> list
     return list(yard.registry.backend.monitor_results(model, since=now - max(HISTORY, 2 * renotify)))
 
 
+@dataclass
+class _Part:
+    """One version (/ variant) of a window, summarised batch by batch for a streaming monitor."""
+
+    version: int | None
+    variant: str | None
+    summary: WindowSummary
+    rows: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, part: pd.DataFrame) -> None:
+        self.summary.update(part)
+        self.rows += len(part)
+        lo, hi = part["timestamp"].min().to_pydatetime(), part["timestamp"].max().to_pydatetime()
+        self.first = lo if self.first is None else min(self.first, lo)
+        self.last = hi if self.last is None else max(self.last, hi)
+
+
+def _groups(frame: pd.DataFrame, per_variant: bool) -> Iterator[tuple[int | None, str | None, pd.DataFrame]]:
+    """``(version, variant, rows)`` of a frame, by version (and variant)."""
+    keys = ["version", "variant"] if per_variant else ["version"]
+    for group, part in frame.groupby(keys, sort=True, dropna=False):
+        group = group if isinstance(group, tuple) else (group,)
+        version = None if group[0] != group[0] else int(group[0])
+        yield version, str(group[1]) if per_variant else None, part.reset_index(drop=True)
+
+
+def _streams(spec: Any) -> bool:
+    """Whether a detector plugin judges windows from summaries (so its windows are streamed)."""
+    from modelyard.monitoring.detector import SummaryDetector
+
+    factory = spec.load()
+    return isinstance(factory, type) and issubclass(factory, SummaryDetector)
+
+
+def _stream(
+    yard: Yard,
+    model: str,
+    monitors: list[MonitorConfig],
+    win: Window,
+    until: datetime,
+    profiles: dict[int, Profile],
+) -> dict[str, list[_Part]]:
+    """Read a window once, batch by batch, feeding each streaming monitor's per-version summaries."""
+    parts: dict[tuple[str, int | None, str | None], _Part] = {}
+    skipped: set[int | None] = set()
+    for batch in window_batches(yard, model, win, until=until):
+        for monitor in monitors:
+            for version, variant, rows in _groups(batch, monitor.per_variant):
+                key = (monitor.name, version, variant)
+                if key not in parts:
+                    if version is None:
+                        raise MonitoringError(
+                            f"monitor {monitor.name!r} of {model}: the log rows name no model version"
+                        )
+                    if version in skipped:
+                        continue
+                    try:
+                        profile = _profile_for(yard, model, version, profiles)
+                    except NoReferenceProfile as exc:
+                        # one version without a reference must not hide what the others' windows show
+                        logger.warning("monitor %s skipped the rows of v%s: %s", monitor.name, version, exc)
+                        skipped.add(version)
+                        continue
+                    parts[key] = _Part(version, variant, WindowSummary(profile, monitor.features))
+                parts[key].add(rows)
+    out: dict[str, list[_Part]] = {m.name: [] for m in monitors}
+    for (name, _, _), part in sorted(parts.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))):
+        out[name].append(part)
+    return out
+
+
 def run_monitors(
     yard: Yard,
     model: str,
@@ -269,7 +369,13 @@ def run_monitors(
     store: bool = True,
     alert: bool = True,
 ) -> list[MonitorRun]:
-    """Run ``model``'s monitors once; store results and raise alerts. ``window`` overrides each monitor's."""
+    """Run ``model``'s monitors once; store results and raise alerts. ``window`` overrides each monitor's.
+
+    Monitors whose detector judges summaries (``drift``, ``quality`` and single-statistic drift
+    detectors) read their window batch by batch, so a window larger than memory is judged with
+    memory bounded by the batch and the summaries (:mod:`modelyard.monitoring.window`); the
+    others read it whole.
+    """
     declared = list(yard.model(model).monitors) or list(DEFAULT_MONITORS)
     if monitors:
         unknown = sorted(set(monitors) - {m.name for m in declared})
@@ -287,70 +393,118 @@ def run_monitors(
     history_rows = _history(yard, model, renotify, now) if store else []
     profiles: dict[int, Profile] = {}
     frames: dict[str, pd.DataFrame] = {}
+    streamed: dict[str, list[_Part]] = {}
+    specs = {m.name: yard.host.spec("detector", m.detector.plugin) for m in declared}
+    by_window: dict[str, list[MonitorConfig]] = {}
+    for m in declared:
+        if getattr(specs[m.name], "kind", None) in ("drift", "quality") and _streams(specs[m.name]):
+            by_window.setdefault(window or m.window, []).append(m)
+    for spec_window, group in by_window.items():
+        streamed.update(_stream(yard, model, group, Window.parse(spec_window), until, profiles))
     runs: list[MonitorRun] = []
     for monitor in declared:
         spec_window = window or monitor.window
         win = Window.parse(spec_window)
-        if spec_window not in frames:
-            frames[spec_window] = read_window(yard, model, win, until=until)
-        frame = frames[spec_window]
-        if frame.empty:
+        judged: list[
+            tuple[str, str, int | None, str | None, datetime | None, datetime | None, int, list]
+        ] = []
+        if monitor.name in streamed:
+            spec = specs[monitor.name]
+            for part in streamed[monitor.name]:
+                detector = spec.build(monitor.detector.settings).fit(part.summary.profile)
+                results = detector.score_summary(part.summary, features=monitor.features)
+                judged.append(
+                    (
+                        spec.name,
+                        spec.kind,
+                        part.version,
+                        part.variant,
+                        part.first,
+                        part.last,
+                        part.rows,
+                        results,
+                    )
+                )
+        else:
+            if spec_window not in frames:
+                frames[spec_window] = read_window(yard, model, win, until=until)
+            frame = frames[spec_window]
+            for version, variant, part in _groups(frame, monitor.per_variant) if not frame.empty else ():
+                try:
+                    detector_name, kind, results = _judge(
+                        yard, model, monitor, part, version, variant, profiles
+                    )
+                except NoReferenceProfile as exc:
+                    # one version without a reference must not hide what the others' windows show
+                    logger.warning("monitor %s skipped %d rows: %s", monitor.name, len(part), exc)
+                    continue
+                ts = part["timestamp"]
+                judged.append(
+                    (
+                        detector_name,
+                        kind,
+                        version,
+                        variant,
+                        ts.min().to_pydatetime(),
+                        ts.max().to_pydatetime(),
+                        len(part),
+                        results,
+                    )
+                )
+        if not judged:
             logger.warning(
                 "monitor %s of %s: no predictions logged in window %s", monitor.name, model, spec_window
             )
             continue
-        keys = ["version", "variant"] if monitor.per_variant else ["version"]
-        for group, part in frame.groupby(keys, sort=True, dropna=False):
-            group = group if isinstance(group, tuple) else (group,)
-            version = None if group[0] != group[0] else int(group[0])
-            variant = str(group[1]) if monitor.per_variant else None
-            try:
-                detector, kind, results = _judge(
-                    yard, model, monitor, part.reset_index(drop=True), version, variant, profiles
-                )
-            except NoReferenceProfile as exc:
-                # one version without a reference must not hide what the others' windows show
-                logger.warning("monitor %s skipped %d rows: %s", monitor.name, len(part), exc)
-                continue
-            ts = part["timestamp"]
-            if win.duration is not None:
-                start, end = until - win.duration, until
-            else:
-                start, end = ts.min().to_pydatetime(), ts.max().to_pydatetime()
+        for detector_name, kind, version, variant, first, last, n_rows, results in judged:
+            start, end = (until - win.duration, until) if win.duration is not None else (first, last)
             run = MonitorRun(
                 model=model,
                 monitor=monitor.name,
-                detector=detector,
+                detector=detector_name,
                 kind=kind,
                 version=version,
                 variant=variant,
                 window_start=start,
                 window_end=end,
-                n_rows=len(part),
+                n_rows=n_rows,
                 results=results,
                 at=now,
             )
-            history = runs_of(history_rows, monitor=monitor.name, version=version, variant=variant)
-            current = Run(
-                at=now,
-                failed=frozenset((r.feature, r.statistic) for r in results if r.drifted),
-                passed=frozenset((r.feature, r.statistic) for r in results if not r.drifted),
-                window_end=end,
-            )
-            decision = decide(history, current, renotify_every=renotify)
-            if store:
-                yard.registry.backend.add_monitor_results(run.rows())
-            if decision.notification is not None:
-                run.alert = _alert_for(run, decision, history)
-            if run.failed and run.alert is not None:
-                if run.alert.features:
-                    try:
-                        from modelyard.monitoring.blast_radius import annotate
-
-                        annotate(run.alert, yard)
-                    except ModelyardError as exc:
-                        logger.warning("blast radius of the %s alert unavailable: %s", model, exc)
-            if alert and run.alert is not None and decision.notification != "suppressed":
-                raise_alert(run.alert, host=yard.host, alerters=alerters)
+            _settle(yard, run, history_rows, renotify, store=store, alert=alert, alerters=alerters)
             runs.append(run)
     return runs
+
+
+def _settle(
+    yard: Yard,
+    run: MonitorRun,
+    history_rows: list[dict[str, Any]],
+    renotify: timedelta,
+    *,
+    store: bool,
+    alert: bool,
+    alerters: list[Any],
+) -> None:
+    """Store a run's results, decide its notification (grouping), build and deliver its alert."""
+    history = runs_of(history_rows, monitor=run.monitor, version=run.version, variant=run.variant)
+    current = Run(
+        at=run.at or datetime.now(timezone.utc),
+        failed=frozenset((r.feature, r.statistic) for r in run.results if r.drifted),
+        passed=frozenset((r.feature, r.statistic) for r in run.results if not r.drifted),
+        window_end=run.window_end,
+    )
+    decision = decide(history, current, renotify_every=renotify)
+    if store:
+        yard.registry.backend.add_monitor_results(run.rows())
+    if decision.notification is not None:
+        run.alert = _alert_for(run, decision, history)
+    if run.failed and run.alert is not None and run.alert.features:
+        try:
+            from modelyard.monitoring.blast_radius import annotate
+
+            annotate(run.alert, yard)
+        except ModelyardError as exc:
+            logger.warning("blast radius of the %s alert unavailable: %s", run.model, exc)
+    if alert and run.alert is not None and decision.notification != "suppressed":
+        raise_alert(run.alert, host=yard.host, alerters=alerters)
