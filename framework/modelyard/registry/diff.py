@@ -299,9 +299,13 @@ def _categorical_changes(name: str, fa: FeatureProfile, fb: FeatureProfile) -> l
     ta, tb = sum(fa.frequencies.values()), sum(fb.frequencies.values())
     if not ta or not tb:
         return []
+    from modelyard.monitoring.categories import is_tail_cell
+
+    # hashed tail buckets of two profiles need not line up (their number depends on the data)
     shares = {
         cat: (fa.frequencies.get(cat, 0) / ta, fb.frequencies.get(cat, 0) / tb)
         for cat in set(fa.frequencies) | set(fb.frequencies)
+        if not is_tail_cell(cat)
     }
     moved = sorted(
         ((cat, x, y) for cat, (x, y) in shares.items() if x != y),
