@@ -15,8 +15,19 @@ from modelyard.serving.records import PredictionRecord
 from modelyard.yard import Yard
 
 
-def _log(yard: Yard, version: int, n: int, *, mode: str, errors: int = 0, start: int = 0) -> None:
-    at = datetime.now(timezone.utc) - timedelta(minutes=5)
+def _log(
+    yard: Yard,
+    version: int,
+    n: int,
+    *,
+    mode: str,
+    errors: int = 0,
+    start: int = 0,
+    variant: str | None = None,
+    latency: float = 5.0,
+    at: datetime | None = None,
+) -> None:
+    at = at or datetime.now(timezone.utc) - timedelta(minutes=5)
     sink = open_log_sink(yard)
     sink.write(
         [
@@ -24,11 +35,11 @@ def _log(yard: Yard, version: int, n: int, *, mode: str, errors: int = 0, start:
                 request_id=f"r{start + i}",
                 model="rides",
                 version=version,
-                variant=f"v{version}",
+                variant=variant or f"v{version}",
                 mode=mode,  # type: ignore[arg-type]
                 prediction=None if i < errors else 1,
                 error="boom" if i < errors else None,
-                latency_ms=5.0,
+                latency_ms=latency + (i % 7),
                 timestamp=at + timedelta(milliseconds=i),
             ).to_row()
             for i in range(n)
@@ -37,11 +48,15 @@ def _log(yard: Yard, version: int, n: int, *, mode: str, errors: int = 0, start:
     sink.close()
 
 
-@pytest.fixture
-def yard(tmp_path: Path):
+@pytest.fixture(params=["shadow"])
+def yard(tmp_path: Path, request: pytest.FixtureRequest):
     path = write_yard(tmp_path / "yard", registry_url=f"sqlite:///{tmp_path / 'reg.db'}")
     config = yaml.safe_load((path / "modelyard.yaml").read_text())
-    config["models"]["rides"]["promotion"] = {"require": ["shadow"], "min_shadow_samples": 20}
+    config["models"]["rides"]["promotion"] = {
+        "require": [request.param],
+        "min_shadow_samples": 20,
+        "min_experiment_samples": 20,
+    }
     (path / "modelyard.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     y = Yard.load(path)
     add_versions(y.registry.backend, "rides", 3)
@@ -70,3 +85,29 @@ def test_a_shadow_with_errors_fails_the_check(yard: Yard) -> None:
     with pytest.raises(PromotionRefused, match=r"error rate 10.00% \(needs <= 0.00%\)"):
         yard.registry.promote("rides", 3, reason="errors in the shadow")
     assert yard.registry.promote("rides", 3, reason="known flaky input", force=True).forced
+
+
+@pytest.mark.parametrize("yard", ["experiment"], indirect=True)
+def test_promotion_needs_a_passed_experiment(yard: Yard) -> None:
+    from modelyard.routing import changes
+    from modelyard.routing.deployment import DeploymentStore
+    from modelyard.routing.router import Variant
+
+    with pytest.raises(PromotionRefused, match="v2 is not a treatment arm of the current experiment"):
+        yard.registry.promote("rides", 2, reason="no experiment yet")
+    changes.deploy(
+        DeploymentStore.for_yard(yard),
+        "rides",
+        router="ab",
+        variants=[Variant("v1", 1, 0.5), Variant("v2", 2, 0.5), Variant("v3", 3, 0.5)],
+        actor="t",
+        reason="a/b/c",
+    )
+    at = datetime.now(timezone.utc)
+    _log(yard, 1, 60, mode="live", variant="v1", at=at)
+    _log(yard, 2, 60, mode="live", variant="v2", start=100, at=at)
+    _log(yard, 3, 60, mode="live", variant="v3", start=200, latency=80.0, at=at)
+    with pytest.raises(PromotionRefused, match="significantly worse latency_ms than v1"):
+        yard.registry.promote("rides", 3, reason="slow arm")
+    event = yard.registry.promote("rides", 2, reason="as good as control")
+    assert event.to_version == 2 and not event.forced

@@ -76,11 +76,12 @@ class PromotionConfig(_Strict):
         default_factory=list,
         description="conditions on the candidate's metrics: 'roc_auc >= 0.75', 'log_loss <= production * 1.02'",
     )
-    require: list[Literal["shadow"]] = Field(
-        default_factory=list, description="checks the candidate must have passed: 'shadow'"
+    require: list[Literal["shadow", "experiment"]] = Field(
+        default_factory=list, description="checks the candidate must have passed: 'shadow', 'experiment'"
     )
     min_shadow_samples: int = Field(100, ge=1)
     max_shadow_error_rate: float = Field(0.0, ge=0, le=1)
+    min_experiment_samples: int = Field(100, ge=1)
 
     @field_validator("gates")
     @classmethod

@@ -1,10 +1,17 @@
-"""Required checks of promotion gates that read the prediction log: did the candidate pass a shadow?
+"""Required checks of promotion gates that read the prediction log: a passed shadow or experiment.
 
-``models.X.promotion.require: [shadow]`` asks, before a version may be promoted, that it
-answered as a shadow of ``X`` (``mode: shadow`` in the prediction log) at least
-``promotion.min_shadow_samples`` times on requests the live variant also answered, with
-an error rate of at most ``promotion.max_shadow_error_rate``. The registry calls this
-through :meth:`modelyard.yard.Yard.promotion_checks`; results read like gate results.
+``models.X.promotion.require`` may name:
+
+- ``shadow``: the candidate answered as a shadow of ``X`` (``mode: shadow`` in the
+  prediction log) at least ``promotion.min_shadow_samples`` times on requests the live
+  variant also answered, with an error rate of at most ``promotion.max_shadow_error_rate``;
+- ``experiment``: the candidate is a live arm of ``X``'s current experiment (an ``ab`` or
+  ``canary`` deployment) that served at least ``promotion.min_experiment_samples``
+  requests, and the experiment report (``modelyard experiment report``) finds it
+  significantly *worse* than the control on no metric and no sample-ratio mismatch.
+
+The registry calls this through :meth:`modelyard.yard.Yard.promotion_checks`; results read
+like gate results.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ if TYPE_CHECKING:
 def required_checks(yard: Yard, model: str, version: int) -> list[GateResult]:
     """One result per check ``models.<model>.promotion.require`` names."""
     promotion = yard.model(model).promotion
-    return [shadow_check(yard, model, version, promotion) for check in promotion.require if check == "shadow"]
+    checks = {"shadow": shadow_check, "experiment": experiment_check}
+    return [checks[name](yard, model, version, promotion) for name in promotion.require]
 
 
 def shadow_check(yard: Yard, model: str, version: int, promotion: PromotionConfig) -> GateResult:
@@ -52,3 +60,30 @@ def shadow_check(yard: Yard, model: str, version: int, promotion: PromotionConfi
         + (f", agreement with live {agreement[-1]:.2%}" if agreement else "")
     )
     return GateResult(label, passed, detail)
+
+
+def experiment_check(yard: Yard, model: str, version: int, promotion: PromotionConfig) -> GateResult:
+    """Whether ``version`` passed ``model``'s current experiment (see the module docstring)."""
+    from modelyard.rollout.experiment import experiment_report
+
+    label = "passed experiment"
+    report = experiment_report(yard, model)
+    arms = [v for v in report.variants if v.version == version and v.variant != report.control]
+    if report.router not in ("ab", "canary") or not arms:
+        return GateResult(
+            label,
+            False,
+            f"{model} v{version} is not a treatment arm of the current experiment ({report.router})",
+        )
+    names = {a.variant for a in arms}
+    requests = sum(a.requests for a in arms)
+    worse = [c for c in report.comparisons if c.treatment in names and c.verdict == "worse"]
+    problems = []
+    if requests < promotion.min_experiment_samples:
+        problems.append(f"{requests} requests (needs >= {promotion.min_experiment_samples})")
+    problems += [f"significantly worse {c.metric} than {c.control} (p = {c.p_value:.3g})" for c in worse]
+    if report.srm is not None and report.srm.mismatch:
+        problems.append("sample-ratio mismatch: the split is not what was configured")
+    if problems:
+        return GateResult(label, False, "; ".join(problems))
+    return GateResult(label, True, f"{requests} requests, worse than {report.control} on no metric")
