@@ -65,31 +65,78 @@ def plain(value: Any) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
 
 
+def format_number(value: float) -> str:
+    """A float for people: four significant digits (``0.3704``, ``12.35``), no decimals from 1000 up
+    (``1235``), e-notation only for the very small or very large. ``--json`` keeps the full value."""
+    if value == 0 or value != value or value in (float("inf"), float("-inf")):
+        return "0" if value == 0 else str(value)
+    size = abs(value)
+    if size < 1e-4 or size >= 1e15:
+        return f"{value:.3g}"
+    if size >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
+
+
 def format_cell(value: Any) -> str:
-    """One table cell: missing values as ``-``, lists joined, mappings as ``k: v`` lines."""
+    """One table cell: missing values as ``-``, floats to four significant digits, lists joined,
+    mappings as ``k: v`` lines."""
     if value is None or (isinstance(value, float) and value != value):
         return "-"
     if isinstance(value, Mapping):
         return "\n".join(f"{k}: {format_cell(v)}" for k, v in value.items()) or "-"
     if isinstance(value, (list, tuple, set, frozenset)):
         return ", ".join(format_cell(v) for v in value) or "-"
+    if isinstance(value, float) or (
+        hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "f" and not hasattr(value, "__len__")
+    ):
+        return format_number(float(value))
     return str(value)
 
 
 def print_table(
     rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, title: str | None = None
 ) -> None:
-    """Print ``rows`` as a rich table with the given columns, in that order."""
+    """Print ``rows`` as a table of ``columns``, in that order, with ``title`` on its own line above.
+
+    No header is broken inside a word: each column is at least as wide as its header's longest
+    word. When the columns cannot fit the width that way (a narrow terminal, or 80 columns when
+    the output is piped), each row is printed as a block of ``column: value`` lines instead.
+    Piped output uses a lighter frame; ``--json`` carries the full values either way.
+    """
+    from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=Text(plain(title)) if title is not None else None, show_lines=False)
-    for column in columns:
-        table.add_column(Text(plain(column)), overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(plain(format_cell(row.get(column)))) for column in columns))
-    Console().print(table)
+    console = Console()
+    headers = [plain(column) for column in columns]
+    cells = [[plain(format_cell(row.get(column))) for column in columns] for row in rows]
+    if title is not None:
+        console.print(Text(plain(title), style="bold"))
+    widths = [max([len(w) for w in header.split()] or [1]) for header in headers]
+    frame = box.HEAVY_HEAD if console.is_terminal else box.SIMPLE_HEAD
+    if sum(w + 3 for w in widths) + 1 > console.width:
+        _print_blocks(console, headers, cells)
+        return
+    table = Table(box=frame, show_lines=False)
+    for header, width in zip(headers, widths):
+        table.add_column(Text(header), overflow="fold", min_width=width)
+    for row_cells in cells:
+        table.add_row(*(Text(cell) for cell in row_cells))
+    console.print(table)
+
+
+def _print_blocks(console: Any, headers: list[str], cells: list[list[str]]) -> None:
+    """The narrow layout: one block of ``header: value`` lines per row."""
+    from rich.text import Text
+
+    pad = max((len(h) for h in headers), default=0)
+    for i, row_cells in enumerate(cells):
+        if i:
+            console.print()
+        for header, cell in zip(headers, row_cells):
+            console.print(Text(f"{header:<{pad}}  ", style="bold") + Text(cell))
 
 
 def emit(
