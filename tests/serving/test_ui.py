@@ -1,9 +1,10 @@
-"""``GET /ui``: the monitoring page of a real server, read with httpx and rendered by headless Chromium.
+"""The web UI (``/ui``) of a real server, read with httpx and rendered by headless Chromium.
 
-The served yard has ``trip_acceptance`` v1 (with a training snapshot) in production and a
-stored monitor run over a drifted log window (``rating`` shifted); ``tip_amount`` has nothing
-registered and no results. The Chromium test leaves screenshots in ``test-artifacts/`` (``ui.png``,
-``ui-model.png``).
+The served yard has ``trip_acceptance`` v1 (with a training snapshot, in production) and v2
+(other params and metrics, holding ``candidate``, promoted with a reason full of HTML), an A/B
+deployment of v1 against v2 written by an actor whose name is HTML too, and a stored monitor
+run over a drifted log window (``rating`` shifted). ``tip_amount`` has nothing registered.
+The Chromium test leaves a screenshot of every page in ``test-artifacts/`` (``ui-*.png``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from srv_helpers import entities, running_server, train
 
 MODEL = "trip_acceptance"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+EVIL_REASON = '<script>alert("reason")</script> & "quotes"'
+EVIL_ACTOR = "<b>ops</b>"
 
 
 def _log_drifted(yard, frame, version: int) -> None:
@@ -42,6 +45,7 @@ def _log_drifted(yard, frame, version: int) -> None:
                     request_id=f"ui-{i}",
                     model=MODEL,
                     version=version,
+                    variant=f"v{version}",
                     prediction=1,
                     entities={"driver_id": int(row["driver_id"]), "customer_id": int(row["customer_id"])},
                     features={n: (None if pd.isna(row[n]) else row[n]) for n in names},
@@ -53,9 +57,12 @@ def _log_drifted(yard, frame, version: int) -> None:
 
 @pytest.fixture(scope="module")
 def served(make_example_repo, tmp_path_factory):
-    """(yard, base URL) of a real server whose registry holds a failed drift run of trip_acceptance."""
+    """(yard, base URL) of a real server over the yard described in the module docstring."""
     from modelyard.monitoring.runner import run_monitors
+    from modelyard.routing import changes
+    from modelyard.routing.router import Variant
     from modelyard.serving.app import build_state, create_app
+    from modelyard.ui.views import deployment_store
     from modelyard.yard import Yard
 
     repo = make_example_repo(tmp_path_factory.mktemp("ui") / "repo")
@@ -64,9 +71,29 @@ def served(make_example_repo, tmp_path_factory):
     frame = yard.features.training_frame(MODEL, ents.drop(columns=["accepted"]))
     estimator, cols = train(yard, MODEL, n=400)  # trained on the same 400 rows as the snapshot
     snapshot = yard.registry.snapshot(MODEL, frame, ents)
-    version = yard.registry.register(MODEL, estimator, snapshot=snapshot, feature_names=cols)
-    yard.registry.promote(MODEL, version.version, reason="ui tests")
-    _log_drifted(yard, frame, version.version)
+    v1 = yard.registry.register(
+        MODEL, estimator, snapshot=snapshot, feature_names=cols, params={"C": 1.0}, metrics={"auc": 0.75}
+    )
+    yard.registry.promote(MODEL, v1.version, reason="ui tests")
+    other, _ = train(yard, MODEL, n=400, c=0.5)
+    v2 = yard.registry.register(
+        MODEL,
+        other,
+        feature_names=cols,
+        params={"C": 0.5},
+        metrics={"auc": 0.8123456},
+        description="<i>v2</i>",
+    )
+    yard.registry.promote(MODEL, v2.version, "candidate", reason=EVIL_REASON, actor=EVIL_ACTOR)
+    changes.deploy(
+        deployment_store(yard),
+        MODEL,
+        router="ab",
+        variants=[Variant("v1", 1, 0.5), Variant("v2", 2, 0.5)],
+        actor=EVIL_ACTOR,
+        reason="A/B of v2",
+    )
+    _log_drifted(yard, frame, v1.version)
     runs = run_monitors(yard, MODEL, window="1h", alert=False)
     assert [r.monitor for r in runs if r.failed], "the shifted window must fail a monitor"
     state = build_state(yard, cache=False)
@@ -76,87 +103,169 @@ def served(make_example_repo, tmp_path_factory):
     yard.registry.close()
 
 
-def _rows(html: str, section: str) -> list[tuple[bool, list[str]]]:
-    """(highlighted, cell texts) of the result rows in the page's section of model ``section``."""
-    part = re.split(rf"id=[\"']model-{section}[\"']", html, maxsplit=1)[1].split("</section>", 1)[0]
+def _cells(html: str, table_class: str) -> list[tuple[bool, list[str]]]:
+    """(highlighted, cell texts) of the rows of the first table of class ``table_class``."""
+    part = re.split(rf'<table class="{table_class}">', html, maxsplit=1)[1].split("</table>", 1)[0]
     rows = []
     for attrs, body in re.findall(r"<tr([^>]*)>(.*?)</tr>", part, flags=re.S):
         cells = [
-            unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", body)
+            unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)
         ]
         if cells:
             rows.append(("bad" in attrs, cells))
     return rows
 
 
-def test_ui_shows_the_failed_monitor_and_the_drifted_feature(served) -> None:
-    yard, url = served
-    r = httpx.get(f"{url}/ui")
-    assert r.status_code == 200, r.text
+def _get(url: str, **params: str) -> str:
+    r = httpx.get(url, params=params, timeout=120)
+    assert r.status_code == 200, r.text[:3000]
     assert r.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in r.headers["content-security-policy"]
-    page = r.text
-    assert "<script" not in page and "http://" not in page and "https://" not in page  # no external assets
-    assert "Serving: v1 (production)" in page
-    assert "href='/ui/models/trip_acceptance'" in page
+    assert (
+        "<script" not in r.text and "http://" not in r.text and "https://" not in r.text
+    )  # nothing external
+    return r.text
+
+
+def test_overview_shows_aliases_deployment_and_the_failed_check(served) -> None:
+    yard, url = served
+    page = _get(f"{url}/ui")
+    model = page.split('id="model-trip_acceptance"', 1)[1].split("</section>", 1)[0]
+    assert re.search(
+        r'<span class="tag alias">production</span> &rarr; <a href="/ui/models/trip_acceptance/versions/1">v1</a>',
+        model,
+    )
+    assert re.search(r'<span class="tag alias">candidate</span> &rarr; <a[^>]*>v2</a>', model)
+    assert "Serving: v1, v2" in model
+    split = {c[0]: c for _, c in _cells(model, "deployment")}
+    assert split["v1"][1:] == ["v1", "live", "0.5", "50.0%"] and split["v2"][1:] == [
+        "v2",
+        "live",
+        "0.5",
+        "50.0%",
+    ]
     assert "Needs attention: trip_acceptance" in page
-    rows = _rows(page, MODEL)
+    rows = _cells(model, "results")
     # columns: monitor, version, detector, feature, statistic, value, threshold, verdict, window, when
-    failed = {(c[0], c[3]) for bad, c in rows if bad and c[7] == "FAIL"}
-    assert ("drift", "rating") in failed
-    assert all(c[7] != "FAIL" for bad, c in rows if not bad), "every failed check is highlighted"
-    passed = {c[3] for bad, c in rows if c[0] == "drift" and not bad}
-    assert "avg_daily_trips" in passed  # only rating was shifted
-    stored = yard.registry.backend.monitor_results(MODEL)
-    assert len(rows) == len(stored)  # one run so far: every stored row is the latest
-    # tip_amount: nothing registered, nothing monitored
-    tip = page.split("id='model-tip_amount'", 1)[1].split("</section>", 1)[0]
-    assert "no monitor results yet" in tip and "Serving: <span class=bad>nothing</span>" in tip
+    assert any(bad and c[3] == "rating" and c[7] == "FAIL" for bad, c in rows)
+    stored = [r for r in yard.registry.backend.monitor_results(MODEL) if r["drifted"]]
+    assert len(rows) == len(stored)  # every failed check of the (only) run is listed
+    for r in stored:  # the numbers are the registry's
+        shown = next(c for _, c in rows if c[0] == r["monitor"] and c[3] == (r["feature"] or "(dataset)"))
+        assert shown[5] == f"{r['score']:.4g}" and shown[6] == f"{r['threshold']:.4g}"
+    tip = page.split('id="model-tip_amount"', 1)[1].split("</section>", 1)[0]
+    assert "no monitor results yet" in tip and 'Serving: <span class="bad">nothing</span>' in tip
 
 
-def test_model_page_is_the_full_report_and_errors_are_json(served) -> None:
+def test_model_page_timeline_escapes_user_text(served) -> None:
+    yard, url = served
+    page = _get(f"{url}/ui/models/{MODEL}")
+    assert "<script>" not in page and "<b>ops</b>" not in page and "<i>v2</i>" not in page
+    assert "&lt;script&gt;alert(&#34;reason&#34;)&lt;/script&gt; &amp; &#34;quotes&#34;" in page
+    assert "&lt;b&gt;ops&lt;/b&gt;" in page and "&lt;i&gt;v2&lt;/i&gt;" in page
+    timeline = page.split('<ol class="timeline aliases">', 1)[1].split("</ol>", 1)[0]
+    events = yard.registry.history(MODEL)
+    assert timeline.count("<li>") == len(events) == 2
+    assert timeline.index("candidate") < timeline.index("production")  # newest first
+    versions = _cells(page, "versions")
+    assert [c[0] for _, c in versions] == ["v2", "v1"]
+    assert versions[0][1][5] == "auc 0.8123"  # the registry's 0.8123456, to four digits
+    assert [c[3] for _, c in _cells(page, "changes")] == ["ab"]
+    assert "promote</button>" not in page  # read-only without the admin token
+
+
+def test_version_page_shows_the_registrys_lineage(served) -> None:
+    yard, url = served
+    v1 = yard.registry.get_version(MODEL, 1)
+    snap = yard.registry.get_snapshot(v1.snapshot_id)
+    page = _get(f"{url}/ui/models/{MODEL}/versions/1")
+    lineage = {
+        c[0]: c[1] for _, c in _cells(page.replace("<th>", "<td>").replace("</th>", "</td>"), "lineage")
+    }
+    assert lineage["artifact sha256"] == v1.artifact_sha256
+    assert lineage["snapshot content sha256"] == snap.content_sha256
+    assert lineage["snapshot rows"] == str(snap.rows) == "400"
+    assert lineage["schema fingerprint"] == v1.schema_fingerprint
+    assert lineage["feature service"] == v1.feature_service
+    assert "deployed as <strong>v1</strong> (live, weight 0.5)" in page
+    assert '<span class="tag alias">production</span>' in page
+
+
+def test_diff_page_puts_two_versions_side_by_side(served) -> None:
     _, url = served
-    r = httpx.get(f"{url}/ui/models/{MODEL}", params={"window": "all"})
-    assert r.status_code == 200, r.text
-    assert r.text.count("<svg") >= 5 and "rating: reference vs current" in r.text
-    assert "failed check(s)" in r.text and "href='/ui'" in r.text
+    page = _get(f"{url}/ui/models/{MODEL}/diff", a="1", b="2")
+    params = {c[0]: c[1:] for _, c in _cells(page, "diff")}
+    assert params["C"] == ["1", "0.5", "changed (-0.5)"]
+    assert "<h2>Metrics</h2>" in page and "0.8123" in page
+
+
+def test_experiment_page_draws_intervals_and_the_sample_ratio(served) -> None:
+    _, url = served
+    page = _get(f"{url}/ui/models/{MODEL}/experiment")
+    assert "Router <strong>ab</strong>" in page and "<h2>Sample ratio</h2>" in page
+    variants = [c[0] for _, c in _cells(page, "variants")]
+    assert variants[:2] == ["v1", "v2"]
+
+
+def test_monitoring_page_charts_name_their_feature_and_axes(served) -> None:
+    yard, url = served
+    page = _get(f"{url}/ui/models/{MODEL}/monitoring", window="all")
+    charts = re.findall(r"<svg.*?</svg>", page, flags=re.S)
+    names = yard.features.feature_names(MODEL)
+    assert len(charts) >= len(names) + 1
+    for chart in charts:  # every chart carries a visible title and both axis labels
+        assert 'class="chart-title"' in chart and 'class="x-label"' in chart and 'class="y-label"' in chart
+    rating = next(c for c in charts if ">rating: reference vs current<" in c)
+    assert ">share of rows<" in rating and ">rating</text>" in rating  # the x axis is the feature
+    over_time = [c for c in charts if ">time (UTC)<" in c]
+    assert any(
+        ">rating: " in c and 'class="threshold"' in c for c in over_time
+    )  # drift of rating, with its threshold
+
+
+def test_errors_are_json(served) -> None:
+    _, url = served
     missing = httpx.get(f"{url}/ui/models/no_such_model")
-    assert missing.status_code == 404
-    assert missing.headers["content-type"] == "application/json"
-    assert "no_such_model" in missing.json()["error"] and missing.json()["type"] == "ModelNotFound"
-    bad = httpx.get(f"{url}/ui/models/{MODEL}", params={"window": "soon"})
+    assert missing.status_code == 404 and missing.json()["type"] == "ModelNotFound"
+    bad = httpx.get(f"{url}/ui/models/{MODEL}/monitoring", params={"window": "soon"})
     assert bad.status_code == 400 and "bad window 'soon'" in bad.json()["error"]
+    nov = httpx.get(f"{url}/ui/models/{MODEL}/versions/99")
+    assert nov.status_code == 404
 
 
-def test_latest_run_wins_and_user_strings_are_escaped() -> None:
-    from modelyard.serving.routes_ui import ModelState, latest_results, render_overview
+def test_latest_run_wins() -> None:
+    from modelyard.ui.views import latest_results
 
     old, new = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)
     base = {"monitor": "drift", "version": 1, "variant": None, "detector": "drift", "statistic": "ks"}
-    base.update(score=0.3, threshold=0.1, window_start=old, window_end=new)
     rows = [
         {**base, "feature": "rating", "drifted": True, "created_at": old},
         {**base, "feature": "rating", "drifted": False, "created_at": new},
         {**base, "feature": "<img src=x onerror=alert(1)>", "drifted": True, "created_at": new},
         {**base, "monitor": "quality", "feature": "rating", "drifted": False, "created_at": old},
     ]
-    latest = latest_results(rows)
-    assert [(r["monitor"], r["feature"], r["drifted"]) for r in latest] == [
+    assert [(r["monitor"], r["feature"], r["drifted"]) for r in latest_results(rows)] == [
         ("drift", "<img src=x onerror=alert(1)>", True),
         ("drift", "rating", False),
         ("quality", "rating", False),  # an older run of another monitor is still its latest
     ]
-    state = ModelState(
-        name="m<b>", served=[(1, ["prod'uction"])], other_aliases={}, serving_error=None, latest=latest
-    )
-    page = render_overview([state])
-    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert "m&lt;b&gt;" in page and "<b>" not in page and "prod&#x27;uction" in page
-    assert "href='/ui/models/m%3Cb%3E'" in page
+
+
+# -- in a real browser --------------------------------------------------------------------------
+
+PAGES = {
+    "overview": "/ui",
+    "model": f"/ui/models/{MODEL}",
+    "version": f"/ui/models/{MODEL}/versions/1",
+    "diff": f"/ui/models/{MODEL}/diff?a=1&b=2",
+    "experiment": f"/ui/models/{MODEL}/experiment",
+    "monitoring": f"/ui/models/{MODEL}/monitoring?window=all",
+}
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium")
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
     reason = "the chromium browser is not installed (apt-get install chromium)"
@@ -175,6 +284,8 @@ def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedP
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
         f"--user-data-dir={profile}",
     ]
     done = subprocess.run([chromium, *flags, *args], capture_output=True, text=True, timeout=120)
@@ -182,72 +293,79 @@ def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedP
     return done
 
 
-def test_ui_renders_in_headless_chromium(served, tmp_path: Path) -> None:
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders_in_headless_chromium(served, tmp_path: Path, page: str) -> None:
+    """The page's DOM after Chromium ran it, no console message (CSP violations are console errors), a screenshot."""
     chromium = _chromium()
-    _, url = served
-    dom = _headless(chromium, tmp_path / "profile-dom", "--dump-dom", f"{url}/ui").stdout
-    assert "<h1>modelyard monitoring</h1>" in dom
-    rows = _rows(dom, MODEL)
-    assert any(bad and cells[3] == "rating" and cells[7] == "FAIL" for bad, cells in rows), dom[:3000]
+    yard, url = served
+    done = _headless(chromium, tmp_path / "dom", "--dump-dom", url + PAGES[page])
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    dom = done.stdout
+    assert "<h1>" in dom and "</html>" in dom
+    if page == "overview":
+        assert any(bad and c[3] == "rating" and c[7] == "FAIL" for bad, c in _cells(dom, "results"))
+    if page == "version":
+        assert yard.registry.get_version(MODEL, 1).artifact_sha256 in dom
+    if page in ("monitoring", "experiment"):
+        assert "<svg" in dom  # the inline charts survive the CSP
+    if page == "model":
+        assert "&lt;script&gt;" in dom and "<b>ops</b>" not in dom  # user text stays text in the DOM
 
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "ui.png"
+    shot = ARTIFACTS / f"ui-{page}.png"
     shot.unlink(missing_ok=True)
     _headless(
-        chromium, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1280,900", f"{url}/ui"
+        chromium, tmp_path / "shot", f"--screenshot={shot}", "--window-size=1280,1000", url + PAGES[page]
     )
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
-    assert (width, height) == (1280, 900)
+    assert struct.unpack(">II", data[16:24]) == (1280, 1000)  # the IHDR chunk
     assert len(data) > 20_000  # a rendered page, not a blank image
 
-    report = f"{url}/ui/models/{MODEL}?window=all"
-    dom = _headless(chromium, tmp_path / "profile-report", "--dump-dom", report).stdout
-    assert "<svg" in dom and "rating: reference vs current" in dom  # the inline plots survive the CSP
-    _headless(
-        chromium,
-        tmp_path / "profile-report-shot",
-        f"--screenshot={ARTIFACTS / 'ui-model.png'}",
-        "--window-size=1280,900",
-        report,
-    )
+
+# -- standalone, and the admin actions (last: they change the registry) --------------------------
 
 
-def test_overview_reads_back_until_every_declared_monitor_ran(served) -> None:
-    """Runs last: it stores results for tip_amount, which the tests above expect to have none."""
-    from modelyard.serving.routes_ui import recent_results
+def test_standalone_ui_serves_the_same_pages_without_models(served) -> None:
+    from fastapi.testclient import TestClient
 
-    yard, url = served
-    now = datetime.now(timezone.utc)
-    row = {"model": "tip_amount", "version": 3, "variant": None, "detector": "drift", "statistic": "psi"}
-    row.update(score=0.5, threshold=0.2, p_value=None, n_reference=10, n_current=10)
-    yard.registry.backend.add_monitor_results(
-        [
-            {
-                **row,
-                "monitor": "drift",
-                "feature": "old<feature>",
-                "drifted": True,
-                "created_at": now - timedelta(days=9),
-            },
-            {
-                **row,
-                "monitor": "drift",
-                "feature": "rating",
-                "drifted": True,
-                "created_at": now - timedelta(days=3),
-            },
-            {
-                **row,
-                "monitor": "quality",
-                "feature": "rating",
-                "drifted": False,
-                "created_at": now - timedelta(hours=2),
-            },
-        ]
-    )
-    assert [r["feature"] for r in recent_results(yard, "tip_amount")] == ["rating", "rating"]  # 7 days back
-    section = httpx.get(f"{url}/ui").text.split("id='model-tip_amount'", 1)[1].split("</section>", 1)[0]
-    assert "1 failed check(s)" in section and "no monitor results yet" not in section
-    assert "old&lt;feature&gt;" not in section  # older than the latest drift run
+    from modelyard.ui.app import create_ui_app
+
+    yard, _ = served
+    with TestClient(create_ui_app(yard)) as client:
+        page = client.get("/ui")
+        assert page.status_code == 200 and "standalone UI (no model loaded)" in page.text
+        assert "Serving:" not in page.text
+        assert client.get(f"/ui/models/{MODEL}/versions/2").status_code == 200
+        assert client.get("/", follow_redirects=False).headers["location"] == "/ui"
+
+
+def test_actions_need_the_admin_token(served, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from modelyard.ui.app import create_ui_app
+
+    yard, _ = served
+    with TestClient(create_ui_app(yard)) as client:
+        form = {"version": "2", "alias": "production", "reason": "from the UI"}
+        monkeypatch.delenv("MODELYARD_ADMIN_TOKEN", raising=False)
+        assert client.post(f"/ui/models/{MODEL}/promote", data=form).status_code == 403
+        monkeypatch.setenv("MODELYARD_ADMIN_TOKEN", "s3cret")
+        assert client.post(f"/ui/models/{MODEL}/promote", data=form).status_code == 403  # not signed in
+        assert client.post("/ui/admin", data={"token": "wrong"}).status_code == 403
+        assert "promote</button>" not in client.get(f"/ui/models/{MODEL}").text
+        signed = client.post("/ui/admin", data={"token": "s3cret"}, follow_redirects=False)
+        assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
+        assert "samesite=strict" in signed.headers["set-cookie"].lower()
+        assert "promote</button>" in client.get(f"/ui/models/{MODEL}").text
+        done = client.post(f"/ui/models/{MODEL}/promote", data=form, follow_redirects=False)
+        assert done.status_code == 303, done.text
+        assert yard.registry.aliases(MODEL)["production"] == 2
+        last = yard.registry.history(MODEL)[-1]
+        assert (last.to_version, last.reason, last.actor) == (2, "from the UI", "web UI admin")
+        paused = client.post(f"/ui/models/{MODEL}/pause", data={"reason": "hold"}, follow_redirects=False)
+        assert paused.status_code == 303
+        from modelyard.ui.views import deployment_store
+
+        assert deployment_store(yard).current(MODEL).status == "paused"

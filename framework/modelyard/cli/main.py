@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("modelyard.cli.rollout:experiment", "Analyse experiments: per-variant statistics, significance, sample-ratio checks, shadows."),
     "replay": ("modelyard.cli.rollout:replay", "Re-score a candidate VERSION on logged live requests with point-in-time features."),
     "monitor": ("modelyard.cli.monitor:monitor", "Run a model's monitors over windows of the prediction log."),
+    "ui": ("modelyard.cli.ui:ui", "Browse the yard in a web browser: models, versions, deployments, experiments, monitoring."),
     "report": ("modelyard.cli.monitor:report", "Write a self-contained HTML monitoring report of MODEL (or print it as JSON)."),
 }
 # fmt: on

@@ -120,7 +120,7 @@ def print_table(
         _print_blocks(console, headers, cells)
         return
     table = Table(box=frame, show_lines=False)
-    for header, width in zip(headers, widths):
+    for header, width in zip(headers, widths, strict=True):
         table.add_column(Text(header), overflow="fold", min_width=width)
     for row_cells in cells:
         table.add_row(*(Text(cell) for cell in row_cells))
@@ -135,7 +135,7 @@ def _print_blocks(console: Any, headers: list[str], cells: list[list[str]]) -> N
     for i, row_cells in enumerate(cells):
         if i:
             console.print()
-        for header, cell in zip(headers, row_cells):
+        for header, cell in zip(headers, row_cells, strict=True):
             console.print(Text(f"{header:<{pad}}  ", style="bold") + Text(cell))
 
 

@@ -7,7 +7,7 @@ log, and at shutdown flushes the log. Endpoint families:
 * ``/v1``: ``POST /v1/models/{model}/predict``, ``POST /v1/features/{model}``, ``GET /v1/models``;
 * ``/v2``: the Open Inference Protocol (health, model metadata and readiness, ``infer``);
 * ``GET /metrics`` (Prometheus), ``GET /openapi.json`` and ``/docs``;
-* ``GET /ui``: the latest monitoring state of every model (HTML, :mod:`~modelyard.serving.routes_ui`).
+* ``GET /ui``: the web UI of the whole yard (HTML, :mod:`modelyard.ui.routes`).
 
 Handlers are ``async``: the feature read is awaited (the Redis fast path lets the loop serve
 other requests meanwhile) and the (sub-millisecond) prediction runs on the event loop itself:
@@ -172,9 +172,10 @@ def create_app(
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from modelyard import __version__
-    from modelyard.serving import http_errors, routes_ui, routes_v1, routes_v2
+    from modelyard.serving import http_errors, routes_v1, routes_v2
     from modelyard.serving.hot_routes import ServingApp
     from modelyard.serving.routes_feedback import feedback_router
+    from modelyard.ui import routes as ui_routes
 
     if state is None and state_factory is None:
         if yard is None:
@@ -205,7 +206,7 @@ def create_app(
     app.add_exception_handler(Exception, http_errors.unexpected_error_handler)
     app.include_router(routes_v1.router)
     app.include_router(routes_v2.router)
-    app.include_router(routes_ui.router)
+    app.include_router(ui_routes.router)
     feedback_yard = yard if yard is not None else (state.yard if state is not None else None)
     if feedback_yard is not None:
         app.include_router(feedback_router(feedback_yard))

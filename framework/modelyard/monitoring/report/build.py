@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,7 +51,7 @@ class Report:
         }
 
 
-def feature_plot(fp: FeatureProfile, column: pd.Series) -> str:
+def feature_plot(fp: FeatureProfile, column: pd.Series) -> Any:
     """Reference vs current distribution of one feature as SVG."""
     import pandas as pd
 
@@ -62,12 +61,16 @@ def feature_plot(fp: FeatureProfile, column: pd.Series) -> str:
         edges = np.asarray(fp.histogram_edges)
         clipped = np.clip(values, edges[0], edges[-1])
         current, _ = np.histogram(clipped, bins=edges)
-        return svg.histogram(list(edges), list(fp.histogram_counts), list(current), title)
+        return svg.histogram(list(edges), list(fp.histogram_counts), list(current), title, x_label=fp.name)
     if fp.kind == "categorical":
         counts = category_counts(column)
         top = list(dict.fromkeys([*list(fp.frequencies)[:12], *list(counts)[:3]]))[:15]
         return svg.bars(
-            top, [fp.frequencies.get(c, 0) for c in top], [int(counts.get(c, 0)) for c in top], title
+            top,
+            [fp.frequencies.get(c, 0) for c in top],
+            [int(counts.get(c, 0)) for c in top],
+            title,
+            x_label=fp.name,
         )
     return ""
 
@@ -104,83 +107,80 @@ def build_report(yard: Yard, model: str, *, window: str = "all") -> Report:
     )
 
 
-def _history_plots(history: list[dict[str, Any]]) -> list[str]:
-    """Lines over time of every non-feature statistic (performance, health, dataset drift share) per variant."""
-    grouped: dict[str, dict[str, list[tuple[datetime, float]]]] = defaultdict(lambda: defaultdict(list))
-    thresholds: dict[str, float] = {}
+def history_plots(history: list[dict[str, Any]]) -> list[Any]:
+    """Lines over time of every stored statistic, one chart per (monitor, statistic, feature).
+
+    Each chart's title names the monitor, the statistic and, for per-feature checks, the
+    feature; lines are per version (and variant), the threshold dashed.
+    """
+    grouped: dict[tuple[str, str, str], dict[str, list[tuple[datetime, float]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    thresholds: dict[tuple[str, str, str], float] = {}
     for row in history:
-        if row.get("feature") or row.get("score") is None:
+        if row.get("score") is None:
             continue
-        stat = f"{row['monitor']}: {row['statistic']}"
+        key = (str(row["monitor"]), str(row["statistic"]), str(row.get("feature") or ""))
         label = f"v{row['version']}" + (f" {row['variant']}" if row.get("variant") else "")
-        grouped[stat][label].append((row["window_end"] or row["created_at"], float(row["score"])))
+        grouped[key][label].append((row["window_end"] or row["created_at"], float(row["score"])))
         if row.get("threshold") is not None:
-            thresholds[stat] = float(row["threshold"])
-    return [
-        svg.lines(dict(series), stat, threshold=thresholds.get(stat))
-        for stat, series in sorted(grouped.items())
-    ]
+            thresholds[key] = float(row["threshold"])
+    plots = []
+    for key, series in sorted(grouped.items(), key=lambda kv: (kv[0][2] != "", kv[0])):
+        monitor, statistic, feature = key
+        title = f"{feature}: {statistic} ({monitor})" if feature else f"{monitor}: {statistic}"
+        plots.append(svg.lines(dict(series), title, threshold=thresholds.get(key), y_label=statistic))
+    return plots
 
 
-def _cell(value: Any) -> str:
+def _num(value: Any) -> str:
+    """A number to four significant digits; missing or not finite as ``-``."""
     if value is None:
         return "-"
-    if isinstance(value, float):
-        return "-" if not np.isfinite(value) else f"{value:.4g}"
-    return escape(str(value))
+    if isinstance(value, (float, np.floating)):
+        return "-" if not np.isfinite(value) else f"{float(value):.4g}"
+    return str(value)
+
+
+def templates() -> Any:
+    """The Jinja2 environment of the report's templates (autoescaped)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("modelyard.monitoring.report", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _num
+    return env
+
+
+def report_context(report: Report) -> dict[str, Any]:
+    """What the report templates read: the report, its sections' rows in order, the history charts."""
+    sections = []
+    for section in report.sections:
+        results = sorted(section.results, key=lambda r: (not r.drifted, r.detector, r.feature or ""))
+        drift = {r.feature: r for r in section.results if r.detector == "drift" and r.feature}
+        sections.append(
+            {
+                "version": section.version,
+                "n_rows": section.n_rows,
+                "results": results,
+                "plots": section.plots,
+                "drift": drift,
+            }
+        )
+    view = {
+        "model": report.model,
+        "window": report.window,
+        "generated_at": report.generated_at,
+        "sections": sections,
+    }
+    return {"report": view, "history_plots": history_plots(report.history)}
 
 
 def render_html(report: Report) -> str:
-    """The report as one HTML page: summary, per-feature plots with statistics, history."""
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>modelyard report: {escape(report.model)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
-        "margin:1em 0}td,th{border:1px solid #ddd;padding:3px 8px;font-size:13px;text-align:left}"
-        ".bad{background:#fdecea;color:#b03a2e;font-weight:600}.ok{color:#1e8449}"
-        ".grid{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #eee;padding:6px}</style></head><body>",
-        f"<h1>{escape(report.model)}</h1>",
-        f"<p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC; window: {escape(report.window)}.</p>",
-    ]
-    if not report.sections:
-        parts.append("<p>No logged predictions of a version with a training snapshot in this window.</p>")
-    for section in report.sections:
-        failed = [r for r in section.results if r.drifted]
-        verdict = (
-            f"<span class='bad'>{len(failed)} failed check(s)</span>"
-            if failed
-            else "<span class='ok'>all checks pass</span>"
-        )
-        parts.append(f"<h2>Version {section.version}: {section.n_rows} predictions, {verdict}</h2>")
-        parts.append(
-            "<table><tr><th>detector</th><th>feature</th><th>statistic</th><th>value</th><th>p-value</th>"
-            "<th>threshold</th><th>verdict</th></tr>"
-        )
-        for r in sorted(section.results, key=lambda r: (not r.drifted, r.detector, r.feature or "")):
-            cls = "bad" if r.drifted else "ok"
-            parts.append(
-                f"<tr><td>{_cell(r.detector)}</td><td>{_cell(r.feature or '(dataset)')}</td><td>{_cell(r.statistic)}</td>"
-                f"<td>{_cell(r.value)}</td><td>{_cell(r.p_value)}</td><td>{_cell(r.threshold)}</td>"
-                f"<td class='{cls}'>{'FAIL' if r.drifted else 'ok'}</td></tr>"
-            )
-        parts.append("</table><h3>Distributions</h3><div class='grid'>")
-        drift = {r.feature: r for r in section.results if r.detector == "drift" and r.feature}
-        for name, plot in section.plots.items():
-            r = drift.get(name)
-            caption = (
-                f"{escape(r.statistic)} {_cell(r.value)} (threshold {_cell(r.threshold)}), p={_cell(r.p_value)}"
-                if r
-                else ""
-            )
-            cls = "bad" if r is not None and r.drifted else ""
-            parts.append(f"<div class='card'>{plot}<div class='{cls}'>{caption}</div></div>")
-        parts.append("</div>")
-    plots = _history_plots(report.history)
-    parts.append("<h2>Over time</h2>")
-    parts.append(
-        "<div class='grid'>" + "".join(f"<div class='card'>{p}</div>" for p in plots) + "</div>"
-        if plots
-        else "<p>No stored results yet: run <code>modelyard monitor run</code>.</p>"
-    )
-    parts.append("</body></html>")
-    return "".join(parts)
+    """The report as one self-contained HTML page (no scripts, no external assets)."""
+    return templates().get_template("report.html").render(**report_context(report))
