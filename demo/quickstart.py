@@ -303,6 +303,11 @@ def monitoring_act(server: Server, entities: pd.DataFrame, end: datetime) -> Non
     report = WORK / "report.html"
     modelyard("report", MODEL, "--out", str(report))
     console.print(f"open {report.relative_to(ROOT)} in a browser")
+    for page in ("/ui", f"/ui/models/{MODEL}", f"/ui/models/{MODEL}/monitoring?window=all"):
+        answer = server.client.get(page)
+        if answer.status_code != 200:
+            raise SystemExit(f"the web UI page {page} answered {answer.status_code}: {answer.text[:500]}")
+    console.print(f"the web UI answers at {server.url}/ui (models, versions, alias history, monitoring)")
 
 
 def safety_act() -> None:
@@ -355,6 +360,19 @@ def main() -> int:
     act("7. Storage")
     modelyard("usage")
     console.print("\n[bold green]demo finished[/]: everything ran on local files and SQLite.")
+    port = 8765
+    console.print(
+        "\n[bold]Look at the yard in a browser[/] (read-only; nothing is loaded from the network):\n"
+        f"  {Path(MODELYARD).relative_to(ROOT) if Path(MODELYARD).is_relative_to(ROOT) else MODELYARD} "
+        f"--repo {REPO.relative_to(ROOT)} ui --port {port}\n"
+        f"  then open [bold]http://127.0.0.1:{port}/ui[/] and look at:\n"
+        f"  - {MODEL}: the failed drift check on rating, from the drifted traffic of act 5\n"
+        f"  - /ui/models/{MODEL}: the alias history timeline (the promotions, the rollback of v2, the\n"
+        "    automatic rollback of the slow v3) and the deployment changes of the canaries\n"
+        f"  - /ui/models/{MODEL}/monitoring?window=all: rating's distribution against its training\n"
+        "    snapshot, and every drift statistic over time with its threshold\n"
+        f"  - /ui/models/{MODEL}/diff?a=1&b=2: what changed between v1 and v2 (params, metrics, data)"
+    )
     return 0
 
 
