@@ -102,7 +102,7 @@ def print_table(
     No header is broken inside a word: each column is at least as wide as its header's longest
     word. When the columns cannot fit the width that way (a narrow terminal, or 80 columns when
     the output is piped), each row is printed as a block of ``column: value`` lines instead.
-    Piped output uses a lighter frame; ``--json`` carries the full values either way.
+    ``--json`` carries the full values either way.
     """
     from rich import box
     from rich.console import Console
@@ -115,11 +115,10 @@ def print_table(
     if title is not None:
         console.print(Text(plain(title), style="bold"))
     widths = [max([len(w) for w in header.split()] or [1]) for header in headers]
-    frame = box.HEAVY_HEAD if console.is_terminal else box.SIMPLE_HEAD
     if sum(w + 3 for w in widths) + 1 > console.width:
         _print_blocks(console, headers, cells)
         return
-    table = Table(box=frame, show_lines=False)
+    table = Table(box=box.HEAVY_HEAD, show_lines=False)
     for header, width in zip(headers, widths, strict=True):
         table.add_column(Text(header), overflow="fold", min_width=width)
     for row_cells in cells:

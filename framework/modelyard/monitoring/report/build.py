@@ -133,7 +133,7 @@ def history_plots(history: list[dict[str, Any]]) -> list[Any]:
     return plots
 
 
-def _num(value: Any) -> str:
+def num(value: Any) -> str:
     """A number to four significant digits; missing or not finite as ``-``."""
     if value is None:
         return "-"
@@ -153,7 +153,7 @@ def templates() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["num"] = _num
+    env.filters["num"] = num
     return env
 
 
