@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml setup.py framework/modelyard/serving/_redis_rows.c | $(
 	$(PY) -m pip install --quiet --upgrade pip
 	@echo "make install: installing modelyard and its dev extras (Feast, scikit-learn, MLflow, Dask...)"
 	@echo "  into $(VENV), and compiling the online-read decoder; a few minutes the first time"
-	$(PY) -m pip install --progress-bar off -e ".[dev]" 2>&1 | tee $(VENV)/install.log \
+	@$(PY) -m pip install --progress-bar off -e ".[dev]" 2>&1 | tee $(VENV)/install.log \
 	  | grep --line-buffered -E '^(Collecting|Building|Successfully|ERROR)' | sed -u 's/^/  /'; \
 	  test $${PIPESTATUS[0]} -eq 0 || { echo "make install failed: see $(VENV)/install.log"; exit 1; }
 	@echo "make install: done"
