@@ -124,3 +124,105 @@ def test_shadow_report_agreement_latency_and_errors() -> None:
     assert s.agreement == pytest.approx(expected)
     assert s.latency_p50_ms == pytest.approx(200.0)
     assert s.prediction_difference["mean_abs"] == pytest.approx(1 - expected)
+
+
+def _ab(names: tuple[str, str] = ("control", "treatment")) -> Deployment:
+    return Deployment("sim", (Variant(names[0], 1, 0.5), Variant(names[1], 2, 0.5)), router="ab", salt="s")
+
+
+def test_report_states_unit_method_families_and_cuped() -> None:
+    from modelyard.rollout.simulation import Scenario, simulate
+
+    sim = simulate(Scenario(users=600, accuracy_effect=0.08), 3)
+    report = build_report(
+        sim.log,
+        deployment=_ab(),
+        task="classification",
+        periods=sim.periods,
+        feedback=sim.feedback,
+        pre_log=sim.pre_log,
+        pre_feedback=sim.pre_feedback,
+    )
+    assert report.unit == "entity (user_id)" and report.design.startswith("sequential")
+    primary, guardrail = report.families
+    assert primary["metrics"] == ["accuracy"] and primary["correction"] == "none"
+    assert guardrail["correction"] == "Bonferroni" and guardrail["alpha_each"] == pytest.approx(0.05 / 3)
+    acc = next(c for c in report.comparisons if c.metric == "accuracy")
+    assert acc.role == "primary" and acc.verdict == "better" and acc.unit == "entity (user_id)"
+    assert acc.n_control + acc.n_treatment <= 600 < sum(acc.requests)  # units, not requests
+    assert acc.adjustment.startswith("CUPED") and acc.unadjusted["difference"] is not None
+    err = next(c for c in report.comparisons if c.metric == "error_rate")
+    assert err.role == "guardrail" and err.level == pytest.approx(1 - 0.05 / 3)
+    assert report.srm.unit == "unit" and not report.srm.mismatch
+    assert report.coverage["coverage"] == 1.0 and report.to_dict()["unit"] == "entity (user_id)"
+
+
+def _drop_markers(counts: dict[str, int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "request_id": f"dropped-{v}",
+                "timestamp": T0,
+                "model": "sim",
+                "version": 0,
+                "variant": v,
+                "mode": "dropped",
+                "entities": "{}",
+                "features": "{}",
+                "prediction": float(n),
+                "prediction_label": "live",
+                "score": float("nan"),
+                "latency_ms": 0.0,
+                "cache_hit": False,
+                "error": "prediction log queue full",
+            }
+            for v, n in counts.items()
+        ]
+    )
+
+
+def test_report_refuses_a_verdict_when_the_logger_lost_rows() -> None:
+    from modelyard.rollout.simulation import Scenario, simulate
+
+    sim = simulate(Scenario(users=400, accuracy_effect=0.1), 5)
+    n = len(sim.log)
+    lossy = pd.concat([sim.log, _drop_markers({"control": n // 20, "treatment": n // 20})], ignore_index=True)
+    report = build_report(lossy, deployment=_ab(), task="classification", feedback=sim.feedback)
+    assert report.coverage["dropped"] == 2 * (n // 20)
+    assert report.coverage["coverage"] == pytest.approx(n / (n + 2 * (n // 20)))
+    assert all(c.verdict == "no verdict (rows lost)" for c in report.comparisons)
+    assert "dropped" in report.warnings[0] and "no verdict" in report.warnings[0]
+    # a small, even loss is reported but does not block the verdict
+    light = pd.concat([sim.log, _drop_markers({"control": 2, "treatment": 2})], ignore_index=True)
+    ok = build_report(light, deployment=_ab(), task="classification", feedback=sim.feedback)
+    assert ok.coverage["dropped"] == 4 and not any("no verdict" in c.verdict for c in ok.comparisons)
+    assert [v.dropped for v in ok.variants] == [2, 2]
+
+
+def test_report_warns_when_pooling_across_a_weight_change_is_biased() -> None:
+    from modelyard.rollout.simulation import Scenario, simulate
+
+    # accuracy falls over the day while the treatment's share grows from 10% to 90%: no true effect,
+    # but the treatment's rows are mostly late ones (Simpson's paradox)
+    scenario = Scenario(users=1500, weights=((0.0, 0.1), (12.0, 0.9)), accuracy_drift_per_hour=-0.012)
+    sim = simulate(scenario, 8)
+    report = build_report(
+        sim.log, deployment=_ab(), task="classification", periods=sim.periods, feedback=sim.feedback
+    )
+    assert any("Simpson" in w and w.startswith("accuracy") for w in report.warnings)
+
+
+def test_a_fixed_horizon_read_early_is_warned() -> None:
+    from modelyard.rollout.sequential import Plan
+    from modelyard.rollout.simulation import Scenario, simulate
+
+    sim = simulate(Scenario(users=300), 2)
+    report = build_report(
+        sim.log,
+        deployment=_ab(),
+        task="classification",
+        feedback=sim.feedback,
+        plan=Plan(design="fixed", planned_units=5000),
+    )
+    assert report.design == "fixed horizon at 5000 units per arm"
+    assert any("before the planned horizon" in w for w in report.warnings)

@@ -430,6 +430,21 @@ def experiment() -> None:
 @click.option(
     "--tolerance", default=0.0, show_default=True, help="Shadow agreement tolerance for regression."
 )
+@click.option(
+    "--design",
+    type=click.Choice(["sequential", "fixed"]),
+    default="sequential",
+    show_default=True,
+    help="sequential: always-valid, read any time; fixed: valid once, at --planned-units.",
+)
+@click.option(
+    "--planned-units",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Units per arm the experiment plans for (the fixed horizon; tunes the sequential test).",
+)
+@click.option("--primary", default=None, help="Primary metric (default: accuracy / absolute_error).")
 @json_option
 @click.pass_context
 def report(
@@ -439,17 +454,23 @@ def report(
     until: str | None,
     alpha: float,
     tolerance: float,
+    design: str,
+    planned_units: int,
+    primary: str | None,
     as_json: bool,
 ) -> None:
     """Compare MODEL's variants: traffic, errors, latency, predictions, metrics with feedback.
 
-    Statistical tests fit the metric (two-proportion z-test, Welch's t-test, Mann-Whitney)
-    with confidence intervals, the minimum detectable effect and a plain verdict. A
-    sample-ratio mismatch (traffic not matching the weights) is reported first.
+    Metrics are analysed by the randomisation unit (the entity keys assignment is sticky
+    on: delta method, CUPED with pre-experiment values), latency by the Hodges-Lehmann
+    shift and its Moses interval; sequential (always-valid) by default; the primary metric
+    and the guardrails are separate families, each Bonferroni-corrected. A sample-ratio
+    mismatch (units not matching the weights) and lost log rows are reported first.
 
     \b
     Example:
       modelyard experiment report trip_acceptance --since 24h --json
+      modelyard experiment report trip_acceptance --design fixed --planned-units 5000
     """
     from modelyard.rollout.experiment import experiment_report
 
@@ -462,6 +483,9 @@ def report(
         until=parse_since(until),
         alpha=alpha,
         shadow_tolerance=tolerance,
+        design=design,  # type: ignore[arg-type]
+        planned_units=planned_units,
+        primary=primary,
     )
     if as_json:
         emit(result.to_dict(), as_json=True)
@@ -471,9 +495,33 @@ def report(
     click.echo(
         f"{model}: {result.router} ({result.status}), revision {result.revision}, control {result.control}"
     )
+    click.echo(f"unit: {result.unit}; method: {result.design}")
+    for family in result.families:
+        if family.get("note"):
+            click.echo(f"{family['name']} metric {', '.join(family['metrics'])}: {family['note']}")
+            continue
+        click.echo(
+            f"{family['name']} family: {', '.join(family['metrics'])} x {len(family['arms'])} arm(s) = "
+            f"{family['comparisons']} comparison(s), correction {family['correction']}, "
+            f"each at alpha {family['alpha_each']:.3g}"
+        )
+    cov = result.coverage
+    if cov.get("coverage") is not None:
+        click.echo(
+            f"coverage: {cov['logged']} of {cov['logged'] + cov['dropped']} live rows logged ({cov['coverage']:.2%})"
+        )
     emit([_variant_row(v) for v in result.variants], as_json=False, title="variants")
     if result.comparisons:
         emit([_comparison_row(c) for c in result.comparisons], as_json=False, title=f"vs {result.control}")
+        for test in dict.fromkeys(f"{c.metric}: {c.test}" for c in result.comparisons):
+            click.echo(f"  {test}")
+        for c in result.comparisons:
+            if c.adjustment and c.unadjusted:
+                u = c.unadjusted
+                click.echo(
+                    f"{c.metric} {c.treatment}: {c.adjustment}; without CUPED {_fmt(u.get('difference'))} "
+                    f"[{_fmt(u.get('ci_low'))}, {_fmt(u.get('ci_high'))}]"
+                )
     if result.srm is not None:
         click.echo(f"sample ratio: {result.srm.message}")
     if result.shadows:
@@ -502,12 +550,11 @@ def _comparison_row(c: Any) -> dict[str, Any]:
     return {
         "metric": c.metric,
         "variant": c.treatment,
-        "test": c.test,
-        "control": _fmt(c.control_value),
-        "treatment": _fmt(c.treatment_value),
-        "diff [CI]": f"{_fmt(c.difference)} [{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]",
+        "units": f"{c.n_control}/{c.n_treatment}",
+        "control -> treatment": f"{_fmt(c.control_value)} -> {_fmt(c.treatment_value)}",
+        "diff [interval]": f"{_fmt(c.difference)} [{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]",
+        "level": _fmt(c.level, "{:.1%}"),
         "p": _fmt(c.p_value, "{:.3g}"),
-        "MDE": _fmt(c.mde),
         "verdict": c.verdict,
     }
 

@@ -1,18 +1,26 @@
-"""Statistical comparison of a treatment variant against the control, from scipy.
+"""Statistical comparison of a treatment variant against the control.
 
-Each test returns a :class:`Comparison`: the two estimates, their difference with a
-confidence interval, the p-value, the minimum detectable effect (MDE) for the sample so
-far (the smallest true difference this sample would detect with ``power`` at ``alpha``)
-and a plain verdict:
+Each comparison returns a :class:`Comparison`: the two estimates, their difference with an
+interval, the p-value, the minimum detectable effect (MDE) and a plain verdict:
 
-- ``better`` / ``worse``: significant at ``alpha``, in the direction the metric prefers;
+- ``better`` / ``worse``: significant, in the direction the metric prefers;
 - ``different``: significant for a metric without a preferred direction;
-- ``not yet significant``: no significant difference, and the MDE says how large a
-  difference would have been needed.
+- ``not yet significant``: the interval contains 0.
 
-Which test fits which metric: proportions (error rate, accuracy, positive rate) use the
-two-proportion z-test; roughly normal means (regression predictions, absolute errors)
-Welch's t-test; skewed values (latency) the Mann-Whitney U test.
+The verdict is read off the interval (significant exactly when it excludes 0), and the
+p-value comes from the same statistic and critical value, so the three never disagree.
+
+Two kinds of comparison:
+
+:func:`ratio_comparison`
+    any per-request mean (error rate, accuracy, positive rate, absolute error, prediction
+    mean) as a ratio of per-unit sums with the delta-method variance, optionally with CUPED
+    (:mod:`modelyard.rollout.units`); a z-statistic read with the plan's design
+    (:mod:`modelyard.rollout.sequential`).
+:func:`shift_comparison`
+    skewed per-request values (latency): the Mann-Whitney U statistic, the Hodges-Lehmann
+    shift and its Moses interval on all rows (:mod:`modelyard.rollout.shift`), with the same
+    design's critical value.
 """
 
 from __future__ import annotations
@@ -21,6 +29,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from modelyard.rollout import sequential as seq
+from modelyard.rollout.shift import hodges_lehmann, moses_interval, u_statistic
+from modelyard.rollout.units import UnitSums, cuped, delta_estimates, harmonic_units
 
 Direction = Literal["higher", "lower", "none"]
 
@@ -45,6 +57,17 @@ class Comparison:
     mde: float | None
     alpha: float
     verdict: str
+    unit: str = "request"
+    """What ``n_control``/``n_treatment`` count: the randomisation unit, or requests."""
+    level: float | None = None
+    """Confidence of the interval after the correction (``1 - alpha / m``)."""
+    family: str = ""
+    role: str = ""
+    """``primary`` or ``guardrail``."""
+    requests: tuple[int, int] = (0, 0)
+    adjustment: str = ""
+    unadjusted: dict[str, float | None] | None = None
+    """Without CUPED: difference, ci_low, ci_high, p_value (when CUPED was applied)."""
 
     @property
     def relative_difference(self) -> float | None:
@@ -53,12 +76,20 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["relative_difference"] = self.relative_difference
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
+        return {k: _none_if_nan(v) for k, v in data.items()}
 
 
-def verdict(p_value: float | None, difference: float, *, alpha: float, direction: Direction) -> str:
-    """``better`` / ``worse`` / ``different`` / ``not yet significant`` (see the module docstring)."""
-    if p_value is None or math.isnan(p_value) or p_value >= alpha or difference == 0:
+def _none_if_nan(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _none_if_nan(v) for k, v in value.items()}
+    return value
+
+
+def verdict(low: float | None, high: float | None, difference: float, *, direction: Direction) -> str:
+    """``better`` / ``worse`` / ``different`` / ``not yet significant`` from the interval."""
+    if low is None or high is None or math.isnan(low) or math.isnan(high) or low <= 0 <= high:
         return "not yet significant"
     if direction == "none":
         return "different"
@@ -66,157 +97,133 @@ def verdict(p_value: float | None, difference: float, *, alpha: float, direction
     return "better" if improved else "worse"
 
 
-def _z(q: float) -> float:
-    from scipy import stats
-
-    return float(stats.norm.ppf(q))
-
-
-def two_proportions(
+def ratio_comparison(
     metric: str,
-    successes: tuple[int, int],
-    totals: tuple[int, int],
+    control: UnitSums,
+    treatment: UnitSums,
     *,
     names: tuple[str, str] = ("control", "treatment"),
     direction: Direction = "higher",
-    alpha: float = 0.05,
-    power: float = 0.8,
+    plan: seq.Plan | None = None,
+    alpha: float | None = None,
+    unit: str = "request",
+    use_cuped: bool = True,
 ) -> Comparison:
-    """Two-proportion z-test (pooled variance for the test, unpooled for the interval)."""
-    from scipy import stats
+    """Difference of two per-unit ratios (delta method, CUPED when pre-period values exist).
 
-    (x1, x2), (n1, n2) = successes, totals
-    if n1 == 0 or n2 == 0:
-        return _empty(
-            metric,
-            "two-proportion z-test",
-            names,
-            n1,
-            n2,
-            x1 / n1 if n1 else math.nan,
-            x2 / n2 if n2 else math.nan,
+    ``alpha`` is the per-comparison level after the family's correction (default: the plan's).
+    """
+    plan = plan or seq.Plan()
+    alpha = plan.alpha if alpha is None else alpha
+    test = "delta method (per-unit ratio, cluster-robust)"
+    n1, n2 = control.units, treatment.units
+    requests = (control.requests, treatment.requests)
+    if n1 < 2 or n2 < 2:
+        return _empty(metric, test, names, n1, n2, control.ratio(), treatment.ratio(), alpha, unit, requests)
+    ec, et = delta_estimates(control, treatment)
+    n_eff = harmonic_units(n1, n2)
+    raw = _read(et.value - ec.value, ec.variance + et.variance, plan, n_eff, alpha)
+    adjusted = cuped(control, treatment) if use_cuped else None
+    adjustment = ""
+    unadjusted: dict[str, float | None] | None = None
+    best = raw
+    if adjusted is not None:
+        best = _read(
+            adjusted.treatment.value - adjusted.control.value,
+            adjusted.control.variance + adjusted.treatment.variance,
+            plan,
+            n_eff,
             alpha,
         )
-    p1, p2 = x1 / n1, x2 / n2
-    diff = p2 - p1
-    pooled = (x1 + x2) / (n1 + n2)
-    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    if se_pooled == 0:
-        z, p = (0.0, 1.0) if diff == 0 else (math.inf, 0.0)
-    else:
-        z = diff / se_pooled
-        p = float(2 * stats.norm.sf(abs(z)))
-    half = _z(1 - alpha / 2) * se
-    mde = (_z(1 - alpha / 2) + _z(power)) * se_pooled
+        reduction = 1 - (best["se"] ** 2 / raw["se"] ** 2) if raw["se"] else 0.0
+        adjustment = (
+            f"CUPED on the pre-period {metric} of {adjusted.covered[0]}+{adjusted.covered[1]} units "
+            f"(theta {adjusted.theta:.3g}, variance {-reduction:+.0%})"
+        )
+        unadjusted = {k: raw[k] for k in ("difference", "ci_low", "ci_high", "p_value")}
+    low, high = best["ci_low"], best["ci_high"]
     return Comparison(
         metric,
-        "two-proportion z-test",
+        test + (" + CUPED" if adjusted is not None else ""),
         names[0],
         names[1],
         n1,
         n2,
-        p1,
-        p2,
-        diff,
-        diff - half,
-        diff + half,
-        p,
-        z,
-        mde,
+        ec.value,
+        et.value,
+        best["difference"],
+        low,
+        high,
+        best["p_value"],
+        best["z"],
+        best["mde"],
         alpha,
-        verdict(p, diff, alpha=alpha, direction=direction),
+        verdict(low, high, best["difference"], direction=direction),
+        unit=unit,
+        level=1 - alpha,
+        requests=requests,
+        adjustment=adjustment,
+        unadjusted=unadjusted,
     )
 
 
-def welch(
-    metric: str,
-    control: Sequence[float],
-    treatment: Sequence[float],
-    *,
-    names: tuple[str, str] = ("control", "treatment"),
-    direction: Direction = "none",
-    alpha: float = 0.05,
-    power: float = 0.8,
-) -> Comparison:
-    """Welch's t-test of the means, with a Welch-Satterthwaite confidence interval."""
-    import numpy as np
-    from scipy import stats
-
-    a = np.asarray(control, dtype=float)
-    b = np.asarray(treatment, dtype=float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    n1, n2 = len(a), len(b)
-    if n1 < 2 or n2 < 2:
-        return _empty(metric, "Welch's t-test", names, n1, n2, _mean(a), _mean(b), alpha)
-    m1, m2 = float(a.mean()), float(b.mean())
-    v1, v2 = float(a.var(ddof=1)) / n1, float(b.var(ddof=1)) / n2
-    se = math.sqrt(v1 + v2)
-    diff = m2 - m1
+def _read(diff: float, var: float, plan: seq.Plan, n_eff: float, alpha: float) -> dict[str, float]:
+    """Interval, p-value and MDE of an estimate with variance ``var`` under ``plan``."""
+    se = math.sqrt(var) if var > 0 else 0.0
+    crit = seq.critical_z(plan, n_eff, alpha)
     if se == 0:
-        t, p, df = (0.0, 1.0, n1 + n2 - 2) if diff == 0 else (math.inf, 0.0, n1 + n2 - 2)
+        z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
     else:
-        res = stats.ttest_ind(b, a, equal_var=False)
-        t, p = float(res.statistic), float(res.pvalue)
-        df = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
-    tq = float(stats.t.ppf(1 - alpha / 2, df))
-    mde = (tq + float(stats.t.ppf(power, df))) * se
-    return Comparison(
-        metric,
-        "Welch's t-test",
-        names[0],
-        names[1],
-        n1,
-        n2,
-        m1,
-        m2,
-        diff,
-        diff - tq * se,
-        diff + tq * se,
-        p,
-        t,
-        mde,
-        alpha,
-        verdict(p, diff, alpha=alpha, direction=direction),
-    )
+        z = diff / se
+    return {
+        "difference": diff,
+        "se": se,
+        "z": z,
+        "ci_low": diff - crit * se,
+        "ci_high": diff + crit * se,
+        "p_value": seq.p_value(plan, z, n_eff, alpha),
+        "mde": seq.mde(plan, se, n_eff, alpha),
+    }
 
 
-def mann_whitney(
+def shift_comparison(
     metric: str,
     control: Sequence[float],
     treatment: Sequence[float],
     *,
     names: tuple[str, str] = ("control", "treatment"),
     direction: Direction = "lower",
-    alpha: float = 0.05,
-    power: float = 0.8,
+    plan: seq.Plan | None = None,
+    alpha: float | None = None,
 ) -> Comparison:
-    """Mann-Whitney U test; values are medians, the difference is the Hodges-Lehmann shift.
+    """Mann-Whitney U with the Hodges-Lehmann shift and its Moses interval, on every row.
 
-    The interval is a percentile bootstrap of the Hodges-Lehmann estimate (fixed seed);
-    the MDE is the normal approximation scaled by the pooled standard deviation and the
-    test's asymptotic relative efficiency (3/pi).
+    Values are the medians; the difference is the shift (median of ``treatment - control``
+    pairwise differences); the MDE is the normal approximation scaled by the pooled standard
+    deviation and the test's asymptotic relative efficiency (3/pi).
     """
     import numpy as np
-    from scipy import stats
 
-    a = np.asarray(control, dtype=float)
-    b = np.asarray(treatment, dtype=float)
+    plan = plan or seq.Plan()
+    alpha = plan.alpha if alpha is None else alpha
+    test = "Mann-Whitney U, Hodges-Lehmann shift, Moses interval"
+    a = np.sort(np.asarray(control, dtype=float))
+    b = np.sort(np.asarray(treatment, dtype=float))
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     n1, n2 = len(a), len(b)
     if n1 < 2 or n2 < 2:
-        return _empty(metric, "Mann-Whitney U", names, n1, n2, _median(a), _median(b), alpha)
-    res = stats.mannwhitneyu(b, a, alternative="two-sided")
-    shift = _hodges_lehmann(a, b)
-    rng = np.random.default_rng(0)
-    boots = [_hodges_lehmann(rng.choice(a, min(n1, 400)), rng.choice(b, min(n2, 400))) for _ in range(200)]
-    lo, hi = (float(x) for x in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
-    sd = float(np.sqrt((a.var(ddof=1) * (n1 - 1) + b.var(ddof=1) * (n2 - 1)) / (n1 + n2 - 2)))
-    mde = (_z(1 - alpha / 2) + _z(power)) * sd * math.sqrt(1 / n1 + 1 / n2) / math.sqrt(3 / math.pi)
-    p = float(res.pvalue)
+        return _empty(metric, test, names, n1, n2, _median(a), _median(b), alpha, "request", (n1, n2))
+    u, sd = u_statistic(a, b)
+    n_eff = harmonic_units(n1, n2)
+    crit = seq.critical_z(plan, n_eff, alpha)
+    z = (u - n1 * n2 / 2) / sd if sd > 0 else 0.0
+    shift = hodges_lehmann(a, b)
+    low, high = moses_interval(a, b, crit, tie_sd=sd)
+    pooled = float(np.sqrt((a.var(ddof=1) * (n1 - 1) + b.var(ddof=1) * (n2 - 1)) / (n1 + n2 - 2)))
+    se = pooled * math.sqrt(1 / n1 + 1 / n2) / math.sqrt(3 / math.pi)
     return Comparison(
         metric,
-        "Mann-Whitney U",
+        test,
         names[0],
         names[1],
         n1,
@@ -224,29 +231,17 @@ def mann_whitney(
         float(np.median(a)),
         float(np.median(b)),
         shift,
-        lo,
-        hi,
-        p,
-        float(res.statistic),
-        mde,
+        low,
+        high,
+        seq.p_value(plan, z, n_eff, alpha),
+        u,
+        seq.mde(plan, se, n_eff, alpha),
         alpha,
-        verdict(p, shift, alpha=alpha, direction=direction),
+        verdict(low, high, shift, direction=direction),
+        unit="request",
+        level=1 - alpha,
+        requests=(n1, n2),
     )
-
-
-def _hodges_lehmann(a: Any, b: Any) -> float:
-    """Median of all pairwise differences b_j - a_i (subsampled above 1e6 pairs)."""
-    import numpy as np
-
-    if len(a) * len(b) > 1_000_000:
-        rng = np.random.default_rng(1)
-        a = rng.choice(a, 1000, replace=False) if len(a) > 1000 else a
-        b = rng.choice(b, 1000, replace=False) if len(b) > 1000 else b
-    return float(np.median(np.subtract.outer(np.asarray(b), np.asarray(a))))
-
-
-def _mean(x: Any) -> float:
-    return float(x.mean()) if len(x) else math.nan
 
 
 def _median(x: Any) -> float:
@@ -256,7 +251,16 @@ def _median(x: Any) -> float:
 
 
 def _empty(
-    metric: str, test: str, names: tuple[str, str], n1: int, n2: int, v1: float, v2: float, alpha: float
+    metric: str,
+    test: str,
+    names: tuple[str, str],
+    n1: int,
+    n2: int,
+    v1: float,
+    v2: float,
+    alpha: float,
+    unit: str,
+    requests: tuple[int, int],
 ) -> Comparison:
     diff = v2 - v1 if not (math.isnan(v1) or math.isnan(v2)) else math.nan
     return Comparison(
@@ -276,4 +280,7 @@ def _empty(
         None,
         alpha,
         "not yet significant",
+        unit=unit,
+        level=1 - alpha,
+        requests=requests,
     )
