@@ -208,9 +208,11 @@ def rollout_act(server: Server, entities: pd.DataFrame) -> None:
     from modelyard.yard import Yard
 
     act("4. Rollout: a canary of v2 ramps and is promoted; a slow v3 is rolled back automatically")
+    # guards decide with 95% confidence: ~60 candidate requests can show a p90 under 250 ms and
+    # an error rate under 10%; a p99 would take 299 requests to clear
     guards = [
-        '{"type": "latency", "quantile": 0.99, "max_ms": 250, "min_samples": 10}',
-        '{"type": "error_rate", "max": 0.05, "min_samples": 10}',
+        '{"type": "latency", "quantile": 0.9, "max_ms": 250, "min_samples": 10}',
+        '{"type": "error_rate", "max": 0.1, "min_samples": 10}',
     ]
     canary = ["--set", "steps=[50,100]", "--set", "min_dwell_seconds=0", "--set", "min_samples=10"]
     guard_args = [arg for g in guards for arg in ("--guard", g)]
@@ -229,7 +231,7 @@ def rollout_act(server: Server, entities: pd.DataFrame) -> None:
         "canary of v2",
     )
     wait_reload(server)
-    ramp(server, entities, "canary-v2-a", 60)
+    ramp(server, entities, "canary-v2-a", 120)
     modelyard("rollout", "tick", MODEL)
     wait_reload(server)
     ramp(server, entities, "canary-v2-b", 30)

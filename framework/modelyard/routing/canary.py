@@ -88,7 +88,10 @@ def next_action(
     candidate_samples: int,
     guard_results: Sequence[GuardResult] = (),
 ) -> CanaryAction:
-    """The next move of a canary. A failed guard wins over everything but a non-active status."""
+    """The next move of a canary. A failed guard wins over everything but a non-active status.
+
+    A guard that cannot tell yet (``decision == "hold"``) keeps the canary at its step.
+    """
     step = int(deployment.state.get("step", 0))
     percent = float(steps[min(step, len(steps) - 1)])
     if deployment.status != "active":
@@ -111,6 +114,11 @@ def next_action(
             f"step {step + 1} ({percent:g}%): {candidate_samples} of {min_samples} candidate requests",
             step,
             percent,
+        )
+    held = [g for g in guard_results if g.decision == "hold"]
+    if held:
+        return CanaryAction(
+            "hold", f"step {step + 1} ({percent:g}%): " + "; ".join(g.reason for g in held), step, percent
         )
     if step + 1 < len(steps):
         nxt = float(steps[step + 1])

@@ -12,9 +12,20 @@ it is written), each with a ``type``::
 ``error_rate`` and ``latency`` read a window of the prediction log (rows of
 :class:`modelyard.serving.records.PredictionRecord`: ``timestamp``, ``variant``, ``mode``,
 ``latency_ms``, ``error``); ``monitor`` reads stored monitor results (the registry's
-``monitor_results``) for the variant's version. A guard with too little data passes
-(and says so): the canary's ``min_samples`` is what keeps a ramp from moving on too
-little evidence.
+``monitor_results``) for the variant's version.
+
+Guards decide with confidence (one-sided bounds from :mod:`modelyard.routing.confidence`):
+a guard **fails** (rollback) when the data show the threshold is exceeded at ``confidence``
+(0.99: the lower bound of the error rate, of its increase over the control, or of the latency
+quantile is above the limit), **passes** when they show it is respected at
+``pass_confidence`` (0.95: the upper bound is at or below the limit) and **holds** otherwise,
+or below ``min_samples``. The rollback side is stricter because every tick evaluates again:
+over a 30-minute step ticked every 30 s, 0.99 per evaluation keeps false rollbacks of a
+candidate at the limit under 10%. On a hold a canary does not advance, and nothing is rolled
+back. A point estimate
+is never compared with the threshold: at 50 samples a candidate with a true 0.8% error rate
+would cross a 1% limit a third of the time. docs/rollout.md lists the false-rollback and
+missed-failure rates of the defaults (computed in tests/routing/test_guard_rates.py).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from modelyard.errors import ConfigError
+from modelyard.routing import confidence as bounds
 from modelyard.routing.router import Variant
 
 if TYPE_CHECKING:
@@ -37,7 +49,13 @@ class _Guard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window_seconds: float = Field(600.0, gt=0, description="how far back the guard looks")
-    min_samples: int = Field(50, ge=0, description="below this many requests the guard passes (no evidence)")
+    min_samples: int = Field(50, ge=0, description="below this many requests the guard holds (no evidence)")
+    confidence: float = Field(
+        0.99, gt=0.5, lt=1, description="one-sided confidence that the limit is exceeded, to roll back"
+    )
+    pass_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="one-sided confidence that the limit is respected, to pass"
+    )
 
 
 class ErrorRateGuard(_Guard):
@@ -68,9 +86,12 @@ GuardConfig = Annotated[ErrorRateGuard | LatencyGuard | MonitorGuard, Field(disc
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(GuardConfig)
 
 
+Decision = Literal["pass", "fail", "hold"]
+
+
 @dataclass(frozen=True)
 class GuardResult:
-    """The verdict of one guard on one variant."""
+    """The verdict of one guard on one variant: ``ok`` is False only when it failed."""
 
     guard: str
     variant: str
@@ -79,6 +100,10 @@ class GuardResult:
     threshold: float | None
     n: int
     reason: str
+    decision: Decision = "pass"
+    low: float | None = None
+    high: float | None = None
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -135,51 +160,123 @@ def check(
     name = guard.type if not isinstance(guard, LatencyGuard) else f"latency_p{guard.quantile * 100:g}"
     if n < max(guard.min_samples, 1):
         return GuardResult(
-            name, variant.name, True, None, None, n, f"{name} of {variant.name}: {n} requests, too few"
+            name,
+            variant.name,
+            True,
+            None,
+            None,
+            n,
+            f"{name} of {variant.name}: {n} requests, too few to tell (min_samples {guard.min_samples})",
+            "hold",
         )
+    conf, pconf = guard.confidence, guard.pass_confidence
     if isinstance(guard, LatencyGuard):
-        value = float(win["latency_ms"].astype(float).quantile(guard.quantile))
-        ok = value <= guard.max_ms
-        verdict = "within" if ok else "above"
+        import numpy as np
+
+        lat = win["latency_ms"].astype(float).to_numpy()
+        value = float(np.quantile(lat, guard.quantile))
+        low, high = (
+            bounds.quantile(lat, guard.quantile, conf)[0],
+            bounds.quantile(lat, guard.quantile, pconf)[1],
+        )
+        decision = decide(low, high, guard.max_ms)
         return GuardResult(
             name,
             variant.name,
-            ok,
+            decision != "fail",
             value,
             guard.max_ms,
             n,
-            f"{name} of {variant.name} is {value:.1f} ms, {verdict} the limit {guard.max_ms:g} ms (n={n})",
+            f"{name} of {variant.name} is {value:.1f} ms (bounds {low:.1f}..{high:.1f}), "
+            f"{_say(decision)} the limit {guard.max_ms:g} ms (n={n})",
+            decision,
+            low,
+            high,
+            conf,
         )
-    rate = float(_errors(win).mean())
-    if guard.max is not None and rate > guard.max:
-        return GuardResult(
-            name,
-            variant.name,
-            False,
-            rate,
-            guard.max,
-            n,
-            f"error rate of {variant.name} is {rate:.2%}, above the limit {guard.max:.2%} (n={n})",
+    errors = int(_errors(win).sum())
+    rate = errors / n
+    results: list[GuardResult] = []
+    if guard.max is not None:
+        low, high = bounds.proportion(errors, n, conf)[0], bounds.proportion(errors, n, pconf)[1]
+        decision = decide(low, high, guard.max)
+        results.append(
+            GuardResult(
+                name,
+                variant.name,
+                decision != "fail",
+                rate,
+                guard.max,
+                n,
+                f"error rate of {variant.name} is {rate:.2%} (bounds {low:.2%}..{high:.2%}), "
+                f"{_say(decision)} the limit {guard.max:.2%} (n={n})",
+                decision,
+                low,
+                high,
+                conf,
+            )
         )
     if guard.max_increase is not None and control is not None and control.name != variant.name:
         cwin = _window(log, control, since)
-        if len(cwin) >= max(guard.min_samples, 1):
-            crate = float(_errors(cwin).mean())
-            if rate - crate > guard.max_increase:
-                return GuardResult(
+        cn = len(cwin)
+        if cn < max(guard.min_samples, 1):
+            results.append(
+                GuardResult(
                     name,
                     variant.name,
-                    False,
+                    True,
+                    rate,
+                    None,
+                    n,
+                    f"error rate of {control.name}: {cn} requests, too few to compare {variant.name} with",
+                    "hold",
+                )
+            )
+        else:
+            cerr = int(_errors(cwin).sum())
+            crate = cerr / cn
+            low = bounds.difference(cerr, cn, errors, n, conf)[0]
+            high = bounds.difference(cerr, cn, errors, n, pconf)[1]
+            decision = decide(low, high, guard.max_increase)
+            results.append(
+                GuardResult(
+                    name,
+                    variant.name,
+                    decision != "fail",
                     rate,
                     crate + guard.max_increase,
                     n,
-                    f"error rate of {variant.name} is {rate:.2%} vs {crate:.2%} for {control.name}, "
-                    f"an increase above {guard.max_increase:.2%} (n={n})",
+                    f"error rate of {variant.name} is {rate:.2%} vs {crate:.2%} for {control.name} "
+                    f"(increase bounds {low:+.2%}..{high:+.2%}), {_say(decision)} the allowed "
+                    f"increase {guard.max_increase:.2%} (n={n})",
+                    decision,
+                    low,
+                    high,
+                    conf,
                 )
-    limit = guard.max if guard.max is not None else None
-    return GuardResult(
-        name, variant.name, True, rate, limit, n, f"error rate of {variant.name} is {rate:.2%} (n={n})"
-    )
+            )
+    if not results:
+        return GuardResult(
+            name, variant.name, True, rate, None, n, f"error rate of {variant.name} is {rate:.2%} (n={n})"
+        )
+    for wanted in ("fail", "hold"):
+        for r in results:
+            if r.decision == wanted:
+                return r
+    return results[0]
+
+
+def decide(low: float, high: float, limit: float) -> Decision:
+    """``fail`` when the lower bound is above ``limit``, ``pass`` when the upper bound is at or below."""
+    if low > limit:
+        return "fail"
+    if high <= limit:
+        return "pass"
+    return "hold"
+
+
+def _say(decision: Decision) -> str:
+    return {"fail": "above", "pass": "within", "hold": "cannot tell yet against"}[decision]
 
 
 def _check_monitor(
@@ -212,6 +309,7 @@ def _check_monitor(
             0.0,
             len(hits),
             f"monitor {guard.monitor!r} flagged {variant.name} (v{variant.version}): {', '.join(what)}",
+            "fail",
         )
     return GuardResult(name, variant.name, True, 0.0, 0.0, 0, f"monitor {guard.monitor!r}: nothing flagged")
 
