@@ -168,7 +168,12 @@ def test_full_queue_drops_and_counts_instead_of_blocking(memory_sink: MemorySink
     assert accepted < 50
     assert logger.stats["dropped"] == 50 - accepted
     logger.close()
-    assert len(sink.rows) == accepted
+    # the log holds the accepted rows and a drop marker saying how many were lost, and whose
+    predictions = [r for r in sink.rows if r["mode"] != "dropped"]
+    (marker,) = [r for r in sink.rows if r["mode"] == "dropped"]
+    assert len(predictions) == accepted
+    assert marker["prediction"] == 50 - accepted and marker["prediction_label"] == "live"
+    assert marker["error"] == "prediction log queue full" and marker["model"] == predictions[0]["model"]
 
 
 @pytest.mark.parametrize("n", [1, 999, 1000, 1001])

@@ -226,3 +226,43 @@ def test_a_fixed_horizon_read_early_is_warned() -> None:
     )
     assert report.design == "fixed horizon at 5000 units per arm"
     assert any("before the planned horizon" in w for w in report.warnings)
+
+
+def test_rows_the_logger_drops_under_a_burst_reach_the_report(tmp_path) -> None:
+    """A burst beyond the logger's queue: the real Parquet sink holds drop markers, the report refuses."""
+    import time
+
+    from modelyard.serving.prediction_log import PredictionLogger
+    from modelyard_plugins.log_sinks.parquet import ParquetSink, ParquetSinkConfig
+
+    class SlowParquet(ParquetSink):
+        def write(self, rows):  # a sink that cannot keep up with the burst
+            time.sleep(0.05)
+            super().write(rows)
+
+    rng = np.random.default_rng(4)
+    sink = SlowParquet(ParquetSinkConfig(path=str(tmp_path / "log"), fsync=False))
+    logger = PredictionLogger(sink, flush_interval=0.01, max_buffer=50, max_queue=200)
+    accepted = 0
+    for i in range(3000):
+        variant = "control" if i % 2 else "treatment"
+        accepted += logger.log(
+            PredictionRecord(
+                request_id=f"r{i}",
+                model="sim",
+                version=1 if variant == "control" else 2,
+                prediction=int(rng.random() < 0.5),
+                entities={"user_id": i % 500},
+                variant=variant,
+                latency_ms=float(rng.lognormal(3, 0.3)),
+                timestamp=T0 + timedelta(milliseconds=i),
+            )
+        )
+    logger.close()
+    reader = ParquetSink(ParquetSinkConfig(path=str(tmp_path / "log")))
+    log = reader.read_frame("sim")
+    assert accepted < 3000 and logger.stats["dropped"] == 3000 - accepted
+    report = build_report(log, deployment=_ab(), task="classification")
+    assert report.coverage["logged"] == accepted and report.coverage["dropped"] == 3000 - accepted
+    assert report.unit == "entity (user_id)"
+    assert all(c.verdict == "no verdict (rows lost)" for c in report.comparisons)

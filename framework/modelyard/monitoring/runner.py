@@ -107,7 +107,8 @@ class MonitorRun:
 
 
 def _raw_chunks(yard: Yard, model: str, window: Window, until: datetime) -> Iterator[pd.DataFrame]:
-    """The window's log rows in the sink's chunks (not expanded), online-store fallback rows left out."""
+    """The window's log rows in the sink's chunks (not expanded), online-store fallback rows and the
+    prediction log's drop markers left out."""
     from modelyard.serving.prediction_log import open_log_sink
 
     since = until - window.duration if window.duration is not None else None
@@ -115,7 +116,8 @@ def _raw_chunks(yard: Yard, model: str, window: Window, until: datetime) -> Iter
     try:
         for chunk in sink.read(model, since, until):
             if "mode" in chunk.columns:
-                chunk = chunk[~chunk["mode"].astype(str).str.startswith("fallback")]
+                modes = chunk["mode"].astype(str)
+                chunk = chunk[~(modes.str.startswith("fallback") | (modes == "dropped"))]  # drop markers
             if len(chunk):
                 yield chunk
     finally:

@@ -7,7 +7,12 @@ every ``flush_interval`` seconds or every ``max_buffer`` records, and fires the
 Parquet files under ``spool_dir`` and delivered, oldest first, once it answers again (also
 by the next logger started on the same spool directory, so a restart loses nothing that
 reached the spool). Past ``max_spool_bytes`` (or a full queue) records are dropped and
-counted in :attr:`PredictionLogger.stats`, never silently. ``close()`` flushes everything.
+counted in :attr:`PredictionLogger.stats`, never silently, and the log itself says so: the
+writer adds **drop markers**, one row per (model, variant, mode, reason) with
+``mode="dropped"``, the number of lost rows in ``prediction``, the lost rows' mode in
+``prediction_label`` and the reason in ``error``. The experiment report reads them to state
+its coverage (a marker that cannot be written either is counted again for the next batch).
+``close()`` flushes everything.
 
 A crash loses at most what was buffered in memory: the last ``flush_interval`` of records.
 
@@ -32,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.serving.records import PredictionRecord
+from modelyard.serving.records import DROPPED, PredictionRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -153,6 +158,8 @@ class PredictionLogger:
         }
         self._spool_rows = 0
         self._spool_bytes = 0
+        # rows lost and not yet written as drop markers: (model, variant, mode, reason) -> count
+        self._lost: dict[tuple[str, str, str, str], int] = {}
         self._healthy = True
         self._last_error: str | None = None
         self._flush_requests: list[threading.Event] = []
@@ -169,11 +176,11 @@ class PredictionLogger:
         """Queue one record; never blocks. Returns False (and counts a drop) when the queue is full."""
         records = self._records
         if self._closed:
-            self._count("dropped")
+            self._lose_records([record], "prediction log closed")
             logger.warning("prediction log is closed; dropped record %s", record.request_id)
             return False
         if len(records) >= self.max_queue:
-            self._count("dropped")
+            self._lose_records([record], "prediction log queue full")
             return False
         records.append(record)
         if len(records) == self.max_buffer:
@@ -234,6 +241,52 @@ class PredictionLogger:
         with self._lock:
             self._counters[name] += n
 
+    def _lose_records(self, records: list[PredictionRecord], reason: str) -> None:
+        """Count lost records, and remember them for the next drop markers."""
+        with self._lock:
+            self._counters["dropped"] += len(records)
+            for r in records:
+                key = (r.model, r.variant, str(r.mode), reason)
+                self._lost[key] = self._lost.get(key, 0) + 1
+
+    def _lose_rows(self, rows: list[dict[str, Any]], reason: str) -> None:
+        """As :meth:`_lose_records` for rows; lost drop markers carry their count forward."""
+        lost = 0
+        with self._lock:
+            for row in rows:
+                if row.get("mode") == DROPPED:
+                    key = (
+                        str(row["model"]),
+                        str(row["variant"]),
+                        str(row["prediction_label"]),
+                        str(row["error"]),
+                    )
+                    self._lost[key] = self._lost.get(key, 0) + int(row["prediction"] or 0)
+                    continue
+                lost += 1
+                key = (str(row["model"]), str(row["variant"]), str(row["mode"]), reason)
+                self._lost[key] = self._lost.get(key, 0) + 1
+            self._counters["dropped"] += lost
+
+    def _markers(self) -> list[dict[str, Any]]:
+        """Rows saying how many rows were lost since the last markers (writer thread only)."""
+        with self._lock:
+            lost, self._lost = self._lost, {}
+        rows = []
+        for (model, variant, mode, reason), n in lost.items():
+            row = PredictionRecord(
+                request_id=f"dropped-{uuid.uuid4().hex}",
+                model=model,
+                version=0,
+                prediction=float(n),
+                variant=variant,
+                mode=DROPPED,
+                error=reason,
+            ).to_row()
+            row["prediction_label"] = mode
+            rows.append(row)
+        return rows
+
     def _run(self) -> None:
         deadline = time.monotonic() + self.flush_interval
         stopping = False
@@ -262,6 +315,9 @@ class PredictionLogger:
                     left -= len(pending)
                     self._deliver(pending)
                     pending = []
+                markers = self._markers() if due else []
+                if markers:
+                    self._write_rows(markers)
                 if now >= deadline or stopping:
                     deadline = now + self.flush_interval
                     self._maybe_replay(force=stopping)
@@ -270,7 +326,7 @@ class PredictionLogger:
                     self._sink_call(self.sink.flush)
             except Exception:  # noqa: BLE001 - the writer thread must survive anything
                 logger.exception("prediction-log writer failed; %d records dropped", len(pending))
-                self._count("dropped", len(pending))
+                self._lose_records(pending, "prediction log writer failed")
             finally:
                 for waiter in waiters:
                     waiter.set()
@@ -292,7 +348,9 @@ class PredictionLogger:
         if self.host is not None:
             for record in records:
                 self.host.on_prediction(record)
-        rows = [r.to_row() for r in records]
+        self._write_rows([r.to_row() for r in records])
+
+    def _write_rows(self, rows: list[dict[str, Any]]) -> None:
         if self._spool_rows and not self._maybe_replay():
             self._spool(rows)  # keep order: older spooled rows go first
             return
@@ -329,7 +387,7 @@ class PredictionLogger:
 
     def _spool(self, rows: list[dict[str, Any]]) -> None:
         if self.spool_dir is None:
-            self._count("dropped", len(rows))
+            self._lose_rows(rows, "prediction log sink failed, no spool")
             logger.error(
                 "prediction-log sink failed and no spool directory is set: dropped %d records", len(rows)
             )
@@ -339,7 +397,7 @@ class PredictionLogger:
         from modelyard.serving.records import rows_to_table
 
         if self._spool_bytes >= self.max_spool_bytes:
-            self._count("dropped", len(rows))
+            self._lose_rows(rows, "prediction log spool full")
             logger.error(
                 "prediction-log spool is full (%d bytes): dropped %d records", self._spool_bytes, len(rows)
             )
@@ -354,7 +412,7 @@ class PredictionLogger:
         except OSError:
             logger.exception("could not write the prediction-log spool: dropped %d records", len(rows))
             tmp.unlink(missing_ok=True)
-            self._count("dropped", len(rows))
+            self._lose_rows(rows, "prediction log spool not writable")
             return
         size = (self.spool_dir / name).stat().st_size
         with self._lock:

@@ -30,8 +30,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 #: ``fallback:cache`` / ``fallback:default``: answered while the online store was down
-#: (see modelyard.serving.fallback)
-Mode = Literal["live", "shadow", "fallback:cache", "fallback:default"]
+#: (see modelyard.serving.fallback); ``dropped``: a drop marker, not a prediction (the count
+#: of lost rows in ``prediction``, see modelyard.serving.prediction_log)
+Mode = Literal["live", "shadow", "fallback:cache", "fallback:default", "dropped"]
+
+#: The mode of drop-marker rows; readers of predictions leave them out.
+DROPPED = "dropped"
 
 #: Column name -> logical type of a row; the Parquet schema and the SQL table follow it.
 ROW_COLUMNS: dict[str, str] = {
