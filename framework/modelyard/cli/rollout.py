@@ -563,7 +563,8 @@ def _shadow_row(s: Any) -> dict[str, Any]:
     return {
         "shadow": s.variant,
         "version": s.version,
-        "requests": s.requests,
+        "covered / served": f"{s.requests}/{s.served} ({_fmt(s.coverage, '{:.1%}')})",
+        "dropped": s.dropped,
         "paired": s.paired,
         "agreement": _fmt(s.agreement, "{:.2%}"),
         "mean |diff|": _fmt(s.prediction_difference.get("mean_abs")),

@@ -147,6 +147,15 @@ class ServingConfig(_Strict):
         description="stack the model calls of requests in flight together into one call (never waits for more)",
     )
     reload_interval: float = Field(2.0, gt=0)
+    shadow_workers: int = Field(
+        2, ge=1, description="threads scoring shadow variants (one job per shadow at a time)"
+    )
+    shadow_queue: int = Field(
+        100, ge=1, description="jobs waiting per shadow variant; beyond it jobs are dropped and counted"
+    )
+    shadow_drain_seconds: float = Field(
+        10.0, ge=0, description="at shutdown, how long queued shadow jobs may still run before being dropped"
+    )
     online_store_fallback: Literal["error", "cache", "default"] = Field(
         "error",
         description="answer while the online store is unreachable: 503, the cached answer, or the declared defaults",

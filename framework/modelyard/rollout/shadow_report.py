@@ -1,7 +1,9 @@
 """Shadow report: how a shadow variant's answers compare with what live answered, request by request.
 
 Shadow rows (``mode="shadow"``) are paired with the live row of the same ``request_id``.
-For each shadow variant: how many requests it scored, its error rate and latency, the
+For each shadow variant: its **coverage** (requests it scored out of the live requests served
+in the window, and the rows its bounded queue dropped, from the prediction log's drop
+markers), how many requests it scored, its error rate and latency, the
 agreement rate with live (equal labels for classification; ``|shadow - live| <=
 tolerance`` for regression) and the distribution of the differences (shadow - live) of
 predictions and, for binary classifiers, of scores.
@@ -33,6 +35,12 @@ class ShadowSummary:
     agreement: float | None
     prediction_difference: dict[str, float | None] = field(default_factory=dict)
     score_difference: dict[str, float | None] = field(default_factory=dict)
+    served: int = 0
+    """Live requests served in the window."""
+    dropped: int = 0
+    """Shadow rows dropped (queue full, backlog at shutdown) by the drop markers."""
+    coverage: float | None = None
+    """Distinct requests the shadow scored / live requests served."""
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))
@@ -91,7 +99,13 @@ def shadow_report(log: pd.DataFrame, *, task: str, tolerance: float = 0.0) -> li
 
     if log.empty or "mode" not in log.columns:
         return []
-    live = log[log["mode"].astype(str) == "live"]
+    modes = log["mode"].astype(str)
+    live = log[modes == "live"]
+    served = int(live["request_id"].nunique())
+    marks = log[(modes == "dropped")]
+    if "prediction_label" in marks.columns:
+        marks = marks[marks["prediction_label"].astype(str) == "shadow"]
+    dropped = marks.groupby(marks["variant"].astype(str))["prediction"].sum() if len(marks) else {}
     live_ok = live[~_errors(live)].drop_duplicates("request_id").set_index("request_id")
     out = []
     for name, rows in log[log["mode"].astype(str) == "shadow"].groupby("variant", sort=True):
@@ -131,6 +145,9 @@ def shadow_report(log: pd.DataFrame, *, task: str, tolerance: float = 0.0) -> li
                 agreement=agreement,
                 prediction_difference=pred_diff,
                 score_difference=score_diff,
+                served=served,
+                dropped=int(dropped.get(str(name), 0)) if len(marks) else 0,
+                coverage=float(rows["request_id"].nunique() / served) if served else None,
             )
         )
     return out

@@ -117,6 +117,9 @@ def build_state(
         online_store_fallback=yard.config.serving.online_store_fallback,
         remembered_entities=yard.config.serving.online_store_fallback_entities,
         batching=yard.config.serving.adaptive_batching,
+        shadow_workers=yard.config.serving.shadow_workers,
+        shadow_queue=yard.config.serving.shadow_queue,
+        shadow_drain_seconds=yard.config.serving.shadow_drain_seconds,
     )
     return ServingState(
         yard=yard,

@@ -91,6 +91,12 @@ class ServingMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=reg,
         )
+        self.shadow_dropped = Counter(
+            "modelyard_shadow_dropped_total",
+            "Shadow rows not scored: the shadow's queue was full, or its backlog was left at shutdown.",
+            ["model", "variant", "reason"],
+            registry=reg,
+        )
         self.cache_hits = Counter(
             "modelyard_cache_hits_total", "Rows answered from the prediction cache.", ["model"], registry=reg
         )

@@ -6,20 +6,20 @@ answers cached rows from the prediction cache, predicts the rest with one call p
 (on the event loop, stacked with the calls of concurrent requests: :mod:`modelyard.serving.batching`),
 logs a :class:`~modelyard.serving.records.PredictionRecord` per row (off the request path;
 rows the model raised on are logged too, with ``error`` set, before the request is answered
-422) and hands shadow variants to a background thread. While the online store is down,
+422) and hands shadow variants to a bounded pool (:mod:`modelyard.serving.shadows`). While the online store is down,
 ``serving.online_store_fallback`` may answer instead (see :mod:`modelyard.serving.fallback`).
 Both HTTP protocols (v1 JSON and v2 Open Inference) call it, so they behave the same.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from modelyard.serving.batching import ModelAnswer, ModelBatcher
 from modelyard.serving.fallback import FALLBACKS, LastVectors, fallback_columns
 from modelyard.serving.flavor import predict_with_proba
 from modelyard.serving.frames import build_frame, is_missing
+from modelyard.serving.shadows import ShadowPool
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.serving.cache import PredictionCache
@@ -168,6 +169,9 @@ class PredictionService:
         online_store_fallback: str = "error",
         remembered_entities: int = 100_000,
         batching: bool = True,
+        shadow_workers: int = 2,
+        shadow_queue: int = 100,
+        shadow_drain_seconds: float = 10.0,
     ) -> None:
         if online_store_fallback not in FALLBACKS:
             raise ConfigError(
@@ -188,7 +192,12 @@ class PredictionService:
         self.online_store_fallback = online_store_fallback
         #: entity keys -> last feature vector, kept only for the ``cache`` fallback
         self.last_vectors = LastVectors(remembered_entities) if online_store_fallback == "cache" else None
-        self._shadows = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-shadow")
+        self._shadows = ShadowPool(
+            workers=shadow_workers,
+            max_queue=shadow_queue,
+            drain_seconds=shadow_drain_seconds,
+            on_drop=self._shadow_dropped,
+        )
         #: stacks the model calls of concurrent requests (``predict_async`` only; see modelyard.serving.batching)
         self.batcher = (
             ModelBatcher(self._run_model, max_rows=max_batch, on_call=self._count_model_call)
@@ -197,8 +206,14 @@ class PredictionService:
         )
 
     def close(self) -> None:
-        """Finish queued shadow predictions."""
-        self._shadows.shutdown(wait=True)
+        """Finish queued shadow predictions (for up to ``shadow_drain_seconds``; the rest is dropped and counted)."""
+        self._shadows.close()
+
+    def _shadow_dropped(self, model: str, variant: str, rows: int, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.inc(self.metrics.shadow_dropped, model, variant, reason, amount=rows)
+        if self.log is not None:
+            self.log.record_loss(model, variant, "shadow", rows, reason)
 
     def _count_model_call(self, model: str, requests: int) -> None:
         if self.metrics is not None:
@@ -526,7 +541,14 @@ class PredictionService:
                 batch = batches[(version, variant)] = _Batch(loaded, variant, [])
             batch.rows.append(i)
         for (version, variant), shadow_rows in shadow_rows_of.items():
-            self._shadows.submit(self._shadow, served, version, variant, columns, keys, shadow_rows, answers)
+            self._shadows.submit(
+                served.name,
+                variant,
+                len(shadow_rows),
+                functools.partial(
+                    self._shadow, served, version, variant, columns, keys, shadow_rows, answers
+                ),
+            )
         return batches
 
     def _cached(

@@ -241,6 +241,14 @@ class PredictionLogger:
         with self._lock:
             self._counters[name] += n
 
+    def record_loss(self, model: str, variant: str, mode: str, n: int, reason: str) -> None:
+        """Rows lost before they reached the logger (e.g. shadow jobs dropped): counted and marked."""
+        with self._lock:
+            self._counters["dropped"] += n
+            key = (model, variant, mode, reason)
+            self._lost[key] = self._lost.get(key, 0) + n
+        self._wake.set()
+
     def _lose_records(self, records: list[PredictionRecord], reason: str) -> None:
         """Count lost records, and remember them for the next drop markers."""
         with self._lock:
