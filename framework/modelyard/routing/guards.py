@@ -179,41 +179,35 @@ def check(
             bounds.quantile(lat, guard.quantile, conf)[0],
             bounds.quantile(lat, guard.quantile, pconf)[1],
         )
-        decision = decide(low, high, guard.max_ms)
-        return GuardResult(
+        return _bounded(
             name,
             variant.name,
-            decision != "fail",
             value,
-            guard.max_ms,
             n,
-            f"{name} of {variant.name} is {value:.1f} ms (bounds {low:.1f}..{high:.1f}), "
-            f"{_say(decision)} the limit {guard.max_ms:g} ms (n={n})",
-            decision,
-            low,
-            high,
+            (low, high),
+            guard.max_ms,
+            guard.max_ms,
             conf,
+            f"{name} of {variant.name} is {value:.1f} ms (bounds {low:.1f}..{high:.1f}), "
+            f"{{}} the limit {guard.max_ms:g} ms (n={n})",
         )
     errors = int(_errors(win).sum())
     rate = errors / n
     results: list[GuardResult] = []
     if guard.max is not None:
         low, high = bounds.proportion(errors, n, conf)[0], bounds.proportion(errors, n, pconf)[1]
-        decision = decide(low, high, guard.max)
         results.append(
-            GuardResult(
+            _bounded(
                 name,
                 variant.name,
-                decision != "fail",
                 rate,
-                guard.max,
                 n,
-                f"error rate of {variant.name} is {rate:.2%} (bounds {low:.2%}..{high:.2%}), "
-                f"{_say(decision)} the limit {guard.max:.2%} (n={n})",
-                decision,
-                low,
-                high,
+                (low, high),
+                guard.max,
+                guard.max,
                 conf,
+                f"error rate of {variant.name} is {rate:.2%} (bounds {low:.2%}..{high:.2%}), "
+                f"{{}} the limit {guard.max:.2%} (n={n})",
             )
         )
     if guard.max_increase is not None and control is not None and control.name != variant.name:
@@ -237,22 +231,19 @@ def check(
             crate = cerr / cn
             low = bounds.difference(cerr, cn, errors, n, conf)[0]
             high = bounds.difference(cerr, cn, errors, n, pconf)[1]
-            decision = decide(low, high, guard.max_increase)
             results.append(
-                GuardResult(
+                _bounded(
                     name,
                     variant.name,
-                    decision != "fail",
                     rate,
-                    crate + guard.max_increase,
                     n,
-                    f"error rate of {variant.name} is {rate:.2%} vs {crate:.2%} for {control.name} "
-                    f"(increase bounds {low:+.2%}..{high:+.2%}), {_say(decision)} the allowed "
-                    f"increase {guard.max_increase:.2%} (n={n})",
-                    decision,
-                    low,
-                    high,
+                    (low, high),
+                    guard.max_increase,
+                    crate + guard.max_increase,
                     conf,
+                    f"error rate of {variant.name} is {rate:.2%} vs {crate:.2%} for {control.name} "
+                    f"(increase bounds {low:+.2%}..{high:+.2%}), {{}} the allowed "
+                    f"increase {guard.max_increase:.2%} (n={n})",
                 )
             )
     if not results:
@@ -264,6 +255,34 @@ def check(
             if r.decision == wanted:
                 return r
     return results[0]
+
+
+def _bounded(
+    name: str,
+    variant: str,
+    value: float,
+    n: int,
+    interval: tuple[float, float],
+    limit: float,
+    threshold: float,
+    confidence: float,
+    reason: str,
+) -> GuardResult:
+    """The result of comparing ``interval`` with ``limit``; ``{}`` in ``reason`` says how it compares."""
+    decision = decide(*interval, limit)
+    return GuardResult(
+        name,
+        variant,
+        decision != "fail",
+        value,
+        threshold,
+        n,
+        reason.replace("{}", _say(decision), 1),
+        decision,
+        interval[0],
+        interval[1],
+        confidence,
+    )
 
 
 def decide(low: float, high: float, limit: float) -> Decision:
