@@ -196,8 +196,11 @@ def test_writer_survives_a_record_that_cannot_be_logged(memory_sink: MemorySink)
         logger.flush(5)
         logger.log(good[1])
         logger.log(good[2])
-    assert [r["request_id"] for r in memory_sink.rows] == [r.request_id for r in good]
+    predictions = [r for r in memory_sink.rows if r["mode"] != "dropped"]
+    assert [r["request_id"] for r in predictions] == [r.request_id for r in good]
     assert logger.stats["dropped"] == 1
+    (marker,) = [r for r in memory_sink.rows if r["mode"] == "dropped"]  # the loss is in the log too
+    assert marker["prediction"] == 1 and marker["error"] == "prediction log writer failed"
 
 
 def test_a_damaged_spool_file_is_set_aside_and_the_rest_delivered(
