@@ -197,9 +197,10 @@ def test_a_canary_whose_candidate_fails_the_promotion_gates_holds_instead_of_com
         now=start,
     )
     policy = RolloutPolicy(yard)
-    log_rows(yard, "v2", 2, 20, at=start + timedelta(minutes=1))
+    # 40 clean requests: enough for the guards to show the limits respected at 95%
+    log_rows(yard, "v2", 2, 40, at=start + timedelta(minutes=1))
     assert policy.tick("rides", now=start + timedelta(minutes=2)).action == "advance"
-    log_rows(yard, "v2", 2, 20, at=start + timedelta(minutes=3))
+    log_rows(yard, "v2", 2, 40, at=start + timedelta(minutes=3))
     held = policy.tick("rides", now=start + timedelta(minutes=4))
     assert held.action == "hold" and "failed gate 'auc >= 0.9'" in held.reason
     assert store.current("rides").status == "active"  # not marked completed
