@@ -13,7 +13,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # setup.py and the C source: the editable install compiles the online read's row decoder in place
-$(STAMP): pyproject.toml setup.py framework/modelyard/serving/_redis_rows.c | $(PY)
+$(STAMP): pyproject.toml setup.py framework/modelyard/features/online/redis/_redis_rows.c | $(PY)
 	@echo "make install: upgrading pip in $(VENV)"
 	$(PY) -m pip install --quiet --upgrade pip
 	@echo "make install: installing modelyard and its dev extras (Feast, scikit-learn, MLflow, Dask...)"
@@ -39,4 +39,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache framework/modelyard/serving/_redis_rows*.so
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache framework/modelyard/features/online/redis/_redis_rows*.so

@@ -7,7 +7,7 @@ temp dir, materializes it into the local Redis under its own project name, then 
 * floor  - the same HMGET commands, bytes prebuilt, one pipelined round trip on the same
   socket, replies parsed by hiredis, values not decoded: the strictest floor, nothing but
   the round trip and the reply parse;
-* fast   - ``modelyard.serving.online.RedisOnlineReader.read`` (keys, pipeline, decode);
+* fast   - ``modelyard.features.online.reader.RedisOnlineReader.read`` (keys, pipeline, decode);
 * redis-py - the same HMGET commands through redis-py's pipeline (keys prebuilt, replies
   not decoded): what "the raw Redis calls" cost with the usual client, for reference;
 * feast  - ``FeatureStore.get_online_features(service, ...).to_dict()``.
@@ -76,7 +76,7 @@ def main() -> None:
     import redis
     from feast import FeatureStore
 
-    from modelyard.serving.online import RedisOnlineReader, online_reader
+    from modelyard.features.online.reader import RedisOnlineReader, online_reader
 
     with tempfile.TemporaryDirectory() as tmp:
         repo, _ = srv_feast_repo.build(Path(tmp), REDIS_URL, n_drivers=120)

@@ -42,7 +42,7 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "routing"))
     from routing_helpers import add_versions, make_store
 
-    from modelyard.routing import changes
+    from modelyard.rollout import changes
     from modelyard.routing.hashing import bucket, pick
     from modelyard.routing.router import Variant
     from modelyard.routing.runtime import RoutingTable

@@ -41,12 +41,12 @@ def missing(reason: str, remedy: str) -> None:
 
 
 def need_compiled_rows():
-    """The compiled row decoder of the online read (``modelyard.serving._redis_rows``)."""
-    from modelyard.serving import redis_codec
+    """The compiled row decoder of the online read (``modelyard.features.online.redis._redis_rows``)."""
+    from modelyard.features.online.redis import codec as redis_codec
 
     if redis_codec.compiled_rows is None:
         missing(
-            "the compiled decoder modelyard.serving._redis_rows is not built",
+            "the compiled decoder modelyard.features.online.redis._redis_rows is not built",
             "install with a C compiler present (`make install`)",
         )
     return redis_codec.compiled_rows

@@ -67,7 +67,7 @@ def frame() -> pd.DataFrame:
 def classifier(frame: pd.DataFrame) -> Any:
     from sklearn.linear_model import LogisticRegression
 
-    from modelyard.serving.flavor import missing_as_nan
+    from modelyard.artifacts.flavor import missing_as_nan
 
     x = missing_as_nan(frame)
     y = ((x["distance_km"].fillna(6) > 6) ^ (x["city"] == "porto")).astype(int)
@@ -78,7 +78,7 @@ def classifier(frame: pd.DataFrame) -> Any:
 def regressor(frame: pd.DataFrame) -> Any:
     from sklearn.ensemble import GradientBoostingRegressor
 
-    from modelyard.serving.flavor import missing_as_nan
+    from modelyard.artifacts.flavor import missing_as_nan
 
     x = missing_as_nan(frame)
     y = x["distance_km"].fillna(3) * 1.7 + x["hour"] * 0.2 + (x["city"] == "faro") * 4

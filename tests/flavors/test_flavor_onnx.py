@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelyard.artifacts.flavor import missing_as_nan, read_metadata
 from modelyard.errors import BadRequest, FlavorError
-from modelyard.serving.flavor import missing_as_nan, read_metadata
 from modelyard_plugins.flavors.onnx import OnnxFlavor
 
 
@@ -106,7 +106,7 @@ def _native_threads() -> int:
 def test_model_threads_size_onnxruntimes_pool(tmp_path: Path, classifier: Any, frame: pd.DataFrame) -> None:
     import os
 
-    from modelyard.serving.flavor import model_threads, set_model_threads
+    from modelyard.artifacts.flavor import model_threads, set_model_threads
 
     OnnxFlavor().save(classifier, tmp_path)
     expected = OnnxFlavor().load(tmp_path).predict_proba(frame)

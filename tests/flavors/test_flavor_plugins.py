@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from modelyard.artifacts.flavor import Flavor, build_flavor
 from modelyard.plugins.specs import FlavorSpec, resolve
-from modelyard.serving.flavor import Flavor, build_flavor
 from modelyard_plugins.flavors.onnx import OnnxFlavor
 from modelyard_plugins.flavors.python import PythonFlavor
 from modelyard_plugins.flavors.sklearn import SklearnFlavor
@@ -34,7 +34,7 @@ def test_listing_the_flavors_imports_no_runtime() -> None:
         "from modelyard.plugins.manager import PluginHost\n"
         "host = PluginHost.from_entry_points(autoload=False)\n"
         "assert set(host.flavors()) >= {'sklearn', 'python', 'onnx'}, host.flavors()\n"
-        "import modelyard.serving.flavor, modelyard.artifacts.store\n"
+        "import modelyard.artifacts.flavor, modelyard.artifacts.store\n"
         "heavy = [m for m in ('sklearn', 'skops', 'onnxruntime', 'skl2onnx', 'pandas', 'fsspec') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )

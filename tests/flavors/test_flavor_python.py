@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from flavor_user_model import Opaque, SurgeRule
 
+from modelyard.artifacts.flavor import choose_flavor, load_predictor
 from modelyard.errors import FlavorError
-from modelyard.serving.flavor import choose_flavor, load_predictor
 from modelyard_plugins.flavors.python import PythonFlavor
 
 

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelyard.errors import BadRequest, FlavorError
-from modelyard.serving.flavor import (
+from modelyard.artifacts.flavor import (
     METADATA_FILE,
     Predictor,
     load_predictor,
@@ -20,6 +19,7 @@ from modelyard.serving.flavor import (
     predict_with_proba,
     read_metadata,
 )
+from modelyard.errors import BadRequest, FlavorError
 from modelyard_plugins.flavors.sklearn import SklearnFlavor
 
 

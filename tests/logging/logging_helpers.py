@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from modelyard.serving.prediction_log import LogSink
-from modelyard.serving.records import PredictionRecord, new_request_id
+from modelyard.predictions.log import LogSink
+from modelyard.predictions.records import PredictionRecord, new_request_id
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

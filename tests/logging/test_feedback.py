@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from logging_helpers import T0, make_records, write_tiny_yard
 
 from modelyard.errors import BadRequest, ModelNotFound
-from modelyard.serving.feedback import join_feedback, read_feedback, record_feedback
-from modelyard.serving.prediction_log import open_prediction_logger
-from modelyard.serving.records import PredictionRecord
+from modelyard.predictions.feedback import join_feedback, read_feedback, record_feedback
+from modelyard.predictions.log import open_prediction_logger
+from modelyard.predictions.records import PredictionRecord
 from modelyard.yard import Yard
 
 
@@ -171,7 +171,7 @@ def test_cli_reads_csv_and_parquet(yard: Yard, tmp_path: Path) -> None:
 
 
 def test_attach_labels_to_an_empty_window(yard: Yard) -> None:
-    from modelyard.serving.feedback import attach_labels
+    from modelyard.predictions.feedback import attach_labels
 
     record_feedback(yard, "trip_acceptance", [{"request_id": "a", "label": 1}])
     out = attach_labels(pd.DataFrame(), read_feedback(yard, "trip_acceptance"), ["driver_id"])

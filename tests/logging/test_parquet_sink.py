@@ -15,7 +15,7 @@ from logging_helpers import T0, make_records
 
 from modelyard.errors import ConfigError
 from modelyard.plugins.testing import make_host
-from modelyard.serving.prediction_log import PredictionLogger
+from modelyard.predictions.log import PredictionLogger
 from modelyard_plugins.log_sinks.parquet import ParquetSink, ParquetSinkConfig
 
 
@@ -139,7 +139,7 @@ def test_a_crash_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
         import os, sys, time
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from logging_helpers import make_records
-        from modelyard.serving.prediction_log import PredictionLogger
+        from modelyard.predictions.log import PredictionLogger
         from modelyard_plugins.log_sinks.parquet import ParquetSink, ParquetSinkConfig
         logger = PredictionLogger(ParquetSink(ParquetSinkConfig(path={str(tmp_path)!r})), flush_interval=0.1)
         early = make_records(500)

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from logging_helpers import T0, TcpProxy, make_records
 
 from modelyard.plugins.testing import make_host
-from modelyard.serving.prediction_log import PredictionLogger
-from modelyard.serving.records import PredictionRecord
+from modelyard.predictions.log import PredictionLogger
+from modelyard.predictions.records import PredictionRecord
 
 pytestmark = pytest.mark.postgres
 

@@ -10,7 +10,7 @@ from logging_helpers import MemorySink, SlowSink, make_records
 
 from modelyard.plugins import hookimpl
 from modelyard.plugins.testing import make_host
-from modelyard.serving.prediction_log import PredictionLogger
+from modelyard.predictions.log import PredictionLogger
 
 
 def _wait(condition, timeout: float = 10.0) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 from logging_helpers import make_records
 
-from modelyard.serving.records import ROW_COLUMNS, PredictionRecord, expand, rows_to_table
+from modelyard.predictions.records import ROW_COLUMNS, PredictionRecord, expand, rows_to_table
 
 
 def test_row_has_fixed_columns_and_round_trips() -> None:

@@ -15,8 +15,8 @@ from modelyard.monitoring.alerts import Alert
 from modelyard.monitoring.runner import Window, run_monitors
 from modelyard.plugins import hookimpl
 from modelyard.plugins.testing import make_host
-from modelyard.serving.prediction_log import open_prediction_logger
-from modelyard.serving.records import PredictionRecord
+from modelyard.predictions.log import open_prediction_logger
+from modelyard.predictions.records import PredictionRecord
 from modelyard.yard import Yard
 
 MODEL = "trip_acceptance"

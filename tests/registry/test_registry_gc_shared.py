@@ -71,7 +71,7 @@ def _predict(url: str, repo: Path, request_id: str) -> list[dict]:
 def test_gc_from_another_yard_keeps_everything_a_serving_yard_uses(
     example_repo: Path, postgres_url: str, tmp_path: Path
 ) -> None:
-    from modelyard.routing import changes
+    from modelyard.rollout import changes
     from modelyard.routing.deployment import DeploymentStore
     from modelyard.routing.router import Variant
     from modelyard.serving.app import build_state, create_app
@@ -130,7 +130,7 @@ def test_gc_from_another_yard_keeps_everything_a_serving_yard_uses(
         state.close()
 
     # the shadow answered beside the live version before and after gc, without errors
-    from modelyard.serving.prediction_log import open_log_sink
+    from modelyard.predictions.log import open_log_sink
 
     sink = open_log_sink(yard_a)
     log = sink.read_frame(MODEL)

@@ -15,12 +15,12 @@ from rollout_models import SlowModel, ThresholdModel
 
 from modelyard.plugins import hookimpl
 from modelyard.plugins.testing import make_host
+from modelyard.predictions.feedback import record_feedback
+from modelyard.rollout import changes
 from modelyard.rollout.experiment import experiment_report
-from modelyard.routing import changes
+from modelyard.rollout.policy import RolloutPolicy
 from modelyard.routing.deployment import DeploymentStore
-from modelyard.routing.policy import RolloutPolicy
 from modelyard.routing.router import Variant
-from modelyard.serving.feedback import record_feedback
 from modelyard.yard import Yard
 
 MODEL = "trip_acceptance"

@@ -16,9 +16,10 @@ import pytest
 from rollout_models import GatedModel, ThresholdModel
 from srv_helpers import running_server
 
-from modelyard.routing import changes, guards
+from modelyard.rollout import changes
+from modelyard.rollout.policy import RolloutPolicy
+from modelyard.routing import guards
 from modelyard.routing.deployment import DeploymentStore
-from modelyard.routing.policy import RolloutPolicy
 from modelyard.routing.router import Variant
 from modelyard.yard import Yard
 

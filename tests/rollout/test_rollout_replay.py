@@ -14,10 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from modelyard.errors import RolloutError
+from modelyard.predictions.feedback import record_feedback
+from modelyard.predictions.log import open_log_sink
+from modelyard.predictions.records import PredictionRecord
 from modelyard.rollout.replay import replay
-from modelyard.serving.feedback import record_feedback
-from modelyard.serving.prediction_log import open_log_sink
-from modelyard.serving.records import PredictionRecord
 from modelyard.yard import Yard
 
 MODEL = "trip_acceptance"

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelyard.predictions.records import PredictionRecord
 from modelyard.rollout.analysis import build_report
 from modelyard.routing.router import Deployment, Variant
-from modelyard.serving.records import PredictionRecord
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -232,7 +232,7 @@ def test_rows_the_logger_drops_under_a_burst_reach_the_report(tmp_path) -> None:
     """A burst beyond the logger's queue: the real Parquet sink holds drop markers, the report refuses."""
     import time
 
-    from modelyard.serving.prediction_log import PredictionLogger
+    from modelyard.predictions.log import PredictionLogger
     from modelyard_plugins.log_sinks.parquet import ParquetSink, ParquetSinkConfig
 
     class SlowParquet(ParquetSink):

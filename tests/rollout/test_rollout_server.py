@@ -14,10 +14,10 @@ import pytest
 from rollout_models import GatedModel, ThresholdModel
 from srv_helpers import free_port, running_server
 
-from modelyard.routing import changes
+from modelyard.predictions.log import open_log_sink
+from modelyard.rollout import changes
 from modelyard.routing.deployment import DeploymentStore
 from modelyard.routing.router import Variant
-from modelyard.serving.prediction_log import open_log_sink
 from modelyard.yard import Yard
 
 MODEL = "trip_acceptance"

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from rollout_models import SlowModel, ThresholdModel
 
+from modelyard.predictions.log import open_log_sink
+from modelyard.rollout import changes
 from modelyard.rollout.shadow_report import shadow_report
-from modelyard.routing import changes
 from modelyard.routing.deployment import DeploymentStore
 from modelyard.routing.router import Variant
-from modelyard.serving.prediction_log import open_log_sink
 from modelyard.yard import Yard
 
 MODEL = "trip_acceptance"

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from modelyard.predictions.records import PredictionRecord
 from modelyard.rollout.simulation import guard_run
 from modelyard.routing import confidence as bounds
 from modelyard.routing.guards import check_all
 from modelyard.routing.router import Variant
-from modelyard.serving.records import PredictionRecord
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from modelyard.errors import ConfigError
+from modelyard.predictions.records import PredictionRecord
 from modelyard.routing import canary as ramp
 from modelyard.routing.guards import GuardResult, check_all, parse_guards
 from modelyard.routing.router import Deployment, Variant
-from modelyard.serving.records import PredictionRecord
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 STEPS = [5.0, 25.0, 100.0]

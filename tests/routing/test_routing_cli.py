@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from routing_helpers import add_versions, write_yard
 
 from modelyard.cli.main import main
+from modelyard.predictions.records import PredictionRecord
 from modelyard.rollout.traffic import open_log_sink
-from modelyard.serving.records import PredictionRecord
 from modelyard.yard import Yard
 
 

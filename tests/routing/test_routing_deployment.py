@@ -12,7 +12,7 @@ import pytest
 from routing_helpers import add_versions, make_store
 
 from modelyard.errors import RolloutError, VersionNotFound
-from modelyard.routing import changes
+from modelyard.rollout import changes
 from modelyard.routing.deployment import DeploymentStore
 from modelyard.routing.router import Variant
 from modelyard.routing.runtime import RoutingTable

@@ -10,13 +10,13 @@ from routing_helpers import add_versions, write_yard
 
 from modelyard.plugins import hookimpl
 from modelyard.plugins.testing import make_host
+from modelyard.predictions.records import PredictionRecord
+from modelyard.rollout import changes
+from modelyard.rollout.policy import RolloutPolicy
 from modelyard.rollout.traffic import open_log_sink
-from modelyard.routing import changes
 from modelyard.routing.deployment import DeploymentStore
-from modelyard.routing.policy import RolloutPolicy
 from modelyard.routing.router import Variant
 from modelyard.routing.runtime import RoutingTable
-from modelyard.serving.records import PredictionRecord
 from modelyard.yard import Yard
 
 

@@ -10,8 +10,8 @@ import yaml
 from routing_helpers import add_versions, write_yard
 
 from modelyard.errors import PromotionRefused
+from modelyard.predictions.records import PredictionRecord
 from modelyard.rollout.traffic import open_log_sink
-from modelyard.serving.records import PredictionRecord
 from modelyard.yard import Yard
 
 
@@ -89,7 +89,7 @@ def test_a_shadow_with_errors_fails_the_check(yard: Yard) -> None:
 
 @pytest.mark.parametrize("yard", ["experiment"], indirect=True)
 def test_promotion_needs_a_passed_experiment(yard: Yard) -> None:
-    from modelyard.routing import changes
+    from modelyard.rollout import changes
     from modelyard.routing.deployment import DeploymentStore
     from modelyard.routing.router import Variant
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from modelyard.serving.cache import CachedPrediction, cache_key
+from modelyard.predictions.cache import CachedPrediction, cache_key
 
 
 def test_key_is_model_version_and_exact_vector() -> None:

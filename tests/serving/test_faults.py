@@ -88,7 +88,7 @@ def _body(yard, n: int = 2, offset: int = 0) -> dict:
 
 
 def test_fast_path_serves_the_example_identically_to_feast(served) -> None:
-    from modelyard.serving.online import RedisOnlineReader
+    from modelyard.features.online.reader import RedisOnlineReader
 
     yard, url, state, _, _ = served
     assert isinstance(state.table.models["trip_acceptance"].reader, RedisOnlineReader)

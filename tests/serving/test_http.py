@@ -48,7 +48,7 @@ def test_predict_v1(served) -> None:
 
 
 def test_feedback_route_is_served_and_joins_the_prediction(served) -> None:
-    from modelyard.serving.feedback import join_feedback
+    from modelyard.predictions.feedback import join_feedback
 
     yard, url, state = served
     body = {**_body(yard, 1, offset=5), "request_id": "fb-1"}
@@ -376,7 +376,7 @@ def test_onnx_columnar_fast_path_equals_the_flavor(served) -> None:
 
 
 def test_the_worker_sizes_model_thread_pools_from_config(served) -> None:
-    from modelyard.serving.flavor import model_threads
+    from modelyard.artifacts.flavor import model_threads
 
     yard, _, _ = served
     assert yard.config.serving.model_threads == 1  # the default: parallelism comes from workers

@@ -23,7 +23,7 @@ def _same(a: object, b: object) -> bool:
 def _readers(repo, service: str):
     from feast import FeatureStore
 
-    from modelyard.serving.online import FeastOnlineReader, RedisOnlineReader, online_reader
+    from modelyard.features.online.reader import FeastOnlineReader, RedisOnlineReader, online_reader
 
     store = FeatureStore(repo_path=str(repo))
     fast = online_reader(store, service)
@@ -36,7 +36,7 @@ def _readers(repo, service: str):
 @pytest.fixture(params=["compiled", "python"])
 def decoder(request, monkeypatch) -> str:
     """Run a test with the compiled row decoder (when built) and with the Python decoders alone."""
-    from modelyard.serving import redis_codec
+    from modelyard.features.online.redis import codec as redis_codec
 
     if request.param == "compiled":
         need_compiled_rows()
@@ -116,8 +116,8 @@ def test_bad_entities(redis_feast_repo, entities, message: str) -> None:
 
 
 def test_unreachable_store_names_it(redis_feast_repo) -> None:
-    from modelyard.serving.online import RedisOnlineReader
-    from modelyard.serving.redis_wire import RedisWire
+    from modelyard.features.online.reader import RedisOnlineReader
+    from modelyard.features.online.redis.wire import RedisWire
 
     repo, _ = redis_feast_repo
     _, fast, _ = _readers(repo, "driver_only")

@@ -13,8 +13,8 @@ import redis
 from srv_helpers import free_port
 from srv_servers import PrivateRedis
 
-from modelyard.serving.redis_async import AsyncRedisWire
-from modelyard.serving.redis_wire import RedisWireError
+from modelyard.features.online.redis.async_wire import AsyncRedisWire
+from modelyard.features.online.redis.wire import RedisWireError
 
 
 def _get(*keys: str) -> bytes:

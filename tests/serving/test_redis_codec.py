@@ -22,8 +22,8 @@ from google.protobuf.message import DecodeError
 from services import need_compiled_rows
 
 from modelyard.errors import BadRequest
-from modelyard.serving import redis_codec as codec
-from modelyard.serving.redis_codec import (
+from modelyard.features.online.redis import codec
+from modelyard.features.online.redis.codec import (
     BOOL,
     BYTES,
     DOUBLE,

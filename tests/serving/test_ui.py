@@ -32,8 +32,8 @@ def _log_drifted(yard, frame, version: int) -> None:
     """Log ``frame``'s rows as predictions of ``version`` with ``rating`` shifted down by 0.6."""
     import pandas as pd
 
-    from modelyard.serving.prediction_log import open_prediction_logger
-    from modelyard.serving.records import PredictionRecord
+    from modelyard.predictions.log import open_prediction_logger
+    from modelyard.predictions.records import PredictionRecord
 
     names = yard.features.feature_names(MODEL)
     start = datetime.now(timezone.utc) - timedelta(minutes=5)
@@ -59,7 +59,7 @@ def _log_drifted(yard, frame, version: int) -> None:
 def served(make_example_repo, tmp_path_factory):
     """(yard, base URL) of a real server over the yard described in the module docstring."""
     from modelyard.monitoring.runner import run_monitors
-    from modelyard.routing import changes
+    from modelyard.rollout import changes
     from modelyard.routing.router import Variant
     from modelyard.serving.app import build_state, create_app
     from modelyard.ui.views import deployment_store

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from modelyard.serving.flavor import predict_with_proba
+from modelyard.artifacts.flavor import predict_with_proba
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from modelyard.serving.flavor import Predictor
+    from modelyard.artifacts.flavor import Predictor
     from modelyard.yard import Yard
 
 #: columns batch scoring adds to the input's

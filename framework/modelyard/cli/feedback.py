@@ -39,7 +39,7 @@ def feedback(ctx: click.Context, model: str, file: Path, as_json: bool) -> None:
       modelyard --repo feature_repo feedback trip_acceptance labels.csv
     """
     from modelyard.cli.main import load_yard
-    from modelyard.serving.feedback import record_feedback
+    from modelyard.predictions.feedback import record_feedback
 
     yard = load_yard(ctx)
     frame = read_table_file(file)

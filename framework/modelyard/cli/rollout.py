@@ -1,7 +1,7 @@
 """Rollout commands: ``deploy``, ``rollout status|history|pause|resume|abort|weights|tick|watch``,
 ``experiment report`` and ``replay``.
 
-Thin wrappers over :mod:`modelyard.routing.changes`, :mod:`modelyard.routing.policy`,
+Thin wrappers over :mod:`modelyard.rollout.changes`, :mod:`modelyard.rollout.policy`,
 :mod:`modelyard.rollout.analysis` and :mod:`modelyard.rollout.replay`.
 """
 
@@ -158,7 +158,7 @@ def deploy(
           --set min_dwell_seconds=600 --reason "canary v3"
       modelyard deploy trip_acceptance --router shadow --variant v2 --shadow 3 --reason "shadow v3"
     """
-    from modelyard.routing import changes
+    from modelyard.rollout import changes
 
     _, store = _store(ctx)
     live = [changes.parse_variant(v) for v in variants]
@@ -255,7 +255,7 @@ def history(ctx: click.Context, model: str, as_json: bool) -> None:
 def _change(
     ctx: click.Context, model: str, action: str, reason: str, actor: str | None, as_json: bool
 ) -> None:
-    from modelyard.routing import changes
+    from modelyard.rollout import changes
 
     _, store = _store(ctx)
     func = {"pause": changes.pause, "resume": changes.resume, "abort": changes.abort}[action]
@@ -331,7 +331,7 @@ def weights(
     Example:
       modelyard rollout weights trip_acceptance v1=0.8 v2=0.2 --reason "less risk"
     """
-    from modelyard.routing import changes
+    from modelyard.rollout import changes
 
     parsed: dict[str, float] = {}
     for item in weights:
@@ -378,7 +378,7 @@ def tick(ctx: click.Context, model: str, as_json: bool) -> None:
       modelyard rollout tick trip_acceptance
     """
     from modelyard.cli.main import load_yard
-    from modelyard.routing.policy import RolloutPolicy
+    from modelyard.rollout.policy import RolloutPolicy
 
     result = RolloutPolicy(load_yard(ctx)).tick(model)
     if as_json:
@@ -402,7 +402,7 @@ def watch(ctx: click.Context, model: str, interval: float, max_ticks: int) -> No
       modelyard rollout watch trip_acceptance --interval 10
     """
     from modelyard.cli.main import load_yard
-    from modelyard.routing.policy import RolloutPolicy
+    from modelyard.rollout.policy import RolloutPolicy
 
     policy = RolloutPolicy(load_yard(ctx))
     n = 0

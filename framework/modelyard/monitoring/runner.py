@@ -109,7 +109,7 @@ class MonitorRun:
 def _raw_chunks(yard: Yard, model: str, window: Window, until: datetime) -> Iterator[pd.DataFrame]:
     """The window's log rows in the sink's chunks (not expanded), online-store fallback rows and the
     prediction log's drop markers left out."""
-    from modelyard.serving.prediction_log import open_log_sink
+    from modelyard.predictions.log import open_log_sink
 
     since = until - window.duration if window.duration is not None else None
     sink = open_log_sink(yard)
@@ -133,7 +133,7 @@ def read_window(yard: Yard, model: str, window: Window, *, until: datetime | Non
     """
     import pandas as pd
 
-    from modelyard.serving.records import expand
+    from modelyard.predictions.records import expand
 
     until = until or datetime.now(timezone.utc)
     kept: deque[pd.DataFrame] = deque()
@@ -158,7 +158,7 @@ def window_batches(
 
     A count window (its last N rows) is bounded by N already and comes as one batch.
     """
-    from modelyard.serving.records import expand
+    from modelyard.predictions.records import expand
 
     until = until or datetime.now(timezone.utc)
     if window.rows is not None:
@@ -216,7 +216,7 @@ def _judge(
     if kind == "skew":
         return spec.name, kind, detector.bind(yard, model).score(frame, features=monitor.features)
     if kind == "performance":
-        from modelyard.serving.feedback import attach_labels, read_feedback
+        from modelyard.predictions.feedback import attach_labels, read_feedback
 
         labelled = attach_labels(
             frame, read_feedback(yard, model), list(yard.model(model).entity_keys), labelled_only=False

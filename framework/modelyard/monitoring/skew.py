@@ -111,7 +111,7 @@ class SkewDetector(Detector):
     """Online (logged) vs offline (Feast point-in-time) feature values of a model.
 
     Bind it to a yard and model with :meth:`bind`; ``score`` takes the logged window with one
-    column per entity key and feature (as ``modelyard.serving.records.expand`` gives) and the
+    column per entity key and feature (as ``modelyard.predictions.records.expand`` gives) and the
     request time in ``timestamp_column``.
     """
 

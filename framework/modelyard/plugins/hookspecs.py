@@ -121,7 +121,7 @@ def modelyard_flavors() -> Iterable[FlavorSpec]:
 
     Called when a version is registered or loaded. Return an iterable of
     :class:`~modelyard.plugins.specs.FlavorSpec`; the factory builds a
-    :class:`modelyard.serving.flavor.Flavor` with ``save(obj, directory)`` and
+    :class:`modelyard.artifacts.flavor.Flavor` with ``save(obj, directory)`` and
     ``load(directory) -> Predictor``.
 
     Example::
@@ -142,7 +142,7 @@ def modelyard_log_sinks() -> Iterable[LogSinkSpec]:
 
     Called when a server or batch job starts its prediction log. Return an iterable of
     :class:`~modelyard.plugins.specs.LogSinkSpec` whose factory builds a
-    :class:`modelyard.serving.prediction_log.LogSink` that writes batches of PredictionRecords.
+    :class:`modelyard.predictions.log.LogSink` that writes batches of PredictionRecords.
 
     Example::
 
@@ -163,7 +163,7 @@ def modelyard_caches() -> Iterable[CacheSpec]:
 
     Called when a server starts. Return an iterable of
     :class:`~modelyard.plugins.specs.CacheSpec` whose factory builds a
-    :class:`modelyard.serving.cache.PredictionCache`.
+    :class:`modelyard.predictions.cache.PredictionCache`.
 
     Example::
 
@@ -198,7 +198,7 @@ def modelyard_alerters() -> Iterable[AlerterSpec]:
 def modelyard_on_prediction(record: Any) -> None:
     """Called once per logged prediction (live and shadow), off the request path.
 
-    ``record`` is a :class:`modelyard.serving.records.PredictionRecord`. Keep it fast:
+    ``record`` is a :class:`modelyard.predictions.records.PredictionRecord`. Keep it fast:
     it runs in the log writer's thread, so a slow hook delays logging, never answers.
 
     Example::

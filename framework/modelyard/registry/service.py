@@ -31,6 +31,7 @@ from modelyard.registry.backend import RegistryBackend
 from modelyard.registry.types import AliasEvent, ModelVersion, Snapshot, VersionDraft
 
 if TYPE_CHECKING:
+    from modelyard.artifacts.flavor import Predictor
     from modelyard.artifacts.store import ArtifactStore
     from modelyard.config.schema import RetentionConfig
     from modelyard.plugins.manager import PluginHost
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from modelyard.registry.gates import PromotionRequest
     from modelyard.registry.retention import GcReport
     from modelyard.registry.usage import ModelUsage
-    from modelyard.serving.flavor import Predictor
     from modelyard.yard import Yard
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class Registry:
         feature columns must be features of that service; otherwise SchemaMismatch is
         raised and nothing is stored.
         """
-        from modelyard.serving.flavor import METADATA_FILE, build_flavor, choose_flavor, read_metadata
+        from modelyard.artifacts.flavor import METADATA_FILE, build_flavor, choose_flavor, read_metadata
 
         feature_service = ""
         declared_flavor: str | None = None
@@ -263,7 +263,7 @@ class Registry:
         The hash is checked on every call; a changed artifact raises
         ArtifactIntegrityError naming the version and both hashes.
         """
-        from modelyard.serving.flavor import build_flavor
+        from modelyard.artifacts.flavor import build_flavor
 
         with tempfile.TemporaryDirectory(prefix="modelyard-load-") as tmp:
             local = self.artifacts.get(

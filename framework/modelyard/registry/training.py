@@ -45,9 +45,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from modelyard.artifacts.flavor import Predictor
     from modelyard.registry.service import Registry
     from modelyard.registry.types import ModelVersion, Snapshot
-    from modelyard.serving.flavor import Predictor
     from modelyard.yard import Yard
 
 logger = logging.getLogger(__name__)
@@ -464,7 +464,7 @@ def fit(
     workdir: Path,
 ) -> FittedModel:
     """Split ``frame`` as the recipe says, train, save with the flavor into ``workdir``, evaluate."""
-    from modelyard.serving.flavor import build_flavor, choose_flavor, missing_as_nan
+    from modelyard.artifacts.flavor import build_flavor, choose_flavor, missing_as_nan
 
     config = yard.model(model)
     train, test = split(

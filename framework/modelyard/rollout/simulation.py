@@ -1,6 +1,6 @@
 """Synthetic experiment traffic, to check the analysis where the textbook case does not hold.
 
-:func:`simulate` writes prediction-log rows (the real :data:`~modelyard.serving.records.ROW_COLUMNS`
+:func:`simulate` writes prediction-log rows (the real :data:`~modelyard.predictions.records.ROW_COLUMNS`
 row format) and feedback for an experiment with
 
 - clustered units: ``users`` users, each with its own base accuracy (Beta distributed) and

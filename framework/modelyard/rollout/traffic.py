@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelyard.serving.prediction_log import LogSink
+    from modelyard.predictions.log import LogSink
     from modelyard.yard import Yard
 
 
 def open_log_sink(yard: Yard) -> LogSink:
     """The log sink ``serving.log`` of ``yard`` names, built for reading."""
-    from modelyard.serving.prediction_log import open_log_sink as _open
+    from modelyard.predictions.log import open_log_sink as _open
 
     return _open(yard)
 
@@ -30,7 +30,7 @@ def read_labels(
     yard: Yard, model: str, since: datetime | None = None, until: datetime | None = None
 ) -> pd.DataFrame:
     """``request_id`` and ``label`` of the logged requests in the window that have feedback."""
-    from modelyard.serving.feedback import join_feedback
+    from modelyard.predictions.feedback import join_feedback
 
     joined = join_feedback(yard, model, since, until, labelled_only=True)
     return joined[["request_id", "label"]].drop_duplicates("request_id", keep="last")

@@ -12,7 +12,7 @@ State lives in ``Deployment.state`` of a deployment routed by ``canary``:
 :func:`next_action` decides (hold, advance, promote, rollback) from the deployment,
 the time, the candidate's sample at this step and the guard results; :func:`apply`
 returns the deployment state that carries the decision out. Neither does I/O: the
-:mod:`~modelyard.routing.policy` reads the log, calls them, writes the result and moves
+:mod:`~modelyard.rollout.policy` reads the log, calls them, writes the result and moves
 aliases.
 """
 

@@ -10,7 +10,7 @@ it is written), each with a ``type``::
       - {type: monitor, monitor: drift-ks}               # any monitor of the monitoring config
 
 ``error_rate`` and ``latency`` read a window of the prediction log (rows of
-:class:`modelyard.serving.records.PredictionRecord`: ``timestamp``, ``variant``, ``mode``,
+:class:`modelyard.predictions.records.PredictionRecord`: ``timestamp``, ``variant``, ``mode``,
 ``latency_ms``, ``error``); ``monitor`` reads stored monitor results (the registry's
 ``monitor_results``) for the variant's version.
 

@@ -4,7 +4,7 @@ FastAPI wraps every request in about eight ASGI layers (server-error, telemetry,
 exception and exit-stack middleware, then the router and its dependency solving) before a
 handler runs; on a one-entity prediction they cost more CPU than reading the features. The
 hot POST endpoints (predictions, inference, feature vectors) read their own body, parse their
-own JSON and turn every error into a JSON answer themselves (:func:`modelyard.serving.app.answer`),
+own JSON and turn every error into a JSON answer themselves (:func:`modelyard.serving.state.answer`),
 so they need none of it: :class:`ServingApp` sends a request whose method and path match one
 of them straight to its handler, and everything else (every other route, the lifespan, the
 OpenAPI document, which still describes the hot endpoints through their FastAPI routes) goes

@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import ModelyardError, ServingError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from modelyard.artifacts.flavor import Predictor
     from modelyard.config.schema import ModelConfig
+    from modelyard.features.online.reader import OnlineReader
     from modelyard.features.schema import FeatureSchema
     from modelyard.registry.types import ModelVersion
     from modelyard.routing.router import RouteDecision
     from modelyard.routing.runtime import RoutingTable
     from modelyard.serving.fastpath import ColumnarPredict
-    from modelyard.serving.flavor import Predictor
-    from modelyard.serving.online import OnlineReader
     from modelyard.yard import Yard
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class ModelTable:
         return self._routing
 
     def _default_reader(self, name: str, config: ModelConfig) -> OnlineReader:
-        from modelyard.serving.online import online_reader
+        from modelyard.features.online.reader import online_reader
 
         return online_reader(self.yard.feature_store, config.feature_service)
 

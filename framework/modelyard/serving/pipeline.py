@@ -4,7 +4,7 @@
 request-time overrides and the model's missing-value policy, routes each row to a variant,
 answers cached rows from the prediction cache, predicts the rest with one call per variant
 (on the event loop, stacked with the calls of concurrent requests: :mod:`modelyard.serving.batching`),
-logs a :class:`~modelyard.serving.records.PredictionRecord` per row (off the request path;
+logs a :class:`~modelyard.predictions.records.PredictionRecord` per row (off the request path;
 rows the model raised on are logged too, with ``error`` set, before the request is answered
 422) and hands shadow variants to a bounded pool (:mod:`modelyard.serving.shadows`). While the online store is down,
 ``serving.online_store_fallback`` may answer instead (see :mod:`modelyard.serving.fallback`).
@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from modelyard.artifacts.flavor import predict_with_proba
 from modelyard.errors import (
     BadRequest,
     BatchTooLarge,
@@ -35,15 +36,14 @@ from modelyard.errors import (
 )
 from modelyard.serving.batching import ModelAnswer, ModelBatcher
 from modelyard.serving.fallback import FALLBACKS, LastVectors, fallback_columns
-from modelyard.serving.flavor import predict_with_proba
 from modelyard.serving.frames import build_frame, is_missing
 from modelyard.serving.shadows import ShadowPool
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelyard.serving.cache import PredictionCache
+    from modelyard.predictions.cache import PredictionCache
+    from modelyard.predictions.log import PredictionLogger
     from modelyard.serving.metrics import ServingMetrics
     from modelyard.serving.models import LoadedVersion, ModelTable, ServedModel
-    from modelyard.serving.prediction_log import PredictionLogger
 
 logger = logging.getLogger(__name__)
 
@@ -571,7 +571,7 @@ class PredictionService:
         todo = batch.rows
         keys: list[str] = []
         if self.cache is not None:
-            from modelyard.serving.cache import cache_key
+            from modelyard.predictions.cache import cache_key
 
             keys = [cache_key(served.name, version, [columns[f][i] for f in names]) for i in todo]
             hits = self.cache.get_many(keys)
@@ -618,7 +618,7 @@ class PredictionService:
             answer.prediction = predictions[j]
             answer.score = scores[j] if scores is not None else None
         if self.cache is not None:
-            from modelyard.serving.cache import CachedPrediction
+            from modelyard.predictions.cache import CachedPrediction
 
             self.cache.put_many(
                 [
@@ -714,7 +714,7 @@ class PredictionService:
                 self.metrics.inc(self.metrics.predictions, served.name, version, variant, amount=count)
         if self.log is None:
             return
-        from modelyard.serving.records import PredictionRecord
+        from modelyard.predictions.records import PredictionRecord
 
         latency_ms = elapsed * 1000.0 / max(1, len(answers))
         for a in answers:

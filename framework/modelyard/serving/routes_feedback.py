@@ -1,7 +1,7 @@
 """``POST /v1/models/{model}/feedback``: ground truth over HTTP.
 
 For the SERVING work: mount it with ``app.include_router(feedback_router(yard))``. The
-route calls :func:`modelyard.serving.feedback.record_feedback` in FastAPI's thread pool.
+route calls :func:`modelyard.predictions.feedback.record_feedback` in FastAPI's thread pool.
 Imports FastAPI (a ``modelyard[serve]`` dependency) at module level: import it only from the server.
 
 Body: a list of feedback rows, or ``{"feedback": [rows...]}``, or one row object. A row is
@@ -66,7 +66,7 @@ def rows_from_body(body: Any) -> list[dict[str, Any]]:
 
 def feedback_router(yard: Yard) -> APIRouter:
     """An APIRouter with the feedback route for ``yard``."""
-    from modelyard.serving.feedback import record_feedback
+    from modelyard.predictions.feedback import record_feedback
 
     router = APIRouter()
 

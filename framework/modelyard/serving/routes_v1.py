@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import BadRequest
-from modelyard.serving.app import answer, json_response
 from modelyard.serving.frames import is_missing
 from modelyard.serving.http_errors import parse_json
 from modelyard.serving.schemas import (
@@ -20,9 +19,10 @@ from modelyard.serving.schemas import (
     PredictResponse,
     request_body,
 )
+from modelyard.serving.state import answer, json_response
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelyard.serving.app import ServingState
+    from modelyard.serving.state import ServingState
 
 router = APIRouter()
 

@@ -18,13 +18,13 @@ from starlette.responses import Response
 
 from modelyard import __version__
 from modelyard.errors import BadRequest, ModelNotReady, PredictionFailed
-from modelyard.serving.app import answer, json_response
 from modelyard.serving.http_errors import error_response, parse_json
 from modelyard.serving.schemas import ERRORS, InferRequest, InferResponse, request_body
+from modelyard.serving.state import answer, json_response
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelyard.serving.app import ServingState
     from modelyard.serving.models import ServedModel
+    from modelyard.serving.state import ServingState
 
 router = APIRouter(tags=["v2 (Open Inference Protocol)"])
 

@@ -198,7 +198,7 @@ async def _act(request: Request, model: str, action: str, reason: str, **args: A
         elif action == "rollback":
             yard.registry.rollback(model, args["alias"], reason=reason, actor=actor)
         elif action == "pause":
-            from modelyard.routing import changes
+            from modelyard.rollout import changes
 
             changes.pause(views.deployment_store(yard), model, actor=actor, reason=reason)
         else:  # pragma: no cover - routes below name the action

@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from modelyard.serving.cache import CachedPrediction, PredictionCache
+from modelyard.predictions.cache import CachedPrediction, PredictionCache
 from modelyard_plugins.caches.config import LruCacheConfig
 
 

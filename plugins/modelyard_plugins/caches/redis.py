@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Sequence
 
-from modelyard.serving.cache import CachedPrediction, PredictionCache
+from modelyard.predictions.cache import CachedPrediction, PredictionCache
 from modelyard_plugins.caches.config import RedisCacheConfig
 
 logger = logging.getLogger(__name__)

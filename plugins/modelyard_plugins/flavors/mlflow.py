@@ -36,14 +36,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelyard.errors import FlavorError
-from modelyard.serving.flavor import (
+from modelyard.artifacts.flavor import (
     Flavor,
     positive_class_proba,
     read_metadata,
     select_columns,
     write_metadata,
 )
+from modelyard.errors import FlavorError
 
 MODEL_DIR = "mlflow_model"
 #: URI schemes MLflow resolves to a model
@@ -149,7 +149,7 @@ def input_schema(model_dir: Path) -> list[tuple[str, str]] | None:
 
 
 class MlflowPredictor:
-    """An MLflow pyfunc model behind the :class:`~modelyard.serving.flavor.Predictor` protocol."""
+    """An MLflow pyfunc model behind the :class:`~modelyard.artifacts.flavor.Predictor` protocol."""
 
     def __init__(
         self,

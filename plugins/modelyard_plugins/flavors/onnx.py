@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelyard.errors import FlavorError
-from modelyard.serving.flavor import (
+from modelyard.artifacts.flavor import (
     Flavor,
     feature_names_of,
     positive_class_proba,
@@ -35,6 +34,7 @@ from modelyard.serving.flavor import (
     select_columns,
     write_metadata,
 )
+from modelyard.errors import FlavorError
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def convert_sklearn(
 
 
 class OnnxPredictor:
-    """An onnxruntime session behind the :class:`~modelyard.serving.flavor.Predictor` protocol."""
+    """An onnxruntime session behind the :class:`~modelyard.artifacts.flavor.Predictor` protocol."""
 
     def __init__(self, session: Any, meta: dict[str, Any]) -> None:
         self.session = session
@@ -358,7 +358,7 @@ def _session_options() -> Any:
     """onnxruntime options with the intra-op pool sized by ``set_model_threads`` (0: its default)."""
     import onnxruntime as ort
 
-    from modelyard.serving.flavor import model_threads
+    from modelyard.artifacts.flavor import model_threads
 
     options = ort.SessionOptions()
     threads = model_threads()

@@ -35,8 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelyard.errors import FlavorError
-from modelyard.serving.flavor import (
+from modelyard.artifacts.flavor import (
     Flavor,
     feature_names_of,
     positive_class_proba,
@@ -44,6 +43,7 @@ from modelyard.serving.flavor import (
     select_columns,
     write_metadata,
 )
+from modelyard.errors import FlavorError
 
 CODE_DIR = "code"
 PARAMS_FILE = "params.json"
@@ -74,7 +74,7 @@ def _state_of(obj: Any) -> dict[str, Any]:
 
 
 class PythonPredictor:
-    """A user object behind the :class:`~modelyard.serving.flavor.Predictor` protocol."""
+    """A user object behind the :class:`~modelyard.artifacts.flavor.Predictor` protocol."""
 
     def __init__(self, model: Any, feature_names: list[str] | None) -> None:
         self.model = model

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelyard.errors import FlavorError
-from modelyard.serving.flavor import (
+from modelyard.artifacts.flavor import (
     Flavor,
     feature_names_of,
     missing_as_nan,
@@ -32,6 +31,7 @@ from modelyard.serving.flavor import (
     select_columns,
     write_metadata,
 )
+from modelyard.errors import FlavorError
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def _is_plain_pipeline(obj: Any) -> bool:
 
 
 class SklearnPredictor:
-    """A loaded scikit-learn estimator behind the :class:`~modelyard.serving.flavor.Predictor` protocol."""
+    """A loaded scikit-learn estimator behind the :class:`~modelyard.artifacts.flavor.Predictor` protocol."""
 
     def __init__(self, estimator: Any, feature_names: list[str] | None) -> None:
         self.estimator = estimator

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from modelyard.errors import ConfigError
-from modelyard.serving.prediction_log import LogSink, LogSinkSettings
+from modelyard.predictions.log import LogSink, LogSinkSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -98,7 +98,7 @@ class ParquetSink(LogSink):
     # -- writing -----------------------------------------------------------------------
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        from modelyard.serving.records import rows_to_table
+        from modelyard.predictions.records import rows_to_table
 
         groups: dict[tuple[str, date], list[dict[str, Any]]] = {}
         for row in rows:
@@ -128,7 +128,7 @@ class ParquetSink(LogSink):
     def _open(self, model: str, day: date) -> _Part:
         import pyarrow as pa
 
-        from modelyard.serving.records import arrow_schema
+        from modelyard.predictions.records import arrow_schema
 
         directory = self.path / model / f"date={day.isoformat()}"
         directory.mkdir(parents=True, exist_ok=True)

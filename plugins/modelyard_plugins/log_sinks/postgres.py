@@ -8,7 +8,7 @@ Config (``serving.log``)::
         url: ${MODELYARD_LOG_URL}          # SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db
         table: prediction_log
 
-The table (columns = :data:`modelyard.serving.records.ROW_COLUMNS`, indexed on model + time
+The table (columns = :data:`modelyard.predictions.records.ROW_COLUMNS`, indexed on model + time
 and on request id) is created on first use, so a sink whose database is down at start-up
 still builds; the logger spools until the database answers. Each ``write`` is one
 transaction: a batch is stored entirely or not at all.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from modelyard.serving.prediction_log import LogSink, LogSinkSettings
+from modelyard.predictions.log import LogSink, LogSinkSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -47,7 +47,7 @@ def log_table(metadata: sa.MetaData, name: str, schema: str | None = None) -> sa
     """The SQL table of log rows (also used for feedback's join)."""
     import sqlalchemy as sa
 
-    from modelyard.serving.records import ROW_COLUMNS
+    from modelyard.predictions.records import ROW_COLUMNS
 
     types: dict[str, Any] = {
         "string": sa.Text,
@@ -105,7 +105,7 @@ class PostgresSink(LogSink):
         import pandas as pd
         import sqlalchemy as sa
 
-        from modelyard.serving.records import ROW_COLUMNS
+        from modelyard.predictions.records import ROW_COLUMNS
 
         self._ensure_table()
         t = self.table

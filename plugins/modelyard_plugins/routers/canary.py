@@ -2,7 +2,7 @@
 
 The router only splits traffic by the weights in the deployment; moving between steps,
 promoting at the end and rolling back on a failed guard is done by
-:mod:`modelyard.routing.canary` / :mod:`modelyard.routing.policy`, which write new
+:mod:`modelyard.routing.canary` / :mod:`modelyard.rollout.policy`, which write new
 deployment states. The candidate's interval comes first on the hash line, so as its
 share grows the keys it already had stay with it.
 """

@@ -1,6 +1,6 @@
 """A pipelined Redis connection on the serving worker's event loop.
 
-The blocking :class:`~modelyard.serving.redis_wire.RedisWire` holds the event loop for a
+The blocking :class:`~modelyard.features.online.redis.wire.RedisWire` holds the event loop for a
 whole round trip: while Redis answers one request, no other request of the worker moves.
 :class:`AsyncRedisWire` shares one connection per event loop between all requests in
 flight. Each request queues its ``HMGET`` batch (no lock, no waiting for earlier answers)
@@ -13,7 +13,7 @@ Failures: a refused connection raises :class:`ConnectionRefusedError`; a connect
 drops, or a head request that waits longer than ``timeout``, fails every request waiting
 on it with an :class:`OSError` (``ConnectionResetError`` / ``TimeoutError``) and closes the
 connection, and the next request connects again, so a restarted Redis is picked up by
-itself. Error replies (wrong type, auth) raise :class:`~modelyard.serving.redis_wire.RedisWireError`.
+itself. Error replies (wrong type, auth) raise :class:`~modelyard.features.online.redis.wire.RedisWireError`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import hiredis
 
-from modelyard.serving.redis_wire import RedisEndpoint, RedisWireError, check_setup
+from modelyard.features.online.redis.wire import RedisEndpoint, RedisWireError, check_setup
 
 logger = logging.getLogger(__name__)
 

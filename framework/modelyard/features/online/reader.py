@@ -12,7 +12,7 @@ hashes Feast writes, with the same layout, directly:
 * value = a serialised ``feast.types.Value`` protobuf.
 
 :class:`RedisOnlineReader` sends every view's ``HMGET`` commands in one pipelined round
-trip (:class:`~modelyard.serving.redis_wire.RedisWire`) and decodes the replies itself, so
+trip (:class:`~modelyard.features.online.redis.wire.RedisWire`) and decodes the replies itself, so
 values are identical to what ``get_online_features(...).to_dict()`` returns. Its target is
 at most twice the bare round trip (``bench/bench_online_read.py``: the same commands
 prebuilt, replies parsed by hiredis, not decoded) at 1, 10 and 100 entities, so the Python
@@ -24,14 +24,14 @@ around the round trip must cost no more than the round trip itself:
   built key by key;
 * checks: a well-formed request (a dict of equal-length lists) is recognised in a few C
   calls; anything else goes through :meth:`OnlineReader.check_entities` for its message;
-* decoding: by the compiled row decoder (``modelyard.serving._redis_rows``, built at install
+* decoding: by the compiled row decoder (``modelyard.features.online.redis._redis_rows``, built at install
   where a C compiler is present), one pass over a view's rows for every column of the
   common scalar types. Without it, and for any column it hands back (lists, an unexpected
   value): one entity value by value with each type's usual shape tried first; more
   entities column by column in a few C calls (``struct`` for fixed-size values, protobuf's
   parser for varints, numpy for fixed-length lists), falling back to the per-value decoder
   for any column that holds something unexpected. The codecs live in
-  :mod:`modelyard.serving.redis_codec`.
+  :mod:`modelyard.features.online.redis.codec`.
 
 Anything the fast path does not cover (other online stores, on-demand views, join-key
 maps, versioned views, Redis cluster, other join-key types) is served by
@@ -53,9 +53,8 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest, FeatureError, OnlineStoreUnavailable
-from modelyard.features.sqlite_codecs import guard_sqlite_codecs
-from modelyard.serving import redis_codec
-from modelyard.serving.redis_codec import (
+from modelyard.features.online.redis import codec as redis_codec
+from modelyard.features.online.redis.codec import (
     FIXED_WIDTH_KEYS,
     STRING,
     HmgetBatch,
@@ -64,13 +63,14 @@ from modelyard.serving.redis_codec import (
     UnsupportedKey,
     key_encoder,
 )
-from modelyard.serving.redis_wire import RedisWireError
+from modelyard.features.online.redis.wire import RedisWireError
+from modelyard.features.sqlite_codecs import guard_sqlite_codecs
 
 if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore
 
-    from modelyard.serving.redis_async import AsyncRedisWire
-    from modelyard.serving.redis_wire import RedisWire
+    from modelyard.features.online.redis.async_wire import AsyncRedisWire
+    from modelyard.features.online.redis.wire import RedisWire
 
 logger = logging.getLogger(__name__)
 
@@ -275,11 +275,11 @@ class RedisOnlineReader(OnlineReader):
         return self.columns(entities, replies, n)
 
     async def read_async(self, entities: Mapping[str, Sequence[Any]]) -> Columns:
-        """:meth:`read` through the worker's pipelined event-loop connection (modelyard.serving.redis_async)."""
+        """:meth:`read` through the worker's pipelined event-loop connection (modelyard.features.online.redis.async_wire)."""
         n = self._rows(entities)
         payload = self.payload(entities, n)
         if self.async_wire is None:
-            from modelyard.serving.redis_async import AsyncRedisWire
+            from modelyard.features.online.redis.async_wire import AsyncRedisWire
 
             w = self.wire
             self.async_wire = AsyncRedisWire(
@@ -388,7 +388,7 @@ def _is_connection_error(exc: BaseException) -> bool:
 def _redis_wire(connection_string: str, *, timeout: float) -> tuple[RedisWire, str]:
     from feast.infra.online_stores.redis import RedisOnlineStore
 
-    from modelyard.serving.redis_wire import RedisWire
+    from modelyard.features.online.redis.wire import RedisWire
 
     nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
     if not nodes:
@@ -412,7 +412,7 @@ def _plans(store: FeatureStore, service: Any, full_feature_names: bool) -> list[
     from feast import FeatureView
     from feast.infra.online_stores.helpers import _mmh3
 
-    from modelyard.serving.redis_wire import encode_fields
+    from modelyard.features.online.redis.wire import encode_fields
 
     if store.config.registry.enable_online_feature_view_versioning:
         raise _Unsupported("online feature-view versioning is on")

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from modelyard.errors import RolloutError
+from modelyard.rollout.policy import control_variant
 from modelyard.routing.deployment import DeploymentStore
-from modelyard.routing.policy import control_variant
 from modelyard.routing.router import Deployment, Variant, default_variant_name, variants_with_weights
 
 _VARIANT = re.compile(

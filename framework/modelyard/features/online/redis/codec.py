@@ -561,7 +561,7 @@ def column_decoder(value_type: int) -> ColumnDecoder:
 class RowsDecoder:
     """One view's ``HMGET`` replies (a row of raw values per entity) -> its feature columns.
 
-    When the compiled decoder (``modelyard.serving._redis_rows``, built at install where a C
+    When the compiled decoder (``modelyard.features.online.redis._redis_rows``, built at install where a C
     compiler is present) is there, it takes every column of the common scalar types in one
     pass and hands back the columns holding anything else, which the Python path below
     decodes. Without it: one entity value by value; more, column by column
@@ -614,7 +614,7 @@ class RowsDecoder:
 COMPILED_TYPES = frozenset({STRING, INT32, INT64, DOUBLE, FLOAT, BOOL, UNIX_TIMESTAMP})
 
 try:
-    from modelyard.serving._redis_rows import decode_rows as compiled_rows
+    from modelyard.features.online.redis._redis_rows import decode_rows as compiled_rows
 except ImportError:  # installed without a C compiler: the Python decoders do everything
     compiled_rows = None
 

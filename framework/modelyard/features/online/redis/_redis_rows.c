@@ -1,7 +1,7 @@
 /*
- * modelyard.serving._redis_rows: a view's HMGET replies decoded column by column in C.
+ * modelyard.features.online.redis._redis_rows: a view's HMGET replies decoded column by column in C.
  *
- * The compiled half of modelyard/serving/redis_codec.py (which documents the byte layout
+ * The compiled half of modelyard/features/online/redis/codec.py (which documents the byte layout
  * and is the reference): the Python decoders spend a few C calls per column and a few
  * hundred nanoseconds per value; at ten entities that fixed cost is most of an online read.
  * This module walks the rows once and builds each value directly.
@@ -220,7 +220,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_redis_rows",
-    .m_doc = "A view's HMGET replies decoded column by column in C (see modelyard.serving.redis_codec).",
+    .m_doc = "A view's HMGET replies decoded column by column in C (see modelyard.features.online.redis.codec).",
     .m_size = -1,
     .m_methods = methods,
 };

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.serving.records import DROPPED, PredictionRecord
+from modelyard.predictions.records import DROPPED, PredictionRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -92,7 +92,7 @@ class LogSink(ABC):
         """All matching rows as one frame (for windows known to fit in memory)."""
         import pandas as pd
 
-        from modelyard.serving.records import arrow_schema
+        from modelyard.predictions.records import arrow_schema
 
         chunks = [c for c in self.read(model, since, until) if len(c)]
         if not chunks:
@@ -402,7 +402,7 @@ class PredictionLogger:
             return
         import pyarrow.parquet as pq
 
-        from modelyard.serving.records import rows_to_table
+        from modelyard.predictions.records import rows_to_table
 
         if self._spool_bytes >= self.max_spool_bytes:
             self._lose_rows(rows, "prediction log spool full")

@@ -1,7 +1,7 @@
 """PredictionRecord: one logged prediction, and its flat row form shared by every log sink.
 
 A record is what the server (live and shadow variants) and batch scoring hand to the
-:class:`~modelyard.serving.prediction_log.PredictionLogger`. Sinks store :meth:`PredictionRecord.to_row`
+:class:`~modelyard.predictions.log.PredictionLogger`. Sinks store :meth:`PredictionRecord.to_row`
 rows, whose columns are fixed (:data:`ROW_COLUMNS`) whatever the model: entity keys and the
 feature vector travel as JSON text so one Parquet schema and one SQL table fit every model.
 :func:`expand` turns a frame of rows back into one column per entity key and feature, which
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: ``fallback:cache`` / ``fallback:default``: answered while the online store was down
 #: (see modelyard.serving.fallback); ``dropped``: a drop marker, not a prediction (the count
-#: of lost rows in ``prediction``, see modelyard.serving.prediction_log)
+#: of lost rows in ``prediction``, see modelyard.predictions.log)
 Mode = Literal["live", "shadow", "fallback:cache", "fallback:default", "dropped"]
 
 #: The mode of drop-marker rows; readers of predictions leave them out.

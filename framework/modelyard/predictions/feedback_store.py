@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from modelyard.yard import Yard
 
-#: column -> logical type (same vocabulary as :data:`modelyard.serving.records.ROW_COLUMNS`)
+#: column -> logical type (same vocabulary as :data:`modelyard.predictions.records.ROW_COLUMNS`)
 FEEDBACK_COLUMNS: dict[str, str] = {
     "model": "string",
     "request_id": "string",

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest
-from modelyard.serving.records import utcnow
+from modelyard.predictions.records import utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -120,7 +120,7 @@ def record_feedback(
     yard: Yard, model: str, rows: Sequence[Mapping[str, Any]] | pd.DataFrame, *, source: str = "api"
 ) -> int:
     """Validate and store feedback rows for ``model``; returns how many were stored."""
-    from modelyard.serving.feedback_store import feedback_store
+    from modelyard.predictions.feedback_store import feedback_store
 
     config = yard.model(model)
     if hasattr(rows, "to_dict"):
@@ -136,7 +136,7 @@ def record_feedback(
 
 def read_feedback(yard: Yard, model: str) -> pd.DataFrame:
     """Every feedback row of ``model``: the stored columns plus ``label`` as given (number or text)."""
-    from modelyard.serving.feedback_store import feedback_store
+    from modelyard.predictions.feedback_store import feedback_store
 
     yard.model(model)
     store = feedback_store(yard, model)
@@ -158,8 +158,8 @@ def join_feedback(
     labelled_only: bool = True,
 ) -> pd.DataFrame:
     """Logged predictions of ``model`` in ``[since, until)`` (expanded) with their ``label`` and ``feedback_at``."""
-    from modelyard.serving.prediction_log import open_log_sink
-    from modelyard.serving.records import expand
+    from modelyard.predictions.log import open_log_sink
+    from modelyard.predictions.records import expand
 
     sink = open_log_sink(yard)
     try:
