@@ -406,3 +406,32 @@ def test_plugin_failing_in_one_role_is_dropped_from_all(make_dist) -> None:
     info = next(i for i in host.plugins() if i.name == "half")
     assert info.contributes == {} and "router hook broke" in info.error
     assert "half-detector" not in host.detectors()
+
+
+@pytest.mark.parametrize("option", ["wrapper", "hookwrapper", "tryfirst", "trylast"])
+def test_wrappers_and_ordering_options_are_refused_at_load(option) -> None:
+    def modelyard_on_alert(alert):  # noqa: ANN001, ANN202
+        yield
+
+    plugin = _module("wrapping", modelyard_on_alert=hookimpl(**{option: True})(modelyard_on_alert))
+    with pytest.raises(PluginValidationError, match=rf"plugin 'wrapping'.*modelyard_on_alert.*{option}=True"):
+        make_host(plugin, builtins=False)
+
+
+def test_hooks_are_called_in_registration_order(make_dist, detector_plugin) -> None:
+    calls: list[str] = []
+    plugins = [
+        _module(name, modelyard_on_alert=hookimpl(lambda alert, name=name: calls.append(name)))
+        for name in ("first", "second", "third")
+    ]
+    host = make_host(*plugins, builtins=False)
+    host.on_alert("an alert")
+    assert calls == ["first", "second", "third"]
+    make_dist("acme-one", "acme_one", detector_plugin("acme-dup"))
+    make_dist("acme-two", "acme_two", detector_plugin("acme-dup"))
+    host = PluginHost.from_entry_points()
+    order = [host.pm.get_name(impl.plugin) for impl in host.pm.hook.modelyard_detectors.get_hookimpls()]
+    with pytest.raises(DuplicatePluginError) as err:
+        host.detectors()
+    first, second = (n for n in order if n in {"acme_one", "acme_two"})
+    assert str(err.value).index(first) < str(err.value).index(second)

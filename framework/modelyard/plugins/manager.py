@@ -53,6 +53,10 @@ class _Provided:
     plugin: str  # the plugin (entry point) name that yielded it
 
 
+#: hookimpl options modelyard refuses at registration (see :meth:`PluginHost._check_pending`)
+_REFUSED_IMPL_OPTIONS = ("wrapper", "hookwrapper", "tryfirst", "trylast")
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -153,7 +157,8 @@ class PluginHost:
         return name
 
     def _check_pending(self, plugin: Any, name: str, distribution: str | None) -> None:
-        """Refuse ``@hookimpl`` functions whose name matches no hook spec (a misspelling)."""
+        """Refuse ``@hookimpl`` functions whose name matches no hook spec (a misspelling), and
+        the pluggy options the host does not honour (wrappers, ``tryfirst``/``trylast``)."""
         marker = f"{hookspecs.PROJECT}_impl"
         for hook_name in dir(plugin):
             if hook_name.startswith("__"):
@@ -161,6 +166,15 @@ class PluginHost:
             impl = getattr(plugin, hook_name, None)
             if impl is None or not hasattr(impl, marker):
                 continue
+            opts = getattr(impl, marker) or {}
+            refused = [opt for opt in _REFUSED_IMPL_OPTIONS if opts.get(opt)]
+            if refused:
+                raise pluggy.PluginValidationError(
+                    plugin,
+                    f"hook {hook_name!r} is marked {', '.join(f'{o}=True' for o in refused)}; modelyard "
+                    "calls every implementation itself, one plugin at a time and in registration order, "
+                    "so wrappers would never run and ordering options would be ignored: drop the option",
+                )
             hook = getattr(self.pm.hook, hook_name, None)
             if hook is None or not hook.has_spec():
                 known = sorted(h for h in dir(self.pm.hook) if h.startswith("modelyard_"))
@@ -256,7 +270,7 @@ class PluginHost:
         hook_name, spec_type = ROLE_HOOKS[role]
         hook = getattr(self.pm.hook, hook_name)
         found: dict[str, _Provided] = {}
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in self._in_order(hook):
             plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
             if plugin_name in self._failures:
                 continue
@@ -275,14 +289,27 @@ class PluginHost:
             self._trace("%s [plugin %s] -> %s", hook_name, plugin_name, [s.name for s in specs])
             for spec in specs:
                 if spec.name in found:
-                    raise DuplicatePluginError(
-                        role,
-                        spec.name,
-                        [self._describe(found[spec.name].plugin), self._describe(plugin_name)],
+                    both = sorted(  # modelyard's own first, else registration order
+                        [found[spec.name].plugin, plugin_name],
+                        key=lambda p: self._dist(p) != FIRST_PARTY_DISTRIBUTION,
                     )
+                    raise DuplicatePluginError(role, spec.name, [self._describe(p) for p in both])
                 found[spec.name] = _Provided(spec=spec, plugin=plugin_name)
         self._cache[role] = found
         return found
+
+    @staticmethod
+    def _in_order(hook: Any) -> list[Any]:
+        """The hook's implementations in registration order: the first plugin registered is called first.
+
+        Entry points register in the order ``importlib.metadata`` lists them (modelyard's own
+        plugins are one distribution among the others); :func:`~modelyard.plugins.testing.make_host`
+        registers the built-ins first, then the given plugins in argument order. pluggy's
+        ``get_hookimpls()`` lists in registration order because no ``tryfirst``/``trylast``
+        or wrapper is accepted (:meth:`_check_pending`); ``pm.hook.x()`` would call them in the
+        reverse order, which is why the host calls the implementations itself.
+        """
+        return list(hook.get_hookimpls())
 
     def _fail_registered(self, plugin_name: str, reason: str) -> None:
         """Mark a registered plugin whose hook misbehaved as failed, and unregister it."""
@@ -364,7 +391,7 @@ class PluginHost:
     def promotion_vetoes(self, request: Any) -> list[tuple[str, str]]:
         """``(plugin, reason)`` for every plugin vetoing ``request``; a plugin that raises vetoes."""
         vetoes = []
-        for impl in reversed(self.pm.hook.modelyard_veto_promotion.get_hookimpls()):
+        for impl in self._in_order(self.pm.hook.modelyard_veto_promotion):
             name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
             self._trace("modelyard_veto_promotion [plugin %s] %r", name, request)
             try:
@@ -379,7 +406,7 @@ class PluginHost:
     def _fire(self, hook_name: str, **kwargs: Any) -> None:
         """Call an event hook; one failing listener is logged and does not stop the others."""
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):
+        for impl in self._in_order(hook):
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             self._trace("%s [plugin %s] %r", hook_name, self.pm.get_name(impl.plugin), args)
             try:
