@@ -6,6 +6,6 @@ where they are used, so ``modelyard --help`` and ``modelyard plugins`` answer fa
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the only place the version is written: pyproject.toml reads it from here
 
 __all__ = ["__version__"]

@@ -6,6 +6,7 @@ import json
 
 from click.testing import CliRunner
 
+import modelyard
 from modelyard.cli.main import main
 from modelyard.plugins.manager import ROLE_HOOKS
 
@@ -26,7 +27,7 @@ def test_plugins_json_lists_first_party_with_role_and_source() -> None:
     rows = {row["name"]: row for row in json.loads(result.output)}
     for name, role in FIRST_PARTY.items():
         row = rows[name]
-        assert row["distribution"] == "modelyard" and row["version"] == "0.1.0"
+        assert row["distribution"] == "modelyard" and row["version"] == modelyard.__version__
         assert row["module"].startswith("modelyard_plugins.")
         assert role in row["roles"] and row["contributes"][role]
         assert row["error"] is None
