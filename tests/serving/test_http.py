@@ -198,7 +198,10 @@ def test_v2_with_tritonclient(served) -> None:
     assert client.is_model_ready("trip_acceptance")
     meta = client.get_model_metadata("trip_acceptance")
     assert meta["versions"] == ["1"]
-    assert [i["name"] for i in meta["inputs"]][:2] == ["driver_id", "customer_id"]
+    assert [(i["name"], i["datatype"]) for i in meta["inputs"]][:2] == [
+        ("driver_id", "INT64"),
+        ("customer_id", "INT64"),
+    ]
     rows = entities(yard.path).iloc[20:24]
     inputs = []
     for key in ("driver_id", "customer_id"):
@@ -381,3 +384,14 @@ def test_the_worker_sizes_model_thread_pools_from_config(served) -> None:
     yard, _, _ = served
     assert yard.config.serving.model_threads == 1  # the default: parallelism comes from workers
     assert model_threads() == 1
+
+
+def test_v2_metadata_names_each_entity_keys_real_type() -> None:
+    from feast.value_type import ValueType
+
+    from modelyard.serving.routes_v2 import _key_datatype
+
+    assert _key_datatype(ValueType.STRING.value) == "BYTES"  # was advertised as INT64
+    assert _key_datatype(ValueType.INT32.value) == "INT32"
+    assert _key_datatype(ValueType.INT64.value) == "INT64"
+    assert _key_datatype(None) == "INT64"

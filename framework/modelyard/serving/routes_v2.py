@@ -156,15 +156,25 @@ async def ready(request: Request) -> Response:
     return json_response(status, 200 if status["ready"] else 503)
 
 
+def _key_datatype(value_type: int | None) -> str:
+    """The v2 datatype of an entity key from its Feast value type number (INT64 when unknown)."""
+    if value_type is None:
+        return "INT64"
+    from feast.value_type import ValueType
+
+    try:
+        name = ValueType(value_type).name
+    except ValueError:
+        return "BYTES"
+    return _DATATYPES.get(name, "BYTES")
+
+
 def _metadata(state: ServingState, model: str) -> dict[str, Any]:
     served = state.table.get(model)
     types = dict(served.schema.fields)
-    key_types = {}
-    for plan in getattr(served.reader, "plans", ()):
-        for key in plan.join_keys:
-            key_types[key] = "INT64"
     inputs = [
-        {"name": k, "datatype": key_types.get(k, "INT64"), "shape": [-1]} for k in served.reader.entity_keys
+        {"name": k, "datatype": _key_datatype(served.reader.key_types.get(k)), "shape": [-1]}
+        for k in served.reader.entity_keys
     ]
     inputs += [
         {
