@@ -19,11 +19,12 @@ Sections follow the lifecycle: roles first (what can be built), then events (wha
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - only for annotations
+    from modelyard.monitoring.alerts import Alert
     from modelyard.plugins.specs import (
         AlerterSpec,
         CacheSpec,
@@ -33,6 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover - only for annotations
         RegistryBackendSpec,
         RouterSpec,
     )
+    from modelyard.predictions.records import PredictionRecord
+    from modelyard.registry.gates import PromotionRequest
+    from modelyard.registry.types import AliasEvent
 
 PROJECT = "modelyard"
 
@@ -195,7 +199,7 @@ def modelyard_alerters() -> Iterable[AlerterSpec]:
 
 
 @hookspec
-def modelyard_on_prediction(record: Any) -> None:
+def modelyard_on_prediction(record: PredictionRecord) -> None:
     """Called once per logged prediction (live and shadow), off the request path.
 
     ``record`` is a :class:`modelyard.predictions.records.PredictionRecord`. Keep it fast:
@@ -211,7 +215,7 @@ def modelyard_on_prediction(record: Any) -> None:
 
 
 @hookspec
-def modelyard_on_alert(alert: Any) -> None:
+def modelyard_on_alert(alert: Alert) -> None:
     """Called when a monitor raises an alert.
 
     ``alert`` is a :class:`modelyard.monitoring.alerts.Alert`. Rollout guards listen
@@ -226,7 +230,7 @@ def modelyard_on_alert(alert: Any) -> None:
 
 
 @hookspec
-def modelyard_on_promote(event: Any) -> None:
+def modelyard_on_promote(event: AliasEvent) -> None:
     """Called after an alias moves to a version by promotion.
 
     ``event`` is a :class:`modelyard.registry.types.AliasEvent` (model, alias, from and to
@@ -241,7 +245,7 @@ def modelyard_on_promote(event: Any) -> None:
 
 
 @hookspec
-def modelyard_veto_promotion(request: Any) -> str | None:
+def modelyard_veto_promotion(request: PromotionRequest) -> str | None:
     """Called before an alias moves by promotion; return a reason to veto it, or ``None``.
 
     ``request`` is a :class:`modelyard.registry.gates.PromotionRequest`: the model, the
@@ -263,7 +267,7 @@ def modelyard_veto_promotion(request: Any) -> str | None:
 
 
 @hookspec
-def modelyard_on_rollback(event: Any) -> None:
+def modelyard_on_rollback(event: AliasEvent) -> None:
     """Called after an alias moves back to its previous holder (by hand or automatically).
 
     ``event`` is a :class:`modelyard.registry.types.AliasEvent`; ``event.reason`` says why.

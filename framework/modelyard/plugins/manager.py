@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -34,6 +34,12 @@ from modelyard.errors import (
 )
 from modelyard.plugins import hookspecs
 from modelyard.plugins.specs import ALL_SPEC_TYPES, PluginInfo, PluginSpec
+
+if TYPE_CHECKING:  # pragma: no cover - only for annotations
+    from modelyard.monitoring.alerts import Alert
+    from modelyard.predictions.records import PredictionRecord
+    from modelyard.registry.gates import PromotionRequest
+    from modelyard.registry.types import AliasEvent
 
 logger = logging.getLogger(__name__)
 _trace_logger = logging.getLogger("modelyard.plugins.trace")
@@ -376,19 +382,19 @@ class PluginHost:
     def alerters(self) -> dict[str, PluginSpec]:
         return self.specs("alerter")
 
-    def on_prediction(self, record: Any) -> None:
+    def on_prediction(self, record: PredictionRecord) -> None:
         self._fire("modelyard_on_prediction", record=record)
 
-    def on_alert(self, alert: Any) -> None:
+    def on_alert(self, alert: Alert) -> None:
         self._fire("modelyard_on_alert", alert=alert)
 
-    def on_promote(self, event: Any) -> None:
+    def on_promote(self, event: AliasEvent) -> None:
         self._fire("modelyard_on_promote", event=event)
 
-    def on_rollback(self, event: Any) -> None:
+    def on_rollback(self, event: AliasEvent) -> None:
         self._fire("modelyard_on_rollback", event=event)
 
-    def promotion_vetoes(self, request: Any) -> list[tuple[str, str]]:
+    def promotion_vetoes(self, request: PromotionRequest) -> list[tuple[str, str]]:
         """``(plugin, reason)`` for every plugin vetoing ``request``; a plugin that raises vetoes."""
         vetoes = []
         for impl in self._in_order(self.pm.hook.modelyard_veto_promotion):
