@@ -106,13 +106,13 @@ def primary_reads(report, plan) -> dict[str, bool]:
     }
 
 
-def experiments(seeds: int) -> None:
+def experiments(seeds: int, users: int = 2000) -> None:
     from modelyard.rollout.sequential import Plan
     from modelyard.rollout.simulation import Scenario, simulate
     from modelyard.rollout.srm import check_ratio, check_units, expected_counts
     from modelyard.rollout.units import unit_keys
 
-    aa = Scenario(users=2000, label_delay_hours=2.0)
+    aa = Scenario(users=users, label_delay_hours=2.0)
     plan = Plan(planned_units=1000)
     print(
         f"scenario: {aa.users} users, Pareto({aa.pareto_shape}) extra requests (cap {aa.max_requests}), "
@@ -166,7 +166,7 @@ def experiments(seeds: int) -> None:
     for seed in range(seeds):
         for k, v in primary_reads(report_for(simulate(effect, 10_000 + seed), plan=plan), plan).items():
             hits[k] += v
-    print("power for +3 points of accuracy (about 1000 users per arm; read once at 24 h)")
+    print(f"power for +3 points of accuracy (about {users // 2} users per arm; read once at 24 h)")
     for name, h in hits.items():
         line(f"primary detected: {name}", h / seeds, seeds, "as high as possible")
 
@@ -277,10 +277,11 @@ def timing(rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--guard-reps", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    experiments(args.seeds)
+    experiments(args.seeds, args.users)
     guards(args.guard_reps)
     timing(args.rounds)
 
