@@ -90,6 +90,7 @@ def served(make_example_repo, tmp_path_factory):
         MODEL,
         router="ab",
         variants=[Variant("v1", 1, 0.5), Variant("v2", 2, 0.5)],
+        guards=[{"type": "error_rate", "max": 0.02, "min_samples": 10}],
         actor=EVIL_ACTOR,
         reason="A/B of v2",
     )
@@ -172,6 +173,8 @@ def test_model_page_timeline_escapes_user_text(served) -> None:
     assert [c[0] for _, c in versions] == ["v2", "v1"]
     assert versions[0][1][5] == "auc 0.8123"  # the registry's 0.8123456, to four digits
     assert [c[3] for _, c in _cells(page, "changes")] == ["ab"]
+    guards = _cells(page, "guard-values")  # evaluated now, as the rollout policy would
+    assert [(c[1], c[4], c[5]) for _, c in guards] == [("v2", "0", "ok")]  # v2 has no traffic yet
     assert "promote</button>" not in page  # read-only without the admin token
 
 

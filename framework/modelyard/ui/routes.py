@@ -259,8 +259,14 @@ async def model_page(request: Request, model: str) -> HTMLResponse:
 
     def gather() -> dict[str, Any]:
         card = views.model_card(yard, model, served=served)
+        try:
+            guards = views.guard_values(yard, card.deployment)
+        except Exception as exc:  # noqa: BLE001 - shown on the page, the rest still renders
+            logger.warning("web UI: evaluating the guards of %s failed: %s", model, exc)
+            guards = []
         return {
             "card": card,
+            "guards": guards,
             "history": views.alias_history(yard, model),
             "changes": views.deployment_history(yard, model),
         }

@@ -127,6 +127,35 @@ def model_card(yard: Yard, name: str, *, served: dict[str, Any] | None = None) -
     return card
 
 
+def guard_values(yard: Yard, deployment: Any, *, now: datetime | None = None) -> list[Any]:
+    """The current value of every guard of ``deployment`` for each candidate variant, as the rollout
+    policy would judge it now (empty when the deployment has no guards or is not an experiment)."""
+    from modelyard.rollout.traffic import open_log_sink, read_window
+    from modelyard.routing.guards import check_all, parse_guards
+    from modelyard.routing.policy import candidate_variants, control_variant
+
+    if deployment is None or not deployment.guards or deployment.router not in ("canary", "ab"):
+        return []
+    now = now or datetime.now(timezone.utc)
+    guards = parse_guards(deployment.guards, model=deployment.model)
+    since = now - timedelta(seconds=max(g.window_seconds for g in guards))
+    log = read_window(open_log_sink(yard), deployment.model, since, now + timedelta(seconds=1))
+    monitors = list(yard.registry.backend.monitor_results(deployment.model, since=since))
+    control = control_variant(deployment)
+    results: list[Any] = []
+    for variant in candidate_variants(deployment):
+        results += check_all(
+            deployment.guards,
+            model=deployment.model,
+            variant=variant,
+            control=control,
+            log=log,
+            monitor_rows=monitors,
+            now=now,
+        )
+    return results
+
+
 def overview(yard: Yard, *, served: dict[str, Any] | None = None) -> list[ModelCard]:
     """A card per declared model, in the config's order."""
     return [model_card(yard, name, served=served) for name in yard.config.models]
