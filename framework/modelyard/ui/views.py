@@ -130,9 +130,9 @@ def model_card(yard: Yard, name: str, *, served: dict[str, Any] | None = None) -
 def guard_values(yard: Yard, deployment: Any, *, now: datetime | None = None) -> list[Any]:
     """The current value of every guard of ``deployment`` for each candidate variant, as the rollout
     policy would judge it now (empty when the deployment has no guards or is not an experiment)."""
+    from modelyard.rollout.policy import candidate_variants, control_variant
     from modelyard.rollout.traffic import open_log_sink, read_window
     from modelyard.routing.guards import check_all, parse_guards
-    from modelyard.rollout.policy import candidate_variants, control_variant
 
     if deployment is None or not deployment.guards or deployment.router not in ("canary", "ab"):
         return []
