@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import EntityKeyMismatch, FeatureServiceNotFound
 
@@ -57,10 +57,19 @@ def parse_definitions(repo_path: str | os.PathLike[str]) -> RepoContents:
         sys.dont_write_bytecode = dont_write
 
 
-def service_join_keys(service: FeatureService, views: Mapping[str, FeatureView]) -> set[str]:
-    """The entity columns a FeatureService joins on: its views' join keys, as its projections map them."""
+def service_join_keys(
+    service: FeatureService, views: Mapping[str, FeatureView], on_demand: Mapping[str, Any] | None = None
+) -> set[str]:
+    """The entity columns a FeatureService joins on: its views' join keys, as its projections map them
+    (an on-demand view joins on the keys of the views it reads)."""
     keys: set[str] = set()
     for projection in service.feature_view_projections:
+        odfv = (on_demand or {}).get(projection.name)
+        if odfv is not None:
+            for source in odfv.source_feature_view_projections.values():
+                view = views.get(source.name)
+                keys.update(c.name for c in (view.entity_columns if view is not None else []))
+            continue
         view = views.get(projection.name)
         if view is None:
             continue
@@ -79,6 +88,7 @@ def check_models(
     views: Mapping[str, FeatureView],
     *,
     source: str,
+    on_demand: Mapping[str, Any] | None = None,
 ) -> None:
     """Every model's FeatureService exists in ``services`` and joins on exactly the model's entity keys.
 
@@ -92,13 +102,15 @@ def check_models(
                 f"model {name!r} reads FeatureService {model.feature_service!r}, which {source} does not define; "
                 f"defined: {known}"
             )
-        missing_views = [p.name for p in service.feature_view_projections if p.name not in views]
+        missing_views = [
+            p.name for p in service.feature_view_projections if p.name not in views and p.name not in (on_demand or {})
+        ]
         if missing_views:
             raise FeatureServiceNotFound(
                 f"FeatureService {service.name!r} of model {name!r} uses feature view(s) "
                 f"{', '.join(missing_views)} that {source} does not define"
             )
-        keys = service_join_keys(service, views)
+        keys = service_join_keys(service, views, on_demand)
         if keys != set(model.entity_keys):
             raise EntityKeyMismatch(
                 f"model {name!r} declares entity_keys {sorted(model.entity_keys)} but its FeatureService "

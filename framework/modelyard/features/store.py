@@ -158,6 +158,13 @@ class FeatureFacade:
             self._schemas[model] = FeatureSchema(fields)
         return self._schemas[model]
 
+    def request_fields(self, model: str) -> dict[str, str]:
+        """Request data the model's on-demand views read: RequestSource field -> Feast value type name."""
+        from modelyard.features.ondemand import OnDemandViews
+
+        views = OnDemandViews.of(self.store, self._service(model))
+        return {} if views is None else {n: f.value_type for n, f in views.request_fields.items()}
+
     def fingerprint(self, model: str) -> str:
         """sha256 of the model's feature names and value types."""
         return self.schema(model).fingerprint
@@ -169,7 +176,8 @@ class FeatureFacade:
         store = self.store
         services = {s.name: s for s in store.list_feature_services()}
         views = {v.name: v for v in store.list_feature_views()}
-        check_models(self.yard.config.models, services, views, source="the Feast registry")
+        on_demand = {v.name: v for v in store.list_on_demand_feature_views()}
+        check_models(self.yard.config.models, services, views, source="the Feast registry", on_demand=on_demand)
 
     def apply(self) -> ApplyResult:
         """Check the models against the repo's definitions, then ``feast apply`` them.
@@ -186,6 +194,7 @@ class FeatureFacade:
             {s.name: s for s in repo.feature_services},
             {v.name: v for v in [*repo.feature_views, *repo.stream_feature_views]},
             source=f"the feature repo {self.yard.path}",
+            on_demand={v.name: v for v in repo.on_demand_feature_views},
         )
         store = self.store
         if not repo.projects:
@@ -305,6 +314,14 @@ class FeatureFacade:
             raise FeatureError(
                 f"the entity frame already has feature column(s) {', '.join(clash)}; drop them first"
             )
+        request = self.request_fields(model)
+        absent = [name for name in request if name not in entities.columns]
+        if absent:
+            raise FeatureError(
+                f"the entity frame for model {model!r} has no column(s) {', '.join(absent)}: request data its "
+                "on-demand views read (the values a predict request carries in 'request'); add them"
+            )
+        keys = [*keys, *request]
         lookup = entities[[*keys, timestamp]].reset_index(drop=True)
         times = lookup[timestamp]
         # pandas' conversion cache only pays off for text; on datetimes it costs a uniqueness pass

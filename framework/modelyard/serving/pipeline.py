@@ -34,6 +34,7 @@ from modelyard.errors import (
     PredictionFailed,
     RolloutError,
 )
+from modelyard.features.online.ondemand import no_request_data
 from modelyard.serving.batching import ModelAnswer, ModelBatcher
 from modelyard.serving.fallback import FALLBACKS, LastVectors, fallback_columns
 from modelyard.serving.frames import build_frame, is_missing
@@ -104,6 +105,8 @@ class _FeatureRequest:
     entities: Mapping[str, Sequence[Any]] | None
     overrides: dict[str, Any]
     started: float
+    #: request-time values for the model's on-demand views (RequestSource fields), as sent
+    request_data: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -242,13 +245,14 @@ class PredictionService:
         model: str,
         entities: Mapping[str, Sequence[Any]] | None,
         overrides: Mapping[str, Sequence[Any]] | None = None,
+        request_data: Mapping[str, Any] | None = None,
     ) -> tuple[ServedModel, dict[str, list[Any]], int]:
         """The online vectors of ``model`` as the model sees them: (served model, columns, rows).
 
         The store read is awaited, so the event loop serves other requests meanwhile when
         the reader can (see ``OnlineReader.read_async``).
         """
-        request = self._feature_request(model, entities, overrides)
+        request = self._feature_request(model, entities, overrides, request_data)
         columns, down = await self._read_async(request)
         served, columns, n, _ = self._complete(request, columns, down, fallback=False)
         return served, columns, n
@@ -258,16 +262,18 @@ class PredictionService:
         model: str,
         entities: Mapping[str, Sequence[Any]] | None,
         overrides: Mapping[str, Sequence[Any]] | None,
+        request_data: Mapping[str, Any] | None = None,
     ) -> _FeatureRequest:
-        """Check a request before any I/O: known model, batch size, override names."""
+        """Check a request before any I/O: known model, batch size, override names, request data."""
         served = self.table.get(model)
+        no_request_data(served.reader, request_data)
         self._rows(served, entities, overrides)
         names = served.feature_names
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(names))
         if unknown:
             raise BadRequest(f"unknown feature(s) {unknown} for model {model!r}; its features: {names}")
-        return _FeatureRequest(served, entities, overrides, time.perf_counter())
+        return _FeatureRequest(served, entities, overrides, time.perf_counter(), request_data)
 
     @staticmethod
     def _read(request: _FeatureRequest) -> tuple[dict[str, list[Any]] | None, OnlineStoreUnavailable | None]:
@@ -275,7 +281,10 @@ class PredictionService:
         if not request.entities:
             return None, None
         try:
-            return request.served.reader.read(request.entities), None
+            reader = request.served.reader
+            if reader.request_fields:
+                return reader.read(request.entities, request.request_data), None
+            return reader.read(request.entities), None
         except OnlineStoreUnavailable as down:
             return None, down
 
@@ -287,7 +296,10 @@ class PredictionService:
         if not request.entities:
             return None, None
         try:
-            return await request.served.reader.read_async(request.entities), None
+            reader = request.served.reader
+            if reader.request_fields:
+                return await reader.read_async(request.entities, request.request_data), None
+            return await reader.read_async(request.entities), None
         except OnlineStoreUnavailable as down:
             return None, down
 
@@ -368,9 +380,10 @@ class PredictionService:
         request_id: str | None = None,
         routing_key: str | None = None,
         version: int | None = None,
+        request_data: Mapping[str, Any] | None = None,
     ) -> list[RowAnswer]:
         """Answer every row of one request (see the module docstring)."""
-        request = self._feature_request(model, entities, overrides)
+        request = self._feature_request(model, entities, overrides, request_data)
         columns, down = self._read(request)
         plan = self._plan(request, columns, down, request_id, routing_key, version)
         for call in plan.calls:
@@ -386,13 +399,14 @@ class PredictionService:
         request_id: str | None = None,
         routing_key: str | None = None,
         version: int | None = None,
+        request_data: Mapping[str, Any] | None = None,
     ) -> list[RowAnswer]:
         """:meth:`predict` for an event loop: while the feature read waits on the store, the loop
         serves other requests. The model runs on the loop (quicker than a thread hop), its calls
         stacked with those of the other requests ready in the same loop iteration
         (:class:`~modelyard.serving.batching.ModelBatcher`) unless batching is off.
         """
-        request = self._feature_request(model, entities, overrides)
+        request = self._feature_request(model, entities, overrides, request_data)
         columns, down = await self._read_async(request)
         plan = self._plan(request, columns, down, request_id, routing_key, version)
         for call in plan.calls:

@@ -46,10 +46,10 @@ async def predict(model: str, request: Request) -> Response:
 
     async def run(state: ServingState) -> Response:
         data = parse_json(body)
-        unknown = sorted(set(data) - {"entities", "features", "request_id", "routing_key"})
+        unknown = sorted(set(data) - {"entities", "features", "request", "request_id", "routing_key"})
         if unknown:
             raise BadRequest(
-                f"unknown field(s) {unknown}; expected entities, features, request_id, routing_key"
+                f"unknown field(s) {unknown}; expected entities, features, request, request_id, routing_key"
             )
         entities = data.get("entities")
         overrides = data.get("features")
@@ -59,6 +59,7 @@ async def predict(model: str, request: Request) -> Response:
             model,
             entities,
             overrides=overrides,
+            request_data=data.get("request"),
             request_id=_optional_str(data, "request_id"),
             routing_key=_optional_str(data, "routing_key"),
         )
@@ -83,7 +84,7 @@ async def features(model: str, request: Request) -> Response:
     async def run(state: ServingState) -> Response:
         data = parse_json(body)
         served, columns, n = await state.service.features_async(
-            model, data.get("entities"), data.get("features")
+            model, data.get("entities"), data.get("features"), data.get("request")
         )
         names = served.feature_names
         keys = list(served.reader.entity_keys)

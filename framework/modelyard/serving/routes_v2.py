@@ -85,8 +85,10 @@ def _cast(name: str, datatype: str, values: list[Any]) -> list[Any]:
     raise BadRequest(f"input {name!r} has unsupported datatype {datatype!r}")
 
 
-def _split_inputs(served: ServedModel, data: dict) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-    """v2 ``inputs`` -> (entity columns, feature overrides)."""
+def _split_inputs(
+    served: ServedModel, data: dict
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[str, list[Any]]]:
+    """v2 ``inputs`` -> (entity columns, feature overrides, request data of on-demand views)."""
     inputs = data.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise BadRequest("'inputs' must be a non-empty list of tensors {name, shape, datatype, data}")
@@ -94,6 +96,8 @@ def _split_inputs(served: ServedModel, data: dict) -> tuple[dict[str, list[Any]]
     names = set(served.feature_names)
     entities: dict[str, list[Any]] = {}
     overrides: dict[str, list[Any]] = {}
+    request: dict[str, list[Any]] = {}
+    request_fields = served.reader.request_fields
     for tensor in inputs:
         if not isinstance(tensor, dict) or "name" not in tensor:
             raise BadRequest("every input needs a 'name', a 'datatype', a 'shape' and 'data'")
@@ -117,14 +121,17 @@ def _split_inputs(served: ServedModel, data: dict) -> tuple[dict[str, list[Any]]
                 raise BadRequest(f"input {name!r}: shape {shape} does not match its {len(values)} values")
         if name in keys:
             entities[name] = values
+        elif name in request_fields:
+            request[name] = values
         elif name in names:
             overrides[name] = values
         else:
+            takes = f"request data {sorted(request_fields)}, " if request_fields else ""
             raise BadRequest(
-                f"unknown input {name!r}; model {served.name!r} takes entity keys {sorted(keys)} "
-                f"and optionally features {served.feature_names}"
+                f"unknown input {name!r}; model {served.name!r} takes entity keys {sorted(keys)}, "
+                f"{takes}and optionally features {served.feature_names}"
             )
-    return entities, overrides
+    return entities, overrides, request
 
 
 def _output(name: str, values: list[Any]) -> dict[str, Any]:
@@ -184,6 +191,10 @@ def _metadata(state: ServingState, model: str) -> dict[str, Any]:
             "parameters": {"optional": True},
         }
         for n in served.feature_names
+    ]
+    inputs += [
+        {"name": n, "datatype": _DATATYPES.get(t, "BYTES"), "shape": [-1]}
+        for n, t in served.reader.request_fields.items()
     ]
     outputs = [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
     if served.config.task == "classification":
@@ -255,7 +266,7 @@ async def _infer(request: Request, model: str, version: str | None) -> Response:
     async def run(state: ServingState) -> Response:
         data = parse_json(body)
         served = state.table.get(model)
-        entities, overrides = _split_inputs(served, data)
+        entities, overrides, request_data = _split_inputs(served, data)
         pinned = None
         if version is not None:
             try:
@@ -267,6 +278,7 @@ async def _infer(request: Request, model: str, version: str | None) -> Response:
             model,
             entities or None,
             overrides=overrides or None,
+            request_data=request_data or None,
             request_id=str(request_id) if request_id is not None else None,
             routing_key=(data.get("parameters") or {}).get("routing_key"),
             version=pinned,

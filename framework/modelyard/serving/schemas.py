@@ -21,6 +21,11 @@ class PredictRequest(BaseModel):
     features: dict[str, list[Any]] | None = Field(
         None, description="request-time feature values (name -> one value per row) replacing the store's"
     )
+    request: dict[str, list[Any]] | None = Field(
+        None,
+        description="request data of the model's on-demand views (RequestSource field -> one value per row), "
+        "e.g. {'trip_distance_km': [3.2]}",
+    )
     request_id: str | None = Field(
         None, description="your id for this request; rows get '<id>:<row>' when there are several"
     )
@@ -57,6 +62,7 @@ class FeaturesRequest(BaseModel):
 
     entities: dict[str, list[Any]]
     features: dict[str, list[Any]] | None = None
+    request: dict[str, list[Any]] | None = None
 
 
 class FeaturesResponse(BaseModel):

@@ -97,6 +97,8 @@ class OnlineReader(ABC):
     fast: bool = False
     #: entity key -> Feast value type number (feast.value_type.ValueType), when known
     key_types: dict[str, int] = {}  # noqa: RUF012 - replaced per instance
+    #: request data a read needs (on-demand views' RequestSource fields) -> Feast value type name
+    request_fields: dict[str, str] = {}  # noqa: RUF012 - replaced per instance
 
     def check_key_values(self, entities: Mapping[str, Sequence[Any]]) -> None:
         """Every entity value has its key's type (what the fast path's encoders check as they go)."""
@@ -479,6 +481,31 @@ def online_reader(
         raise FeatureServiceNotFound(
             f"the feature repo defines no FeatureService {feature_service!r} ({exc})"
         ) from None
+    from modelyard.features.ondemand import OnDemandViews
+
+    views = OnDemandViews.of(store, service)
+    if views is not None:
+        if full_feature_names:
+            raise FeatureError(f"FeatureService {feature_service!r} has on-demand views: read it with short names")
+        from modelyard.features.online.ondemand import OnDemandReader, plain_service
+
+        plain = plain_service(store, service, views)
+        base = _reader(store, plain, feature_service, fast, timeout, registered=False)
+        return OnDemandReader(base, views, _feature_names(service, full_feature_names))
+    return _reader(store, service, feature_service, fast, timeout, full_feature_names)
+
+
+def _reader(
+    store: FeatureStore,
+    service: Any,
+    feature_service: str,
+    fast: bool,
+    timeout: float,
+    full_feature_names: bool = False,
+    *,
+    registered: bool = True,
+) -> OnlineReader:
+    """The reader of ``service``'s plain views; an unregistered (synthetic) service is read by feature refs."""
     entity_keys = _entity_keys(store, service)
     online = store.config.online_store
     if (
@@ -504,7 +531,8 @@ def online_reader(
         except _Unsupported as why:
             logger.info("feature service %s: Feast's own online read (%s)", feature_service, why)
     names = _feature_names(service, full_feature_names)
-    slow = FeastOnlineReader(store, service, list(entity_keys), names, full_feature_names=full_feature_names)
+    features = service if registered else [f"{p.name_to_use()}:{f.name}" for p in service.feature_view_projections for f in p.features]
+    slow = FeastOnlineReader(store, features, list(entity_keys), names, full_feature_names=full_feature_names)
     slow.key_types = entity_keys
     return slow
 
