@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DEFINITIONS = '''
+DEFINITIONS = """
 from datetime import timedelta
 
 import pandas as pd
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource, ValueType
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Bool, Float64, Int64, String
 
@@ -72,10 +72,21 @@ def trip_python(inputs: dict) -> dict:
     }
 
 
-trip_rt = FeatureService(
-    name="trip_rt", features=[driver_stats[["conv_rate"]], trip_pandas, trip_python]
+driver_live = FeatureView(
+    name="driver_live",
+    entities=[driver],
+    ttl=timedelta(days=1),
+    schema=[Field(name="driver_id", dtype=Int64), Field(name="live_acceptance", dtype=Float64)],
+    source=PushSource(
+        name="driver_live_push",
+        batch_source=FileSource(path="data/driver_live.parquet", timestamp_field="event_timestamp"),
+    ),
 )
-'''
+
+trip_rt = FeatureService(
+    name="trip_rt", features=[driver_stats[["conv_rate"]], trip_pandas, trip_python, driver_live]
+)
+"""
 
 MODELYARD_YAML = """
 project: ondemand
@@ -118,9 +129,19 @@ def build(tmp: Path, *, redis_url: str | None = None) -> tuple[Path, str]:
             trips = None if rng.random() < 0.15 else int(rng.integers(0, 5000))
             tier = None if rng.random() < 0.1 else str(rng.choice(["gold", "silver", "bronze"]))
             rows.append((d, conv, trips, tier, ts, ts + timedelta(minutes=5)))
-    frame = pd.DataFrame(rows, columns=["driver_id", "conv_rate", "trips", "tier", "event_timestamp", "created"])
+    frame = pd.DataFrame(
+        rows, columns=["driver_id", "conv_rate", "trips", "tier", "event_timestamp", "created"]
+    )
     frame["trips"] = frame["trips"].astype("Int64")
     frame.to_parquet(repo / "data" / "driver_stats.parquet", index=False)
+    live = pd.DataFrame(
+        {
+            "driver_id": np.array(DRIVERS, dtype="int64"),
+            "live_acceptance": rng.random(len(DRIVERS)),
+            "event_timestamp": [END - timedelta(hours=2)] * len(DRIVERS),
+        }
+    )
+    live.to_parquet(repo / "data" / "driver_live.parquet", index=False)
     return repo, project
 
 

@@ -14,7 +14,7 @@ from modelyard.errors import BadRequest, FeatureError
 from modelyard.features.online.reader import online_reader
 from modelyard.yard import Yard
 
-OUTPUTS = ["conv_rate", "dist_x_conv", "trips_per_km", "rush", "tier_hour"]
+OUTPUTS = ["conv_rate", "dist_x_conv", "trips_per_km", "rush", "tier_hour", "live_acceptance"]
 
 
 def _same(a, b) -> bool:
@@ -48,7 +48,9 @@ def _assert_equal(offline: pd.DataFrame, online: dict) -> None:
     for name in OUTPUTS:
         col = offline[name].astype(object).tolist()
         bad = [i for i, (a, b) in enumerate(zip(col, online[name], strict=True)) if not _same(a, b)]
-        assert not bad, f"{name}: rows {bad[:5]} differ: offline {[col[i] for i in bad[:3]]}, online {[online[name][i] for i in bad[:3]]}"
+        assert not bad, (
+            f"{name}: rows {bad[:5]} differ: offline {[col[i] for i in bad[:3]]}, online {[online[name][i] for i in bad[:3]]}"
+        )
     # the sample exercises missing inputs (unknown driver, null distance) and present values
     assert offline["dist_x_conv"].isna().any() and offline["dist_x_conv"].notna().any()
 

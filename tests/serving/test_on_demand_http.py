@@ -38,7 +38,10 @@ def test_predict_v1_with_request_data_equals_the_training_row(served) -> None:
     rows = request_rows(4, seed=5).iloc[1:].reset_index(drop=True)  # known drivers, no null distance
     body = {
         "entities": {"driver_id": rows.driver_id.tolist()},
-        "request": {"trip_distance_km": rows.trip_distance_km.tolist(), "pickup_hour": rows.pickup_hour.tolist()},
+        "request": {
+            "trip_distance_km": rows.trip_distance_km.tolist(),
+            "pickup_hour": rows.pickup_hour.tolist(),
+        },
     }
     r = httpx.post(f"{url}/v1/models/trip_rt/predict", json=body)
     assert r.status_code == 200, r.text
@@ -78,3 +81,29 @@ def test_v2_infer_takes_request_data_as_input_tensors(served) -> None:
     r = httpx.post(f"{url}/v2/models/trip_rt/infer", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["shape"] == [2]
+
+
+def test_push_over_http_is_served_on_the_next_request(served) -> None:
+    from datetime import timedelta
+
+    _, url, _, _ = served
+    body = {"entities": {"driver_id": [7]}, "request": {"trip_distance_km": [2.0], "pickup_hour": [8]}}
+    before = httpx.post(f"{url}/v1/features/trip_rt", json=body).json()["columns"]["live_acceptance"]
+    ts = (END + timedelta(minutes=5)).isoformat()
+    r = httpx.post(
+        f"{url}/v1/push/driver_live_push",
+        json={"df": {"driver_id": [7], "live_acceptance": [0.0625], "event_timestamp": [ts]}, "to": "online"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == 1 and r.json()["feature_views"] == ["driver_live"]
+    after = httpx.post(f"{url}/v1/features/trip_rt", json=body).json()["columns"]["live_acceptance"]
+    assert after == [0.0625] != before
+    bad = httpx.post(f"{url}/v1/push/nope", json={"df": {"driver_id": [7]}})
+    assert bad.status_code == 400 and "driver_live_push" in bad.text
+    wrong = httpx.post(
+        f"{url}/v1/push/driver_live_push",
+        json={"df": {"driver_id": [7], "live_acceptance": ["x"], "event_timestamp": [ts]}},
+    )
+    assert wrong.status_code == 400 and "live_acceptance" in wrong.text
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'modelyard_feature_view_lag_seconds{view="driver_live"}' in metrics

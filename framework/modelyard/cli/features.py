@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import click
@@ -128,27 +129,36 @@ def parse_entities(
     Each key may repeat (one value per entity row); every declared key is required and
     all must repeat equally often. ``types`` maps a join key to its Feast ValueType name.
     """
+    return parse_pairs(pairs, keys, types, option="--entity")
+
+
+def parse_pairs(
+    pairs: Sequence[str], keys: Sequence[str], types: Mapping[str, str], *, option: str
+) -> dict[str, list[Any]]:
+    """``NAME=VALUE`` options (``option``: --entity, --request) as typed columns, every name required."""
+    what = "an entity key" if option == "--entity" else "a request field"
     columns: dict[str, list[Any]] = {key: [] for key in keys}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise BadRequest(f"--entity {pair!r}: expected KEY=VALUE, e.g. --entity {keys[0]}=1001")
+            example = keys[0] if keys else "name"
+            raise BadRequest(f"{option} {pair!r}: expected NAME=VALUE, e.g. {option} {example}=1001")
         if key not in columns:
             raise BadRequest(
-                f"--entity {key}: not an entity key of this model; its keys are: {', '.join(keys)}"
+                f"{option} {key}: not {what} of this model; it takes: {', '.join(keys) or '(none)'}"
             )
-        columns[key].append(_convert(raw, types.get(key), key))
+        columns[key].append(_convert(raw, types.get(key), key, option))
     missing = [key for key, values in columns.items() if not values]
     if missing:
         raise BadRequest(
-            f"missing --entity for {', '.join(missing)} (give every entity key: "
-            + " ".join(f"--entity {k}=..." for k in keys)
+            f"missing {option} for {', '.join(missing)} (give each: "
+            + " ".join(f"{option} {k}=..." for k in keys)
             + ")"
         )
     lengths = {len(values) for values in columns.values()}
     if len(lengths) > 1:
-        raise BadRequest("each entity key must be given the same number of times (one value per row)")
+        raise BadRequest(f"each {option} name must be given the same number of times (one value per row)")
     return columns
 
 
@@ -156,18 +166,18 @@ _INT_TYPES = {"INT32", "INT64", "UNIX_TIMESTAMP"}
 _FLOAT_TYPES = {"FLOAT", "DOUBLE"}
 
 
-def _convert(raw: str, value_type: str | None, key: str) -> Any:
-    """One entity value from text, as the Feast value type of its join key wants it."""
+def _convert(raw: str, value_type: str | None, key: str, option: str = "--entity") -> Any:
+    """One value from text, as its Feast value type wants it."""
     try:
         if value_type in _INT_TYPES:
             return int(raw)
         if value_type in _FLOAT_TYPES:
             return float(raw)
     except ValueError:
-        raise BadRequest(f"--entity {key}={raw}: {key} is {value_type}, {raw!r} is not") from None
+        raise BadRequest(f"{option} {key}={raw}: {key} is {value_type}, {raw!r} is not") from None
     if value_type == "BOOL":
         if raw.lower() not in {"true", "false", "1", "0"}:
-            raise BadRequest(f"--entity {key}={raw}: {key} is BOOL, use true or false")
+            raise BadRequest(f"{option} {key}={raw}: {key} is BOOL, use true or false")
         return raw.lower() in {"true", "1"}
     return raw
 
@@ -191,26 +201,47 @@ def join_key_types(feature_store: Any) -> dict[str, str]:
     metavar="KEY=VALUE",
     help="An entity key of the model and its value; repeat for each key (and again for more rows).",
 )
+@click.option(
+    "--request",
+    "-r",
+    "request_values",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Request data of the model's on-demand views (a RequestSource field and its value), per row.",
+)
 @json_option
 @click.pass_context
-def features(ctx: click.Context, model: str, entities: tuple[str, ...], as_json: bool) -> None:
+def features(
+    ctx: click.Context, model: str, entities: tuple[str, ...], request_values: tuple[str, ...], as_json: bool
+) -> None:
     """Show a model's online feature vector for an entity.
 
     Reads the online store through the model's FeatureService, exactly as serving does:
     same features, same order, same types; missing values show as '-' (null in JSON).
+    On-demand views take their request data with --request.
+    `modelyard features status` shows how fresh every online view is instead.
 
     \b
     Examples:
       modelyard features driver_churn --entity driver_id=1001
       modelyard features trip_acceptance -e driver_id=7 -e customer_id=42 --json
+      modelyard features trip_eta -e driver_id=7 -r trip_distance_km=3.2
+      modelyard features status
     """
     from modelyard.cli.main import load_yard
 
     yard = load_yard(ctx)
+    if model == "status" and not entities:
+        _status(yard, as_json)
+        return
     declared = yard.model(model)
     keys = list(declared.entity_keys)
     columns = parse_entities(entities, keys, join_key_types(yard.features.store))
-    frame = yard.features.online_vectors(model, columns)
+    request_types = yard.features.request_fields(model)
+    request = None
+    if request_values or request_types:
+        request = parse_pairs(request_values, list(request_types), request_types, option="--request")
+    frame = yard.features.online_vectors(model, columns, request=request)
     if as_json:
         emit(_records(frame, python=True), as_json=True)
         return
@@ -248,3 +279,69 @@ def _is_missing(pd: Any, value: Any) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # lists and arrays are values, not missing
         return False
+
+
+def _status(yard: Any, as_json: bool) -> None:
+    """The freshness table of ``modelyard features status``."""
+    views = yard.features.freshness()
+    if as_json:
+        emit([v.to_dict() for v in views], as_json=True)
+        return
+    rows = [
+        {
+            "view": v.view,
+            "ttl": _span(v.ttl),
+            "last materialized": v.last_materialized,
+            "last pushed": v.last_pushed,
+            "lag": _span(v.lag) if v.lag is not None else "never loaded",
+            "lag/ttl": None if v.lag_share_of_ttl is None else f"{v.lag_share_of_ttl:.0%}",
+            "models": list(v.models),
+        }
+        for v in views
+    ]
+    emit(rows, as_json=False, columns=list(rows[0]) if rows else ["view"], title="online feature views")
+
+
+def _span(value: Any) -> str | None:
+    """A timedelta as '2d 3h', '5m 12s'... (None stays None)."""
+    if value is None:
+        return None
+    seconds = int(value.total_seconds())
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    text = " ".join(p for p in parts if p)
+    return text or f"{seconds}s"
+
+
+@click.command("push")
+@click.argument("source")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    type=click.Choice(["online", "offline", "online_and_offline"]),
+    default="online",
+    show_default=True,
+    help="Where the rows go: the online store, the offline store (training data), or both.",
+)
+@json_option
+@click.pass_context
+def push(ctx: click.Context, source: str, file: Path, to: str, as_json: bool) -> None:
+    """Write fresh feature rows from FILE through the Feast push source SOURCE.
+
+    FILE is CSV or Parquet with the source's join keys, features and event
+    timestamp. The rows are checked before anything is written; with both destinations the
+    offline store is written first, and a failed push can be run again as it is.
+
+    \b
+    Examples:
+      modelyard push driver_live_push live.parquet
+      modelyard push driver_live_push live.csv --to online_and_offline
+    """
+    from modelyard.cli.feedback import read_table_file
+    from modelyard.cli.main import load_yard
+
+    yard = load_yard(ctx)
+    result = yard.features.push(source, read_table_file(file), to=to)
+    emit(result.to_dict(), as_json=as_json, title=f"pushed to {source}")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("modelyard.cli.features:apply", "Check the models against the feature repo, then feast apply."),
     "materialize": ("modelyard.cli.features:materialize", "Load feature values into the online store."),
     "features": ("modelyard.cli.features:features", "Show a model's online feature vector for an entity."),
+    "push": ("modelyard.cli.features:push", "Write fresh feature rows from FILE through the Feast push source SOURCE."),
     "plugins": ("modelyard.cli.plugins:plugins", "List installed plugins, what they provide, and failures."),
     "models": ("modelyard.cli.models:models", "List, inspect and compare registered model versions."),
     "promote": ("modelyard.cli.models:promote", "Point an alias at a version (recorded in the alias history)."),

@@ -103,7 +103,9 @@ def check_models(
                 f"defined: {known}"
             )
         missing_views = [
-            p.name for p in service.feature_view_projections if p.name not in views and p.name not in (on_demand or {})
+            p.name
+            for p in service.feature_view_projections
+            if p.name not in views and p.name not in (on_demand or {})
         ]
         if missing_views:
             raise FeatureServiceNotFound(

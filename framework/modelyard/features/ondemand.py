@@ -163,7 +163,9 @@ class OnDemandViews:
         missing = sorted(set(self.request_fields) - set(request))
         if missing:
             expected = ", ".join(f"{m} ({self.request_fields[m].value_type})" for m in missing)
-            raise BadRequest(f"missing request field(s): {expected}; send them as \"request\": {{name: [values]}}")
+            raise BadRequest(
+                f'missing request field(s): {expected}; send them as "request": {{name: [values]}}'
+            )
         return {name: field.check(request[name], n) for name, field in self.request_fields.items()}
 
     def table(self, columns: Mapping[str, Sequence[Any]], request: Mapping[str, Sequence[Any]]) -> pa.Table:

@@ -72,7 +72,9 @@ def push_views(store: FeatureStore, source: str) -> list[FeatureView]:
     return views
 
 
-def check_rows(store: FeatureStore, source: str, rows: Mapping[str, Sequence[Any]] | pd.DataFrame) -> pd.DataFrame:
+def check_rows(
+    store: FeatureStore, source: str, rows: Mapping[str, Sequence[Any]] | pd.DataFrame
+) -> pd.DataFrame:
     """``rows`` as a frame of the push source's columns, each of its Feast type (BadRequest otherwise)."""
     import pandas as pd
 
@@ -109,7 +111,9 @@ def check_rows(store: FeatureStore, source: str, rows: Mapping[str, Sequence[Any
         raise BadRequest(f"push source {source!r} needs column(s) {missing}")
     unknown = sorted(set(frame.columns) - set(types) - timestamps)
     if unknown:
-        raise BadRequest(f"push source {source!r} has no column(s) {unknown}; it takes {sorted(types) + sorted(timestamps)}")
+        raise BadRequest(
+            f"push source {source!r} has no column(s) {unknown}; it takes {sorted(types) + sorted(timestamps)}"
+        )
     out = pd.DataFrame(index=frame.index)
     for name in frame.columns:
         if name in timestamps:
@@ -155,7 +159,9 @@ def _check_type(name: str, column: pd.Series, value_type: str) -> None:
         if isinstance(v, np.generic):
             v = v.item()
         if not isinstance(v, kinds) or (isinstance(v, bool) and bool not in kinds):
-            raise BadRequest(f"push column {name!r} (Feast type {value_type}) must be {what}; row {i} is {v!r}")
+            raise BadRequest(
+                f"push column {name!r} (Feast type {value_type}) must be {what}; row {i} is {v!r}"
+            )
 
 
 def push(
@@ -173,13 +179,17 @@ def push(
         raise BadRequest(f"'to' must be one of {', '.join(PUSH_MODES)}, got {to!r}")
     frame = check_rows(store, source, rows)
     views = tuple(v.name for v in push_views(store, source))
+    if to != "offline":
+        _online_answers(store, source)  # before anything is written, so a down store writes nothing
     try:
         if to in ("offline", "online_and_offline"):
             store.push(source, frame, to=PushMode.OFFLINE)
         if to in ("online", "online_and_offline"):
             store.push(source, frame, to=PushMode.ONLINE)
     except (ConnectionError, OSError, TimeoutError) as exc:
-        raise OnlineStoreUnavailable(f"pushing to {source!r} failed, the store is unreachable: {exc}") from None
+        raise OnlineStoreUnavailable(
+            f"pushing to {source!r} failed, the store is unreachable: {exc}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - Feast and the store clients raise many types
         if _is_connection_error(exc):
             raise OnlineStoreUnavailable(
@@ -191,6 +201,33 @@ def push(
         record_push(record, result)
     logger.info("pushed %d row(s) to %s (%s): %s", len(frame), source, to, ", ".join(views))
     return result
+
+
+def _online_answers(store: FeatureStore, source: str) -> None:
+    """Raise OnlineStoreUnavailable when the Redis online store does not answer a PING (other stores: no check)."""
+    online = store.config.online_store
+    if getattr(online, "type", None) != "redis":
+        return
+    import redis
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    nodes, params = RedisOnlineStore._parse_connection_string(online.connection_string)
+    node = nodes[0] if nodes else {}
+    client = redis.Redis(
+        host=node.get("host", "localhost"),
+        port=int(node.get("port", 6379)),
+        password=params.get("password"),
+        socket_connect_timeout=1,
+        socket_timeout=1,
+    )
+    try:
+        client.ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise OnlineStoreUnavailable(
+            f"not pushing to {source!r}: the online store (redis) does not answer ({exc}); nothing was written"
+        ) from None
+    finally:
+        client.close()
 
 
 def _is_connection_error(exc: BaseException) -> bool:

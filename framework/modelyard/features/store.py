@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from feast import FeatureService, FeatureStore
 
+    from modelyard.features.freshness import ViewFreshness
+    from modelyard.features.push import PushResult
     from modelyard.yard import Yard
 
 logger = logging.getLogger(__name__)
@@ -177,7 +179,9 @@ class FeatureFacade:
         services = {s.name: s for s in store.list_feature_services()}
         views = {v.name: v for v in store.list_feature_views()}
         on_demand = {v.name: v for v in store.list_on_demand_feature_views()}
-        check_models(self.yard.config.models, services, views, source="the Feast registry", on_demand=on_demand)
+        check_models(
+            self.yard.config.models, services, views, source="the Feast registry", on_demand=on_demand
+        )
 
     def apply(self) -> ApplyResult:
         """Check the models against the repo's definitions, then ``feast apply`` them.
@@ -279,6 +283,43 @@ class FeatureFacade:
             rows_by_view=rows, start=min(starts.values(), default=None), end=end_at, starts=starts
         )
 
+    # -- push and freshness -------------------------------------------------------------
+
+    @property
+    def push_record(self) -> Path:
+        """Where this yard records when each view was last pushed to (see modelyard.features.push)."""
+        return self.yard.path / "data" / ".modelyard" / "pushes.json"
+
+    def push(self, source: str, rows: Any, *, to: str = "online") -> PushResult:
+        """Check ``rows`` against push source ``source`` and write them (see :func:`modelyard.features.push.push`)."""
+        from modelyard.features.push import push
+
+        return push(self.store, source, rows, to=to, record=self.push_record)
+
+    def views_of(self, model: str) -> list[str]:
+        """The plain feature views the model reads, on-demand views' inputs included, in service order."""
+        from modelyard.features.ondemand import OnDemandViews
+
+        service = self._service(model)
+        on_demand = OnDemandViews.of(self.store, service)
+        odfv_names = {odfv.name for odfv, _ in on_demand.views} if on_demand else set()
+        names = [p.name for p in service.feature_view_projections if p.name not in odfv_names]
+        for view in on_demand.inputs if on_demand else ():
+            if view not in names:
+                names.append(view)
+        return names
+
+    def freshness(self, now: datetime | None = None) -> list[ViewFreshness]:
+        """Every online view's last materialization / push and lag, with the models it feeds."""
+        from modelyard.features.freshness import view_freshness
+        from modelyard.features.push import pushed_times
+
+        readers: dict[str, list[str]] = {}
+        for model in self.yard.config.models:
+            for view in self.views_of(model):
+                readers.setdefault(view, []).append(model)
+        return view_freshness(self.store, pushed_times(self.push_record), models=readers, now=now)
+
     # -- reading features -------------------------------------------------------------
 
     def _check_columns(self, model: str, columns: Sequence[str], what: str) -> list[str]:
@@ -357,7 +398,12 @@ class FeatureFacade:
         return conform_frame(result, schema)
 
     def online_vectors(
-        self, model: str, entities: Mapping[str, Sequence[Any]], *, as_of: datetime | None = None
+        self,
+        model: str,
+        entities: Mapping[str, Sequence[Any]],
+        *,
+        as_of: datetime | None = None,
+        request: Mapping[str, Sequence[Any]] | None = None,
     ) -> pd.DataFrame:
         """The online feature vectors of the model for columnar entity keys, as a training frame has them.
 
@@ -379,6 +425,12 @@ class FeatureFacade:
                 f"entity key columns for model {model!r} have different lengths: {sorted(lengths)}"
             )
         schema = self.schema(model)
+        if request is not None or self.request_fields(model):
+            # on-demand views: the serving reader, which runs their transformations as training does
+            from modelyard.features.online.reader import online_reader
+
+            read = online_reader(self.store, self.yard.model(model).feature_service).read(columns, request)
+            return conform_frame(pd.DataFrame(read), schema)
         guard_sqlite_codecs(self.store)
         try:
             response = self.store.get_online_features(features=self._service(model), entity_rows=columns)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from modelyard.monitoring.results import DetectorResult
     from modelyard.monitoring.window import WindowSummary
 
-KINDS = ("drift", "quality", "performance", "skew", "health")
+KINDS = ("drift", "quality", "performance", "skew", "health", "freshness")
 
 
 class Detector(ABC):

@@ -213,7 +213,7 @@ def _judge(
             raise MonitoringError(f"monitor {monitor.name!r} of {model}: the log rows name no model version")
         profile = _profile_for(yard, model, version, profiles)
         return spec.name, kind, detector.fit(profile).score(frame, features=monitor.features)
-    if kind == "skew":
+    if kind in ("skew", "freshness"):
         return spec.name, kind, detector.bind(yard, model).score(frame, features=monitor.features)
     if kind == "performance":
         from modelyard.predictions.feedback import attach_labels, read_feedback

@@ -139,6 +139,7 @@ class SkewDetector(Detector):
             raise MonitoringError("the skew detector is not bound to a model: call bind(yard, model) first")
         cfg = self.config
         keys = list(self._yard.model(self._model).entity_keys)
+        keys += list(self._yard.features.request_fields(self._model))  # logged beside the entity keys
         names = list(features) if features is not None else self._yard.features.feature_names(self._model)
         needed = [*keys, cfg.timestamp_column, *names]
         absent = [c for c in needed if c not in current.columns]

@@ -55,7 +55,7 @@ def create_app(
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from modelyard import __version__
-    from modelyard.serving import http_errors, routes_v1, routes_v2
+    from modelyard.serving import http_errors, routes_push, routes_v1, routes_v2
     from modelyard.serving.hot_routes import ServingApp
     from modelyard.serving.routes_feedback import feedback_router
     from modelyard.ui import routes as ui_routes
@@ -89,6 +89,7 @@ def create_app(
     app.add_exception_handler(Exception, http_errors.unexpected_error_handler)
     app.include_router(routes_v1.router)
     app.include_router(routes_v2.router)
+    app.include_router(routes_push.router)
     app.include_router(ui_routes.router)
     feedback_yard = yard if yard is not None else (state.yard if state is not None else None)
     if feedback_yard is not None:

@@ -154,6 +154,20 @@ class ServingMetrics:
             multiprocess_mode="sum",
         )
 
+        self.pushed_rows = Counter(
+            "modelyard_pushed_rows_total",
+            "Feature rows written through a push source (POST /v1/push), by source and destination.",
+            ["push_source", "to"],
+            registry=reg,
+        )
+        self.view_lag = Gauge(
+            "modelyard_feature_view_lag_seconds",
+            "Seconds since the newest data reached the online store for a view (last materialization or push).",
+            ["view"],
+            registry=reg,
+            multiprocess_mode="min",
+        )
+
         from prometheus_client.process_collector import ProcessCollector
 
         ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, resident memory...
@@ -187,6 +201,16 @@ class ServingMetrics:
                 self._observed[key] = [value]
             else:
                 values.append(value)
+
+    def record_push(self, result: Any) -> None:
+        """Count a :class:`~modelyard.features.push.PushResult`'s rows."""
+        self.inc(self.pushed_rows, result.source, result.to, amount=float(result.rows))
+
+    def update_freshness(self, views: Any) -> None:
+        """Set each view's lag gauge from :class:`~modelyard.features.freshness.ViewFreshness` rows (at scrape)."""
+        for view in views:
+            if view.lag is not None:
+                self.child(self.view_lag, view.view).set(view.lag.total_seconds())
 
     def flush(self) -> None:
         """Hand every pending update to prometheus_client (one update per series and bucket)."""

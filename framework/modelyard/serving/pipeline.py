@@ -458,6 +458,11 @@ class PredictionService:
         batches = self._route(
             served, columns, keys, usable, rid, routing_key, version, answers, shadows=fallback is None
         )
+        data, fields = request.request_data, list(served.reader.request_fields)
+        if keys and fields and isinstance(data, Mapping) and all(len(data.get(f) or ()) == n for f in fields):
+            # request data are logged beside the entity keys: the training frame of a logged row needs them
+            columns.update({f: list(data[f]) for f in fields})
+            keys = [*keys, *fields]
         plan = _Plan(request, served, columns, keys, answers, fallback)
         for batch in batches.values():
             call = self._cached(served, batch, columns, names, answers, cache_only=fallback == "cache")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
@@ -23,6 +24,8 @@ from modelyard.serving.state import answer, json_response
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.serving.state import ServingState
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -107,6 +110,10 @@ async def metrics(request: Request) -> Response:
     state: ServingState = request.app.state.serving
     if state.prediction_log is not None:
         state.metrics.update_log_stats(state.prediction_log.stats)
+    try:
+        state.metrics.update_freshness(state.yard.features.freshness())
+    except Exception:  # noqa: BLE001 - a registry hiccup must not take /metrics down
+        logger.warning("feature freshness is not available for /metrics", exc_info=True)
     body, content_type = state.metrics.render()
     return Response(body, media_type=content_type)
 

@@ -71,6 +71,13 @@ def modelyard_detectors():
         kind="performance",
     )
     yield DetectorSpec(
+        name="freshness",
+        summary="Online store freshness per view: lag since the last materialization or push, missing share.",
+        factory="modelyard.monitoring.freshness:FreshnessDetector",
+        config="modelyard.monitoring.freshness:FreshnessConfig",
+        kind="freshness",
+    )
+    yield DetectorSpec(
         name="skew",
         summary="Train/serve skew: logged online feature values vs Feast's point-in-time offline values.",
         factory="modelyard.monitoring.skew:SkewDetector",

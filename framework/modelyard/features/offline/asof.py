@@ -24,6 +24,7 @@ It also serves materialization (``pull_latest_from_table_or_query``) and full re
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -317,6 +318,41 @@ class AsofDuckDBOfflineStore(OfflineStore):
             on_demand_feature_views=OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry),
             metadata=metadata,
         )
+
+    @staticmethod
+    def offline_write_batch(
+        config: RepoConfig,
+        feature_view: FeatureView,
+        table: pa.Table,
+        progress: Any = None,
+    ) -> None:
+        """Append ``table`` (a push's rows) to the view's Parquet FileSource, atomically (write, then rename)."""
+        source = feature_view.batch_source
+        if not isinstance(source, FileSource):
+            raise FeatureError(
+                f"feature view {feature_view.name!r}: the modelyard ASOF offline store writes pushed rows to "
+                f"Parquet FileSources only, not {type(source).__name__}"
+            )
+        path = FileSource.get_uri_for_file_path(config.repo_path, source.path)
+        if "://" in path or Path(path).is_dir():
+            raise FeatureError(
+                f"feature view {feature_view.name!r}: pushed rows are appended to one local Parquet file; "
+                f"{path} is not one (push to the online store only, or use a file source)"
+            )
+        target = Path(path)
+        if target.exists():
+            previous = pq.read_table(target)
+            missing = [c for c in previous.column_names if c not in table.column_names]
+            if missing:
+                raise FeatureError(
+                    f"pushed rows for {feature_view.name!r} lack column(s) {missing} of {target.name}"
+                )
+            table = pa.concat_tables([previous, table.select(previous.column_names).cast(previous.schema)])
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, target)
+        if progress is not None:
+            progress(table.num_rows)
 
     @staticmethod
     def pull_latest_from_table_or_query(

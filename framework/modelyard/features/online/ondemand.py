@@ -98,4 +98,6 @@ class OnDemandReader(OnlineReader):
 def no_request_data(reader: OnlineReader, request: Any) -> None:
     """Refuse request data for a model whose FeatureService has no on-demand view reading any."""
     if request and not reader.request_fields:
-        raise BadRequest("this model takes no request data (its FeatureService has no RequestSource); drop 'request'")
+        raise BadRequest(
+            "this model takes no request data (its FeatureService has no RequestSource); drop 'request'"
+        )

@@ -486,7 +486,9 @@ def online_reader(
     views = OnDemandViews.of(store, service)
     if views is not None:
         if full_feature_names:
-            raise FeatureError(f"FeatureService {feature_service!r} has on-demand views: read it with short names")
+            raise FeatureError(
+                f"FeatureService {feature_service!r} has on-demand views: read it with short names"
+            )
         from modelyard.features.online.ondemand import OnDemandReader, plain_service
 
         plain = plain_service(store, service, views)
@@ -531,7 +533,11 @@ def _reader(
         except _Unsupported as why:
             logger.info("feature service %s: Feast's own online read (%s)", feature_service, why)
     names = _feature_names(service, full_feature_names)
-    features = service if registered else [f"{p.name_to_use()}:{f.name}" for p in service.feature_view_projections for f in p.features]
+    features = (
+        service
+        if registered
+        else [f"{p.name_to_use()}:{f.name}" for p in service.feature_view_projections for f in p.features]
+    )
     slow = FeastOnlineReader(store, features, list(entity_keys), names, full_feature_names=full_feature_names)
     slow.key_types = entity_keys
     return slow
