@@ -359,7 +359,10 @@ def main() -> int:
     finally:
         server.stop()
     safety_act()
-    act("7. Storage")
+    from realtime import realtime_act
+
+    realtime_act(repo=REPO, modelyard=modelyard, act=act, console=console, server_factory=Server)
+    act("8. Storage")
     modelyard("usage")
     console.print("\n[bold green]demo finished[/]: everything ran on local files and SQLite.")
     port = 8765

@@ -1,4 +1,4 @@
-"""Feast definitions of the rideshare example: two entities, three feature views, two feature services.
+"""Feast definitions of the rideshare example: two entities, four feature views, an on-demand view, three services.
 
 Sources are Parquet files written by ``python -m modelyard.examples.rideshare --repo .``; their paths
 are relative to this repo, so a copy of the repo works wherever it is put.
@@ -6,7 +6,10 @@ are relative to this repo, so a copy of the repo works wherever it is put.
 
 from datetime import timedelta
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+import numpy as np
+import pandas as pd
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource, ValueType
+from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64, String
 
 driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64, description="A driver")
@@ -97,4 +100,57 @@ tip_amount_v1 = FeatureService(
         customer_activity[["trips_last_7d"]],
     ],
     description="Features of the tip_amount regressor",
+)
+
+
+# -- real-time features: request data, an on-demand transformation, a push source ---------------
+
+# the trip's distance is known only when the ride is requested: predict requests carry it in "request"
+trip_request = RequestSource(name="trip_request", schema=[Field(name="trip_distance_km", dtype=Float64)])
+
+
+@on_demand_feature_view(
+    sources=[driver_stats, trip_request],
+    schema=[
+        Field(name="log_distance_km", dtype=Float64),
+        Field(name="distance_x_acceptance", dtype=Float64),
+    ],
+    mode="pandas",
+    description="Request-time trip features, computed the same way for training and serving",
+)
+def trip_context(inputs: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame()
+    out["log_distance_km"] = np.log1p(inputs["trip_distance_km"])
+    out["distance_x_acceptance"] = inputs["trip_distance_km"] * inputs["acc_rate"]
+    return out
+
+
+# the driver's live acceptance rate, pushed by the dispatch service (modelyard push / POST /v1/push)
+driver_live_push = PushSource(
+    name="driver_live_push",
+    batch_source=FileSource(
+        name="driver_live_source", path="data/driver_live.parquet", timestamp_field="event_timestamp"
+    ),
+)
+
+driver_live = FeatureView(
+    name="driver_live",
+    entities=[driver],
+    ttl=timedelta(hours=6),
+    schema=[Field(name="driver_id", dtype=Int64), Field(name="live_acceptance_rate", dtype=Float64)],
+    source=driver_live_push,
+    online=True,
+    description="The driver's acceptance rate over the last hour, pushed as it changes",
+)
+
+trip_acceptance_live_v1 = FeatureService(
+    name="trip_acceptance_live_v1",
+    features=[
+        driver_stats[["conv_rate", "acc_rate", "avg_daily_trips", "vehicle_type", "rating"]],
+        customer_profile[["customer_tier", "avg_rating_given"]],
+        customer_activity[["trips_last_7d", "cancel_rate"]],
+        driver_live[["live_acceptance_rate"]],
+        trip_context,
+    ],
+    description="trip_acceptance's features plus the trip's distance and the driver's live acceptance rate",
 )

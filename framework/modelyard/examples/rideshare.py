@@ -11,6 +11,10 @@ Feast sources are written as Parquet, plus one labelled entity frame per example
 * ``customer_activity.parquet`` most customers on most days: ``trips_last_7d``, ``cancel_rate``.
 * ``trip_acceptance_entities.parquet`` / ``tip_amount_entities.parquet``: ``driver_id``,
   ``customer_id``, ``event_timestamp`` and the label (``accepted`` / ``tip_amount``).
+* ``driver_live.parquet``       the push source's history: hourly ``live_acceptance_rate`` per
+  driver over the last day (fresh values arrive by ``modelyard push``).
+* ``trip_acceptance_live_entities.parquet``: the acceptance rows plus ``trip_distance_km``, the
+  request data of the ``trip_context`` on-demand view.
 
 Labels depend on hidden per-driver and per-customer traits that the features reflect, so a
 model trained on the features learns something. ``drift_from`` changes the driver features
@@ -231,6 +235,33 @@ def _trips(
     )
 
 
+def _real_time(
+    rng: np.random.Generator, quality: np.ndarray, accepted: pd.DataFrame, end: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The push source's history (hourly live acceptance rates over the last day) and the live
+    model's entity rows: the acceptance rows with each trip's distance (request data).
+
+    A separate random stream, so the other files stay byte-identical to earlier versions.
+    """
+    import numpy as np
+    import pandas as pd
+
+    hours = 24
+    drivers = np.repeat(np.arange(len(quality)), hours)
+    at = np.tile(np.arange(hours, 0, -1), len(quality))
+    rate = np.clip(_sigmoid(1.3 * quality[drivers] + 0.4) + rng.normal(0, 0.05, len(drivers)), 0.0, 1.0)
+    live = pd.DataFrame(
+        {
+            "driver_id": (1000 + drivers).astype("int64"),
+            "live_acceptance_rate": np.round(rate, 4),
+            "event_timestamp": pd.to_datetime([end - timedelta(hours=int(h)) for h in at], utc=True),
+        }
+    )
+    entities = accepted.reset_index(drop=True).copy()
+    entities.insert(3, "trip_distance_km", np.round(rng.gamma(2.0, 3.0, len(entities)), 2))
+    return live, entities
+
+
 def generate(
     repo_path: str | Path,
     *,
@@ -277,6 +308,8 @@ def generate(
         trip_frame["accepted"] == 1, ["driver_id", "customer_id", "event_timestamp", "tip_amount"]
     ]
 
+    live, live_entities = _real_time(np.random.default_rng(seed + 1), quality, accepted, end_at)
+
     out = Path(repo_path) / DATA_DIR
     out.mkdir(parents=True, exist_ok=True)
     frames = {
@@ -285,6 +318,8 @@ def generate(
         "customer_activity": activity,
         "trip_acceptance_entities": accepted.reset_index(drop=True),
         "tip_amount_entities": tipped.reset_index(drop=True),
+        "driver_live": live,
+        "trip_acceptance_live_entities": live_entities,
     }
     files: dict[str, Path] = {}
     for name, frame in frames.items():

@@ -1,0 +1,111 @@
+"""On-demand view cost: predict with one on-demand view vs the same model without it, same run.
+
+Setup (temp dir): the generated repo of tests/ondemand_repo.py on the real local Redis (the fast
+read path; SQLite with ``--sqlite``), applied and materialized; one scikit-learn model on
+``conv_rate`` and ``live_acceptance`` registered for two models: ``plain`` (FeatureService
+``trip_plain``) and ``one_odfv`` (``trip_one``: the same features plus the python-mode view
+``trip_python``, computed on every request from the request's ``pickup_hour`` and the read ``tier``).
+So the only difference between the two is the on-demand view.
+
+Measured in-process (``PredictionService.predict``, prediction cache off, log off), warm, one
+entity per call, in ``--rounds`` rounds that alternate the two models; per-call microseconds
+min / median / max over rounds and the ratio of medians. Target (issue 16): at most 1.3x.
+Run: ``.venv/bin/python bench/bench_ondemand.py [--calls 2000] [--rounds 7]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+YAML = """
+project: bench_odfv
+serving:
+  cache: null
+models:
+  plain:
+    feature_service: trip_plain
+    entity_keys: [driver_id]
+    task: regression
+    label: y
+    flavor: sklearn
+  one_odfv:
+    feature_service: trip_one
+    entity_keys: [driver_id]
+    task: regression
+    label: y
+    flavor: sklearn
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--sqlite", action="store_true", help="SQLite online store instead of Redis")
+    args = parser.parse_args()
+
+    import numpy as np
+    import redis
+    from ondemand_repo import END, build, request_rows
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from modelyard.serving.app import build_state
+    from modelyard.yard import Yard
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = None if args.sqlite else "redis://127.0.0.1:6379/0"
+        repo, project = build(Path(tmp), redis_url=url)
+        (repo / "modelyard.yaml").write_text(YAML)
+        yard = Yard.load(repo)
+        yard.features.apply()
+        yard.features.materialize(END, progress=False)
+        rows = request_rows(200, seed=uuid.uuid4().int % 1000)
+        frame = yard.features.training_frame("plain", rows[["driver_id", "event_timestamp"]])
+        cols = ["conv_rate", "live_acceptance"]
+        x = frame[cols].astype("float64")
+        model = HistGradientBoostingRegressor(max_iter=10).fit(x, np.arange(len(x), dtype=float))
+        for name in ("plain", "one_odfv"):
+            v = yard.registry.register(name, model, feature_names=cols)
+            yard.registry.promote(name, v.version, reason="bench")
+        state = build_state(yard, cache=False, prediction_log=False)
+        svc = state.service
+        request = {"trip_distance_km": [3.2], "pickup_hour": [8]}
+        drivers = [int(d) for d in rows.driver_id if d != 999][:50]
+
+        def run(model: str) -> float:
+            extra = {"request_data": request} if model == "one_odfv" else {}
+            start = time.perf_counter()
+            for i in range(args.calls):
+                svc.predict(model, {"driver_id": [drivers[i % len(drivers)]]}, **extra)
+            return (time.perf_counter() - start) / args.calls * 1e6
+
+        run("plain"), run("one_odfv")  # warm up both
+        times: dict[str, list[float]] = {"plain": [], "one_odfv": []}
+        for r in range(args.rounds):
+            for model in ("plain", "one_odfv") if r % 2 == 0 else ("one_odfv", "plain"):
+                times[model].append(run(model))
+        state.close()
+        if url is not None:
+            client = redis.Redis.from_url(url)
+            for key in client.scan_iter(match=b"*" + project.encode()):
+                client.delete(key)
+    store = "sqlite" if args.sqlite else "redis (fast path)"
+    print(f"predict, one entity, {store}, {args.calls} calls x {args.rounds} rounds, microseconds per call")
+    for model, values in times.items():
+        print(
+            f"  {model:9s} min {min(values):8.1f}  median {statistics.median(values):8.1f}  max {max(values):8.1f}"
+        )
+    ratio = statistics.median(times["one_odfv"]) / statistics.median(times["plain"])
+    print(f"  ratio of medians (one on-demand view / none): {ratio:.2f}x  (target <= 1.3x)")
+
+
+if __name__ == "__main__":
+    main()
