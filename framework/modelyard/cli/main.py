@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -172,6 +173,10 @@ def _configure_logging(verbose: int) -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:  # Feast warns on every use of an on-demand view; modelyard supports them fully
+        warnings.filterwarnings(
+            "ignore", message="On demand feature view is an experimental", category=RuntimeWarning
+        )
     if verbose:
         logging.getLogger("modelyard").setLevel(level)
         logging.getLogger("modelyard_plugins").setLevel(level)
