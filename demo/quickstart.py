@@ -9,7 +9,9 @@ versions, promote, roll back, diff) -> serving (HTTP JSON and Open Inference Pro
 rollout (a canary of v2 ramps and is promoted; a slow v3 is rolled back automatically) ->
 monitoring (drift injected, monitors alert, a canary guarded by the drift monitor rolls back,
 HTML report) -> clean shutdown -> safety (a promotion gate refuses a worse model, a version is
-reproduced from its snapshot and verified bit for bit, gc says why it keeps what it keeps).
+reproduced from its snapshot and verified bit for bit, gc says why it keeps what it keeps) ->
+real-time features (a model with request data and an on-demand view, a push changes its answer,
+a freshness alert when materialization stops; demo/realtime.py).
 """
 
 from __future__ import annotations
