@@ -274,7 +274,7 @@ def test_openapi_and_metrics(served) -> None:
     body = spec["paths"]["/v1/models/{model}/predict"]["post"]["requestBody"]["content"]["application/json"][
         "schema"
     ]
-    assert set(body["properties"]) == {"entities", "features", "request_id", "routing_key"}
+    assert set(body["properties"]) == {"entities", "features", "request", "request_id", "routing_key"}
     text = httpx.get(f"{url}/metrics").text
     for name in (
         "modelyard_requests_total",
