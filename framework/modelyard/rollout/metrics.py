@@ -1,4 +1,8 @@
-"""Model metrics from predictions and ground truth, shared by the experiment report and replay."""
+"""Model metrics from predictions and ground truth, shared by the experiment report and replay.
+
+The formulas are monitoring's (:mod:`modelyard.monitoring.metrics`); this adds the label
+comparison rollouts need (predictions and labels logged with different types).
+"""
 
 from __future__ import annotations
 
@@ -21,9 +25,12 @@ def model_metrics(pred: Any, label: Any, task: str) -> dict[str, float | None]:
     """``accuracy`` for classification; ``mae`` and ``rmse`` for regression (empty without rows)."""
     import numpy as np
 
+    from modelyard.monitoring import metrics as performance
+
     if not len(pred):
         return {}
     if task == "classification":
+        # labels compared by same_labels (1 == 1.0 == "1"), which monitoring's accuracy does not do
         return {"accuracy": float(np.mean(same_labels(pred, label)))}
-    err = np.asarray(pred, dtype=float) - np.asarray(label, dtype=float)
-    return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean()))}
+    y, p = np.asarray(label, dtype=float), np.asarray(pred, dtype=float)
+    return {"mae": performance.mae(y, p), "rmse": performance.rmse(y, p)}
