@@ -32,8 +32,11 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# ruff (rules in pyproject.toml), formatting, and the layering contracts in .importlinter
 lint: install
 	$(VENV)/bin/ruff check framework plugins tests bench demo
+	$(VENV)/bin/ruff format --check framework plugins tests bench demo
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) bench/run_all.py
