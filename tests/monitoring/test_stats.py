@@ -97,3 +97,15 @@ def test_psi_matches_its_definition() -> None:
     assert psi(r, c) == pytest.approx(np.sum((pc - pr) * np.log(pc / pr)))
     assert psi(r, r) == 0.0
     assert np.isfinite(psi(np.array([10, 0]), np.array([5, 5])))  # empty bin floored, not infinite
+
+
+def test_row_wise_js_and_psi_equal_the_one_pair_versions() -> None:
+    from modelyard.monitoring.stats.jensen_shannon import js_distance, js_distance_rows
+    from modelyard.monitoring.stats.psi import psi, psi_rows
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 20, (6, 30)), rng.integers(0, 20, (6, 30))
+    a[0, :5] = 0
+    assert np.allclose(js_distance_rows(a, b), [js_distance(x, y) for x, y in zip(a, b, strict=True)])
+    assert np.allclose(psi_rows(a, b), [psi(x, y) for x, y in zip(a, b, strict=True)])
+    assert np.isnan(js_distance_rows(np.zeros((1, 3)), np.ones((1, 3))))[0]

@@ -92,7 +92,7 @@ SIMULATED_DRAWS = 200
 def simulated_floor(
     reference_counts: np.ndarray,
     n: int,
-    statistic: Callable[[np.ndarray, np.ndarray], float],
+    statistic: Callable[[np.ndarray, np.ndarray], np.ndarray],
     *,
     seed: int,
     draws: int = SIMULATED_DRAWS,
@@ -106,7 +106,7 @@ def simulated_floor(
     no-drift distribution at any size is known up to the cell shares: reference and window are
     both multinomial draws over the cells. This draws both (``m`` and ``n`` values from the
     reference's shares) ``draws`` times and returns mean + ``k_sd`` sd of the statistic, the same
-    rule as :func:`noise_floor`. Tail cells are hashed buckets (:mod:`modelyard.monitoring.categories`),
+    rule as :func:`noise_floor`. ``statistic`` takes 2-D count arrays, one draw per row. Tail cells are hashed buckets (:mod:`modelyard.monitoring.categories`),
     so values the reference never saw are in the shares too.
     """
     ref = np.asarray(reference_counts, dtype=np.float64)
@@ -117,7 +117,7 @@ def simulated_floor(
     rng = np.random.default_rng([seed, n, m, ref.size])
     refs = rng.multinomial(m, shares, size=draws).astype(np.float64)
     curs = rng.multinomial(n, shares, size=draws).astype(np.float64)
-    values = np.array([statistic(r, c) for r, c in zip(refs, curs, strict=True)])
+    values = np.asarray(statistic(refs, curs), dtype=np.float64)  # one value per draw (row)
     values = values[np.isfinite(values)]
     if values.size < 2:
         return float("inf")

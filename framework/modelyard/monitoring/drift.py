@@ -38,8 +38,8 @@ from modelyard.monitoring.results import DetectorResult, dataset_result
 from modelyard.monitoring.selection import MIN_ROWS, default_method
 from modelyard.monitoring.stats.contingency import chi2_two_sample
 from modelyard.monitoring.stats.ecdf import ks_pvalue, ks_wasserstein
-from modelyard.monitoring.stats.jensen_shannon import js_distance
-from modelyard.monitoring.stats.psi import psi
+from modelyard.monitoring.stats.jensen_shannon import js_distance, js_distance_rows
+from modelyard.monitoring.stats.psi import psi, psi_rows
 from modelyard.monitoring.window import ColumnSummary, WindowSummary
 
 
@@ -155,17 +155,19 @@ class Statistic:
     compute: Callable[[FeatureProfile, FeatureData], tuple[float, float | None]]
     is_test: bool  # True: judged on its p-value; False: an effect size judged on its value
     exponent: float = 0.5  # noise ~ (1/n + 1/m) ** exponent, for calibration
-    #: the statistic of two count vectors, for categorical features (simulated noise floors)
-    counts: Callable[[np.ndarray, np.ndarray], float] | None = None
+    #: the statistic of each row pair of two 2-D count arrays, for categorical features (simulated floors)
+    counts: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 STATISTICS: dict[str, Statistic] = {
     "ks": Statistic("ks", ("numeric",), stat_ks, is_test=True),
     "wasserstein_norm": Statistic("wasserstein_norm", ("numeric",), stat_wasserstein_norm, is_test=False),
-    "psi": Statistic("psi", ("numeric", "categorical"), stat_psi, is_test=False, exponent=1.0, counts=psi),
+    "psi": Statistic(
+        "psi", ("numeric", "categorical"), stat_psi, is_test=False, exponent=1.0, counts=psi_rows
+    ),
     "chi2": Statistic("chi2", ("categorical",), make_stat_chi2(0.0), is_test=True),
     "jensen_shannon": Statistic(
-        "jensen_shannon", ("categorical",), stat_jensen_shannon, is_test=False, counts=js_distance
+        "jensen_shannon", ("categorical",), stat_jensen_shannon, is_test=False, counts=js_distance_rows
     ),
 }
 
