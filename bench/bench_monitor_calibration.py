@@ -98,6 +98,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=20, help="unchanged windows per size")
     parser.add_argument("--seeds-1m", type=int, default=5, help="seeds for sizes of 1M rows and more")
     parser.add_argument("--power-seeds", type=int, default=10, help="seeds per planted change and size")
+    parser.add_argument("--power-seeds-1m", type=int, default=2, help="seeds per planted change at 1M rows")
     parser.add_argument("--reference-rows", type=int, default=100_000)
     parser.add_argument("--evidently", default=None, help="a Python that has evidently installed")
     parser.add_argument(
@@ -130,7 +131,7 @@ def main() -> int:
             if n >= 1_000_000 and seed >= args.seeds_1m:
                 continue
             windows = [("null", None, make_frame(n, seed=50_000 + 7 * seed + n % 991))]
-            if seed < args.power_seeds:
+            if seed < (args.power_seeds_1m if n >= 1_000_000 else args.power_seeds):
                 windows += [(s.name, s, s.apply(n, 90_000 + 7 * seed + n % 991)) for s in SCENARIOS]
             for _label, scenario, window in windows:
                 for d, detector in detectors.items():
