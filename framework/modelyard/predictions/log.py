@@ -14,6 +14,14 @@ writer adds **drop markers**, one row per (model, variant, mode, reason) with
 its coverage (a marker that cannot be written either is counted again for the next batch).
 ``close()`` flushes everything.
 
+One bad record never blocks the others (a *poison record*): when the sink refuses a batch
+because of its content (:meth:`LogSink.rejects`), the batch is split in halves until the
+records it refuses are isolated; those go to a *dead-letter* file (JSON lines, each with the
+error, under ``dead_letter_dir``), are counted (``dead_lettered``, and
+``modelyard_prediction_log_dead_lettered`` in ``/metrics``), and everything else is
+delivered. A spool file whose replay keeps failing with an error the sink does not classify
+is bisected the same way, so replay never sticks on one file.
+
 A crash loses at most what was buffered in memory: the last ``flush_interval`` of records.
 
 Sinks (``LogSink``) are plugins (role ``log_sink``): ``parquet`` and ``postgres`` ship with
@@ -75,6 +83,19 @@ class LogSink(ABC):
     def write(self, rows: list[dict[str, Any]]) -> None:
         """Store a batch of :meth:`PredictionRecord.to_row` rows (all or nothing)."""
 
+    def rejects(self, exc: BaseException) -> bool:
+        """True when ``exc`` (raised by :meth:`write`) says the rows themselves cannot be stored.
+
+        The logger then splits the batch until the refused rows are isolated and dead-letters
+        them; any other error means the sink is unavailable and the batch is spooled for a
+        retry. The default counts value, type and overflow errors (pyarrow's included) as
+        refusals and ``OSError`` (connections, disks) as unavailability; sinks over a
+        database override it with their driver's data and integrity errors.
+        """
+        if isinstance(exc, OSError):
+            return False
+        return isinstance(exc, (ValueError, TypeError, ArithmeticError, LookupError, UnicodeError))
+
     @abstractmethod
     def read(
         self,
@@ -115,9 +136,20 @@ class PredictionLogger:
     ``stats`` gives counters for ``/metrics``: ``logged`` (accepted by ``log``), ``written``
     (delivered to the sink, including replayed spool), ``spooled`` (rows put in the spool),
     ``replayed`` (spooled rows later delivered), ``dropped`` (lost: queue full or spool full),
-    ``sink_errors`` (failed writes), ``spool_rows`` / ``spool_bytes`` (waiting on disk now),
-    ``queued`` (in memory now), ``sink_healthy``.
+    ``sink_errors`` (failed writes), ``dead_lettered`` (records the sink refused, set aside
+    with their error in ``dead_letter_dir``), ``spool_rows`` / ``spool_bytes`` (waiting on
+    disk now), ``queued`` (in memory now), ``sink_healthy``.
+
+    ``dead_letter_dir`` defaults to ``<spool_dir>/dead-letter``; without either, refused
+    records are logged and counted as dropped.
     """
+
+    #: a spool file whose replay failed this often with errors the sink does not classify is
+    #: bisected to find out whether some of its records are what fails
+    suspect_after = 2
+    #: while bisecting a suspect spool file, this many single rows failing one after the other
+    #: (none delivered between them) mean the sink is down, not the rows
+    suspect_streak = 4
 
     def __init__(
         self,
@@ -131,6 +163,7 @@ class PredictionLogger:
         max_spool_bytes: int = 512 * 1024 * 1024,
         retry_min: float = 0.5,
         retry_max: float = 30.0,
+        dead_letter_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.sink = sink
         self.flush_interval = flush_interval
@@ -138,6 +171,11 @@ class PredictionLogger:
         self.host = host
         self.max_spool_bytes = max_spool_bytes
         self.spool_dir = Path(spool_dir) if spool_dir is not None else None
+        if dead_letter_dir is not None:
+            self.dead_letter_dir: Path | None = Path(dead_letter_dir)
+        else:
+            self.dead_letter_dir = self.spool_dir / "dead-letter" if self.spool_dir is not None else None
+        self._strikes: dict[str, int] = {}  # spool file name -> failed replays (writer thread only)
         self._retry_min, self._retry_max = retry_min, retry_max
         self._retry_delay = retry_min
         self._next_retry = 0.0
@@ -155,6 +193,7 @@ class PredictionLogger:
             "replayed": 0,
             "dropped": 0,
             "sink_errors": 0,
+            "dead_lettered": 0,
         }
         self._spool_rows = 0
         self._spool_bytes = 0
@@ -356,7 +395,9 @@ class PredictionLogger:
         if self.host is not None:
             for record in records:
                 self.host.on_prediction(record)
-        self._write_rows([r.to_row() for r in records])
+        rows = self._rows(records)
+        if rows:
+            self._write_rows(rows)
 
     def _write_rows(self, rows: list[dict[str, Any]]) -> None:
         if self._spool_rows and not self._maybe_replay():
@@ -365,14 +406,100 @@ class PredictionLogger:
         if not self._healthy and time.monotonic() < self._next_retry:
             self._spool(rows)
             return
+        left = self._write(rows)
+        if left:
+            self._spool(left)
+
+    def _rows(self, records: list[PredictionRecord]) -> list[dict[str, Any]]:
+        """The rows of ``records``; a record that cannot become a row is dead-lettered, not the batch."""
         try:
-            self.sink.write(rows)
-        except Exception as exc:  # noqa: BLE001 - any sink failure means: spool and retry later
-            self._sink_failed(exc)
-            self._spool(rows)
+            return [r.to_row() for r in records]
+        except Exception:  # noqa: BLE001 - find the culprits below
+            pass
+        rows = []
+        for record in records:
+            try:
+                rows.append(record.to_row())
+            except Exception as exc:  # noqa: BLE001 - one bad record must not cost the batch
+                self._dead_letter([_record_fields(record)], exc)
+        return rows
+
+    def _write(self, rows: list[dict[str, Any]], *, suspect: bool = False) -> list[dict[str, Any]]:
+        """Write ``rows``, isolating and dead-lettering the ones the sink refuses.
+
+        Returns the rows not delivered because the sink is unavailable (to be spooled). A batch
+        the sink refuses (:meth:`LogSink.rejects`) is split in halves until each refused row
+        is alone. With ``suspect`` (a spool file whose replay keeps failing) any error splits;
+        single rows that fail while others get through are dead-lettered, and
+        :attr:`suspect_streak` single rows failing in a row mean the sink is down after all
+        (so an outage costs a bounded number of attempts, not one per row).
+        """
+        pending: deque[list[dict[str, Any]]] = deque([rows])
+        delivered = 0
+        unexplained: list[tuple[dict[str, Any], BaseException]] = []
+        streak = 0
+        while pending:
+            chunk = pending.popleft()
+            try:
+                self.sink.write(chunk)
+            except Exception as exc:  # noqa: BLE001 - refused rows or an unavailable sink; see below
+                refused = self._refuses(exc)
+                if (refused or suspect) and len(chunk) > 1:
+                    mid = len(chunk) // 2
+                    pending.extendleft([chunk[mid:], chunk[:mid]])
+                    continue
+                if refused:
+                    self._dead_letter(chunk, exc)
+                    continue
+                if not suspect:
+                    self._sink_failed(exc)
+                    return chunk + [row for c in pending for row in c]
+                unexplained.append((chunk[0], exc))
+                streak += 1
+                if streak < self.suspect_streak:
+                    continue
+                self._sink_failed(exc)
+                return [row for row, _ in unexplained] + [row for c in pending for row in c]
+            self._sink_ok()
+            streak = 0
+            delivered += len(chunk)
+            self._count("written", len(chunk))
+        if unexplained and not delivered:
+            self._sink_failed(unexplained[-1][1])
+            return [row for row, _ in unexplained]
+        for row, exc in unexplained:
+            self._dead_letter([row], exc)
+        return []
+
+    def _refuses(self, exc: BaseException) -> bool:
+        try:
+            return bool(self.sink.rejects(exc))
+        except Exception:  # noqa: BLE001 - a broken classifier means: not known to be the rows
+            logger.exception("the log sink's rejects() failed")
+            return False
+
+    def _dead_letter(self, rows: list[dict[str, Any]], exc: BaseException) -> None:
+        """Set ``rows`` aside with the error, as JSON lines any tool can read back."""
+        import json
+
+        error = f"{type(exc).__name__}: {exc}"
+        logger.error("prediction-log sink refused %d record(s) (%s); dead-lettered", len(rows), error)
+        if self.dead_letter_dir is None:
+            self._lose_rows(rows, "prediction log sink refused the rows, no dead-letter directory")
             return
-        self._sink_ok()
-        self._count("written", len(rows))
+        name = f"dead-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        try:
+            self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.dead_letter_dir / name, "w", encoding="utf-8") as fh:
+                for row in rows:
+                    fh.write(json.dumps({"error": error, "row": row}, default=_dead_letter_default) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except (OSError, ValueError, TypeError):
+            logger.exception("could not write the dead-letter file: dropped %d records", len(rows))
+            self._lose_rows(rows, "prediction log dead-letter file not writable")
+            return
+        self._count("dead_lettered", len(rows))
 
     def _sink_failed(self, exc: BaseException) -> None:
         self._count("sink_errors")
@@ -400,8 +527,6 @@ class PredictionLogger:
                 "prediction-log sink failed and no spool directory is set: dropped %d records", len(rows)
             )
             return
-        import pyarrow.parquet as pq
-
         from modelyard.predictions.records import rows_to_table
 
         if self._spool_bytes >= self.max_spool_bytes:
@@ -410,23 +535,51 @@ class PredictionLogger:
                 "prediction-log spool is full (%d bytes): dropped %d records", self._spool_bytes, len(rows)
             )
             return
-        name = f"spool-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SPOOL_SUFFIX}"
-        tmp = self.spool_dir / f".{name}.tmp"
         try:
-            pq.write_table(rows_to_table(rows), tmp)
+            table = rows_to_table(rows)
+        except Exception:  # noqa: BLE001 - set aside the rows Parquet cannot hold, spool the rest
+            table, rows = self._spoolable(rows)
+            if not rows:
+                return
+        name = f"spool-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SPOOL_SUFFIX}"
+        self._write_spool_file(self.spool_dir / name, table, rows)
+
+    def _spoolable(self, rows: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
+        from modelyard.predictions.records import rows_to_table
+
+        good = []
+        for row in rows:
+            try:
+                rows_to_table([row])
+            except Exception as exc:  # noqa: BLE001 - this row cannot be spooled, ever
+                self._dead_letter([row], exc)
+            else:
+                good.append(row)
+        return rows_to_table(good), good
+
+    def _write_spool_file(
+        self, path: Path, table: Any, rows: list[dict[str, Any]], *, respool: bool = False
+    ) -> None:
+        """Write a spool file atomically (``respool``: what is left of a replayed file, not new rows)."""
+        import pyarrow.parquet as pq
+
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            pq.write_table(table, tmp)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
-            os.replace(tmp, self.spool_dir / name)
+            os.replace(tmp, path)
         except OSError:
             logger.exception("could not write the prediction-log spool: dropped %d records", len(rows))
             tmp.unlink(missing_ok=True)
             self._lose_rows(rows, "prediction log spool not writable")
             return
-        size = (self.spool_dir / name).stat().st_size
+        size = path.stat().st_size
         with self._lock:
             self._spool_rows += len(rows)
             self._spool_bytes += size
-        self._count("spooled", len(rows))
+        if not respool:
+            self._count("spooled", len(rows))
 
     def _spool_files(self) -> list[Path]:
         if self.spool_dir is None:
@@ -477,24 +630,50 @@ class PredictionLogger:
                 with self._lock:
                     self._spool_bytes = max(0, self._spool_bytes - size)
                 continue
-            try:
-                self.sink.write(rows)
-            except Exception as exc:  # noqa: BLE001 - still down; keep the file for later
-                os.replace(claimed, path)
-                self._sink_failed(exc)
+            strikes = self._strikes.get(path.name, 0)
+            written = self._counters["written"]  # only this thread changes it
+            left = self._write(rows, suspect=strikes >= self.suspect_after)
+            delivered = self._counters["written"] - written
+            if left:  # still down: keep what is left for later, under the same name (same order)
+                self._strikes[path.name] = strikes + 1
+                if len(left) < len(rows):
+                    from modelyard.predictions.records import rows_to_table
+
+                    with self._lock:
+                        self._spool_rows = max(0, self._spool_rows - len(rows))
+                        self._spool_bytes = max(0, self._spool_bytes - size)
+                    self._write_spool_file(path, rows_to_table(left), left, respool=True)
+                    claimed.unlink(missing_ok=True)
+                    self._count("replayed", delivered)
+                else:
+                    os.replace(claimed, path)
                 return False
+            self._strikes.pop(path.name, None)
             claimed.unlink()
-            self._sink_ok()
             with self._lock:
                 self._spool_rows = max(0, self._spool_rows - len(rows))
                 self._spool_bytes = max(0, self._spool_bytes - size)
-            self._count("written", len(rows))
-            self._count("replayed", len(rows))
+            self._count("replayed", delivered)
         if not self._spool_files():
             with self._lock:
                 self._spool_rows = 0
                 self._spool_bytes = 0
         return self._spool_rows == 0
+
+
+def _record_fields(record: PredictionRecord) -> dict[str, Any]:
+    """A record that could not become a row, as plain fields for its dead-letter line."""
+    from dataclasses import fields
+
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def _dead_letter_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return repr(value)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -533,5 +712,6 @@ def open_prediction_logger(yard: Yard, *, host: PluginHost | None = None) -> Pre
         max_queue=tuning.get("max_queue", defaults.max_queue),
         max_spool_bytes=tuning.get("max_spool_bytes", defaults.max_spool_bytes),
         spool_dir=yard.home / "spool" / yard.config.serving.log.plugin,
+        dead_letter_dir=yard.home / "dead-letter" / yard.config.serving.log.plugin,
         host=host or yard.host,
     )

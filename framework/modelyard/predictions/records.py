@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,21 @@ ROW_COLUMNS: dict[str, str] = {
     "cache_hit": "bool",
     "error": "string",
 }
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(value: str | None) -> str | None:
+    """``value`` with what some store cannot hold replaced by U+FFFD: NUL (PostgreSQL text) and
+    lone surrogates (not UTF-8, refused by Parquet and every database driver).
+
+    Request ids and labels are cleaned with it before any sink or feedback store sees them, so
+    a value a client may legally send never becomes a record a sink refuses.
+    """
+    if value is None or (value.isascii() and "\x00" not in value):
+        return value
+    return _UNSTORABLE.sub("\ufffd", value)
 
 
 def new_request_id() -> str:
@@ -139,20 +155,20 @@ class PredictionRecord:
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=timezone.utc)
         return {
-            "request_id": self.request_id,
+            "request_id": storable_text(self.request_id),
             "timestamp": ts.astimezone(timezone.utc),
             "model": self.model,
             "version": int(self.version),
-            "variant": self.variant,
+            "variant": storable_text(self.variant),
             "mode": self.mode,
             "entities": _dumps(self.entities),
             "features": _dumps(self.features),
             "prediction": float(prediction) if numeric else None,
-            "prediction_label": None if numeric or prediction is None else str(prediction),
+            "prediction_label": None if numeric or prediction is None else storable_text(str(prediction)),
             "score": None if _clean(self.score) is None else float(self.score),  # type: ignore[arg-type]
             "latency_ms": float(self.latency_ms),
             "cache_hit": bool(self.cache_hit),
-            "error": self.error,
+            "error": storable_text(self.error),
         }
 
     @classmethod

@@ -147,6 +147,12 @@ class ServingMetrics:
             registry=reg,
             multiprocess_mode="sum",
         )
+        self.log_dead_lettered = Gauge(
+            "modelyard_prediction_log_dead_lettered",
+            "Prediction-log records the sink refused, set aside in dead-letter files, since start.",
+            registry=reg,
+            multiprocess_mode="sum",
+        )
         self.log_spooled = Gauge(
             "modelyard_prediction_log_spooled",
             "Prediction-log records waiting in the local spool for the sink.",
@@ -244,6 +250,7 @@ class ServingMetrics:
     def update_log_stats(self, stats: dict[str, Any]) -> None:
         """Copy the prediction logger's counters into gauges (called at scrape time)."""
         self.log_dropped.set(float(stats.get("dropped", 0)))
+        self.log_dead_lettered.set(float(stats.get("dead_lettered", 0)))
         self.log_spooled.set(float(stats.get("spool_rows", stats.get("spooled", 0))))
 
 

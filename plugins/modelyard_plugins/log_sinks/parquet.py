@@ -104,9 +104,10 @@ class ParquetSink(LogSink):
         for row in rows:
             ts: datetime = row["timestamp"]
             groups.setdefault((_safe_name(row["model"]), ts.astimezone(timezone.utc).date()), []).append(row)
-        for key, group in groups.items():
+        # every group converted before any is written: a row Arrow refuses leaves nothing half-written
+        tables = {key: rows_to_table(group) for key, group in groups.items()}
+        for key, table in tables.items():
             part = self._parts.get(key) or self._open(*key)
-            table = rows_to_table(group)
             for batch in table.to_batches():
                 part.writer.write_batch(batch)
             part.handle.flush()

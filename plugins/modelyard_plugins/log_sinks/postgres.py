@@ -11,7 +11,8 @@ Config (``serving.log``)::
 The table (columns = :data:`modelyard.predictions.records.ROW_COLUMNS`, indexed on model + time
 and on request id) is created on first use, so a sink whose database is down at start-up
 still builds; the logger spools until the database answers. Each ``write`` is one
-transaction: a batch is stored entirely or not at all.
+transaction: a batch is stored entirely or not at all. Data errors (a value out of range)
+are :meth:`~PostgresSink.rejects`: the logger isolates those rows and dead-letters them.
 """
 
 from __future__ import annotations
@@ -93,6 +94,19 @@ class PostgresSink(LogSink):
         self._ensure_table()
         with self.engine.begin() as conn:
             conn.execute(self.table.insert(), rows)
+
+    def rejects(self, exc: BaseException) -> bool:
+        """Data and integrity errors (a value out of range, a NUL byte) are about the rows; a
+        lost connection or a database that is down is not."""
+        import sqlalchemy as sa
+
+        if isinstance(exc, (sa.exc.DataError, sa.exc.IntegrityError)):
+            return True
+        if isinstance(exc, sa.exc.DBAPIError):
+            return False
+        if isinstance(exc, sa.exc.StatementError):  # refused while binding the parameters
+            return exc.orig is not None and super().rejects(exc.orig)
+        return super().rejects(exc)
 
     def read(
         self,
