@@ -102,12 +102,38 @@ def test_feedback_goes_to_the_log_database_when_the_log_is_postgres(
         ({"entities": {"customer_id": 5}, "label": 1}, "customer_id are not entity keys"),
         ({"driver_id": 1, "event_timestamp": "yesterday-ish", "label": 1}, "is not a time"),
         ({"request_id": "r1", "label": float("inf")}, "not a finite number"),
+        ({"request_id": "r1", "label": 10**400}, "not a finite number"),
+        ({"entities": "driver_id=1", "label": 1}, "'entities' must be an object"),
+        ({"entities": [1], "label": 1}, "'entities' must be an object"),
+        ({"driver_id": {"$gt": 1}, "label": 1}, "must be a string or a number"),
+        ({"driver_id": 1, "event_timestamp": "", "label": 1}, "is not a time"),
+        ({"driver_id": 1, "event_timestamp": 10**30, "label": 1}, "is not a time"),
+        ({"driver_id": 1, "event_timestamp": {"at": 1}, "label": 1}, "must be an ISO 8601 time"),
+        ({"request_id": "r1", "label": 0.7}, "is a classifier"),
+        ({"request_id": "r1", "label": [1]}, "must be a number or a string"),
+        ({"request_id": ["r1"], "label": 1}, "request_id must be a string"),
+        ({"request_id": "r" * 257, "label": 1}, "longer than 256"),
     ],
 )
 def test_bad_feedback_rows_are_rejected_naming_the_problem(yard: Yard, row: dict, message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         record_feedback(yard, "trip_acceptance", [{"request_id": "ok", "label": 1}, row])
     assert read_feedback(yard, "trip_acceptance").empty  # all or nothing
+
+
+@pytest.mark.postgres
+def test_postgres_feedback_store_takes_nul_and_surrogates(tmp_path: Path, postgres_url: str) -> None:
+    """A NUL in a request id was a 500 (PostgreSQL text cannot hold it): it is cleaned, as the log cleans it."""
+    yard = Yard.load(
+        write_tiny_yard(tmp_path, log_yaml=f"    plugin: postgres\n    settings: {{url: '{postgres_url}'}}\n")
+    )
+    record_feedback(
+        yard,
+        "trip_acceptance",
+        [{"request_id": "a\x00b", "label": "x\x00\ud800"}, {"driver_id": "\x00", "label": 1}],
+    )
+    frame = read_feedback(yard, "trip_acceptance")
+    assert frame["request_id"].tolist()[0] == "a\ufffdb" and frame["label"].tolist()[0] == "x\ufffd\ufffd"
 
 
 def test_unknown_model_is_named(yard: Yard) -> None:
@@ -142,7 +168,7 @@ def test_http_route(yard: Yard) -> None:
         content=b"{not json",
         headers={"content-type": "application/json"},
     )
-    assert broken.status_code == 400 and "malformed JSON" in broken.json()["error"]
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]
     unknown = client.post("/v1/models/nope/feedback", json=[{"request_id": "a", "label": 1}])
     assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
     assert len(read_feedback(yard, "trip_acceptance")) == 2

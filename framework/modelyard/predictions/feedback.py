@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest
-from modelyard.predictions.records import utcnow
+from modelyard.predictions.records import storable_text, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -33,6 +33,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelyard.yard import Yard
 
 _KNOWN = {"request_id", "label", "entities", "event_timestamp", "timestamp"}
+_SCALARS = (str, int, float, bool)
+
+#: the longest request id a feedback row may name (serving.limits.max_request_id in a served yard)
+MAX_REQUEST_ID = 256
 
 
 def _missing(value: Any) -> bool:
@@ -48,8 +52,56 @@ def _scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
+def _label(i: int, label: Any, task: str) -> Any:
+    """The label as stored, or BadRequest when its type cannot be a label of ``task``."""
+    if isinstance(label, bool):
+        label = int(label)
+    if not isinstance(label, _SCALARS):
+        raise BadRequest(f"feedback row {i}: label must be a number or a string, got {type(label).__name__}")
+    if isinstance(label, (int, float)):
+        try:
+            finite = math.isfinite(float(label))
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise BadRequest(f"feedback row {i}: label {label!r} is not a finite number")
+    if task == "regression" and not isinstance(label, (int, float)):
+        raise BadRequest(
+            f"feedback row {i}: the model is a regression, so the label must be a number, got {label!r}"
+        )
+    if task == "classification" and isinstance(label, float) and not label.is_integer():
+        raise BadRequest(
+            f"feedback row {i}: the model is a classifier, so the label must be a class (an integer, a "
+            f"boolean or a string), got {label!r}"
+        )
+    return label
+
+
+def _event_time(i: int, when: Any) -> pd.Timestamp | None:
+    import pandas as pd
+
+    if _missing(when):
+        return None
+    if isinstance(when, (bool, Mapping, list, tuple, set)):
+        raise BadRequest(
+            f"feedback row {i}: event_timestamp must be an ISO 8601 time, got {type(when).__name__}"
+        )
+    try:
+        event_ts = pd.Timestamp(when)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise BadRequest(f"feedback row {i}: event_timestamp {when!r} is not a time: {exc}") from None
+    if event_ts is pd.NaT or _missing(event_ts):
+        raise BadRequest(f"feedback row {i}: event_timestamp {when!r} is not a time")
+    return event_ts.tz_localize("UTC") if event_ts.tzinfo is None else event_ts.tz_convert("UTC")
+
+
 def normalize_feedback(
-    model: str, config: ModelConfig, rows: Sequence[Mapping[str, Any]], *, source: str = "api"
+    model: str,
+    config: ModelConfig,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    source: str = "api",
+    max_request_id: int = MAX_REQUEST_ID,
 ) -> list[dict[str, Any]]:
     """Validate feedback rows and turn them into stored rows; BadRequest names the row and the problem."""
     import pandas as pd
@@ -72,9 +124,28 @@ def normalize_feedback(
         label = row.get("label")
         if _missing(label):
             raise BadRequest(f"feedback row {i}: 'label' is missing")
-        entities = dict(row.get("entities") or {})
+        label = _label(i, label, config.task)
+        given = row.get("entities")
+        if given is not None and not isinstance(given, Mapping):
+            raise BadRequest(f"feedback row {i}: 'entities' must be an object {{entity key: value}}")
+        entities = dict(given or {})
         entities.update({k: row[k] for k in keys if k in row and not _missing(row[k])})
-        request_id = None if _missing(row.get("request_id")) else str(row["request_id"])
+        odd = sorted(k for k, v in entities.items() if not isinstance(v, _SCALARS))
+        if odd:
+            raise BadRequest(
+                f"feedback row {i}: entity key(s) {', '.join(map(str, odd))} must be a string or a number"
+            )
+        request_id = row.get("request_id")
+        if _missing(request_id):
+            request_id = None
+        elif not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
+            raise BadRequest(
+                f"feedback row {i}: request_id must be a string, got {type(request_id).__name__}"
+            )
+        else:
+            request_id = storable_text(str(request_id))
+            if len(request_id) > max_request_id:  # type: ignore[arg-type]
+                raise BadRequest(f"feedback row {i}: request_id is longer than {max_request_id} characters")
         bad_keys = sorted(set(entities) - set(keys))
         if bad_keys:
             raise BadRequest(
@@ -85,20 +156,10 @@ def normalize_feedback(
                 f"feedback row {i}: give a request_id, or every entity key of {model!r} "
                 f"(missing: {', '.join(k for k in keys if k not in entities)})"
             )
-        when = row.get("event_timestamp", row.get("timestamp"))
-        try:
-            event_ts = None if _missing(when) else pd.Timestamp(when)
-        except (ValueError, TypeError) as exc:
-            raise BadRequest(f"feedback row {i}: event_timestamp {when!r} is not a time: {exc}") from None
-        if event_ts is not None:
-            event_ts = event_ts.tz_localize("UTC") if event_ts.tzinfo is None else event_ts.tz_convert("UTC")
-        elif request_id is None:
+        event_ts = _event_time(i, row.get("event_timestamp", row.get("timestamp")))
+        if event_ts is None and request_id is None:
             event_ts = pd.Timestamp(received)
-        if isinstance(label, bool):
-            label = int(label)
         numeric = isinstance(label, (int, float))
-        if numeric and not math.isfinite(float(label)):
-            raise BadRequest(f"feedback row {i}: label {label!r} is not a finite number")
         out.append(
             {
                 "model": model,
@@ -108,7 +169,7 @@ def normalize_feedback(
                 else None,
                 "event_timestamp": None if event_ts is None else event_ts.to_pydatetime(),
                 "label": float(label) if numeric else None,
-                "label_text": None if numeric else str(label),
+                "label_text": None if numeric else storable_text(str(label)),
                 "received_at": received,
                 "source": source,
             }
@@ -125,7 +186,13 @@ def record_feedback(
     config = yard.model(model)
     if hasattr(rows, "to_dict"):
         rows = rows.to_dict(orient="records")  # type: ignore[union-attr]
-    stored = normalize_feedback(model, config, list(rows), source=source)  # type: ignore[arg-type]
+    stored = normalize_feedback(
+        model,
+        config,
+        list(rows),  # type: ignore[arg-type]
+        source=source,
+        max_request_id=yard.config.serving.limits.max_request_id,
+    )
     store = feedback_store(yard, model)
     try:
         store.append(stored)

@@ -108,9 +108,19 @@ class SqlFeedbackStore(FeedbackStore):
             self._created = True
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        self._ensure()
-        with self.engine.begin() as conn:
-            conn.execute(self.table.insert(), [{n: r.get(n) for n in FEEDBACK_COLUMNS} for r in rows])
+        """Insert the rows in one transaction; a refusal is a BadRequest, a database down a ServingError."""
+        import sqlalchemy as sa
+
+        from modelyard.errors import BadRequest, ServingError
+
+        try:
+            self._ensure()
+            with self.engine.begin() as conn:
+                conn.execute(self.table.insert(), [{n: r.get(n) for n in FEEDBACK_COLUMNS} for r in rows])
+        except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+            raise BadRequest(f"the feedback store refused these rows: {_first_line(exc.orig)}") from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise ServingError(f"the feedback store is unavailable: {_first_line(exc)}") from None
 
     def read(self) -> pd.DataFrame:
         import pandas as pd
@@ -128,6 +138,10 @@ class SqlFeedbackStore(FeedbackStore):
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
 
 
 def _feedback_table(metadata: sa.MetaData, name: str, schema: str | None) -> sa.Table:
