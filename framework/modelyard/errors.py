@@ -198,6 +198,10 @@ class BatchTooLarge(BadRequest):
     """A prediction request has more rows than ``serving.max_batch`` allows."""
 
 
+class BodyTooLarge(BadRequest):
+    """A request body is larger than ``serving.limits.max_body_bytes``."""
+
+
 class PredictionFailed(ServingError):
     """The model raised on this input (e.g. missing values it cannot take under policy ``pass``)."""
 

@@ -249,3 +249,27 @@ def test_cli_writes_the_context_and_reports_warnings(tmp_path: Path) -> None:
         ],
     )
     assert bad.exit_code == 2
+
+
+def test_pods_get_the_api_tokens_from_a_secret_and_the_server_accepts_them(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The pod binds 0.0.0.0, so it must have tokens: each scope's comes from the tokens Secret."""
+    from modelyard.serving.auth import Tokens, check_bind
+
+    yard = _yard(tmp_path / "yard")
+    ctx = write_build_context(yard, tmp_path / "build", tokens_secret="rides-api")
+    objects = []
+    for path in sorted((ctx.directory / "k8s").glob("*.yaml")):
+        objects += [o for o in yaml.safe_load_all(path.read_text()) if o]
+    (dep,) = [o for o in objects if o["kind"] == "Deployment"]
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for scope in ("predict", "feedback", "admin"):
+        ref = env[f"MODELYARD_TOKENS_{scope.upper()}"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "rides-api", "key": scope, "optional": True}
+    assert any("rides-api" in w for w in ctx.settings.warnings)
+    args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    host = args[args.index("--host") + 1]
+    with pytest.raises(ConfigError, match="without authentication"):
+        check_bind(host, Tokens.load(yard.config.serving.auth, {}))
+    check_bind(host, Tokens.load(yard.config.serving.auth, {"MODELYARD_TOKENS_PREDICT": "t" * 32}))

@@ -60,6 +60,11 @@ from modelyard.cli.output import emit, json_option
     "--env-secret", default=None, help="Secret whose keys become environment variables (URLs, passwords)."
 )
 @click.option(
+    "--tokens-secret",
+    default=None,
+    help="Secret with the API's bearer tokens (keys predict, feedback, admin). Default: <name>-tokens.",
+)
+@click.option(
     "--no-copy", is_flag=True, help="Write only the generated files (use when --out is the yard itself)."
 )
 @json_option

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "snapshots": ("modelyard.cli.models:snapshots", "List and inspect training-data snapshots."),
     "feedback": ("modelyard.cli.feedback:feedback", "Record ground-truth labels for past predictions of MODEL from FILE."),
     "serve": ("modelyard.cli.serve:serve", "Serve online predictions over HTTP (v1 JSON and Open Inference Protocol v2)."),
+    "token": ("modelyard.cli.serve:token", "Make a bearer token for the HTTP API and the config entry that accepts it."),
     "score": ("modelyard.cli.score:score", "Score a table of entity rows with MODEL, features as of each row's time."),
     "containerize": ("modelyard.cli.containerize:containerize", "Write a Docker build context and Kubernetes manifests for serving this yard."),
     "train": ("modelyard.cli.train:train", "Train MODEL with its training function and register the new version."),

@@ -128,6 +128,48 @@ class RetentionConfig(_Strict):
     keep_alias_days: int = Field(30, ge=0)
 
 
+class LimitsConfig(_Strict):
+    """Bounds on what one request may be: anything beyond them is a 4xx, never work for the server."""
+
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="largest request body; a larger one is a 413, refused before it is read whole",
+    )
+    max_json_depth: int = Field(
+        32, ge=2, le=1000, description="deepest nesting of objects and arrays in a JSON body"
+    )
+    max_request_id: int = Field(
+        256, ge=8, description="longest request id (v1 request_id, v2 id, feedback request_id)"
+    )
+
+
+Scope = Literal["predict", "feedback", "admin"]
+
+
+class TokenConfig(_Strict):
+    """One bearer token, stored as the SHA-256 of its text (``modelyard token`` makes both)."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
+    scopes: list[Scope] = Field(
+        min_length=1, description="predict, feedback and/or admin (admin may do everything)"
+    )
+    name: str = Field("", max_length=100, description="who holds it (for rotation; never sent anywhere)")
+
+
+class AuthConfig(_Strict):
+    """Bearer-token authentication of the HTTP API (docs/serving.md, "Authentication").
+
+    Tokens come from here (hashed) and from ``MODELYARD_TOKENS_PREDICT`` /
+    ``MODELYARD_TOKENS_FEEDBACK`` / ``MODELYARD_TOKENS_ADMIN`` (comma-separated tokens, e.g. from a
+    Kubernetes Secret). With no token at all authentication is off, which ``modelyard serve``
+    allows only on a loopback address (or with ``--insecure``).
+    """
+
+    tokens: list[TokenConfig] = Field(default_factory=list)
+    open_metrics: bool = Field(True, description="/metrics answers without a token (Prometheus scrapes)")
+
+
 class ServingConfig(_Strict):
     """Settings of the HTTP server and batch scoring."""
 
@@ -163,6 +205,8 @@ class ServingConfig(_Strict):
     online_store_fallback_entities: int = Field(
         100_000, ge=1, description="entity rows whose last feature vector the 'cache' fallback remembers"
     )
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
 
 
 class MonitoringConfig(_Strict):

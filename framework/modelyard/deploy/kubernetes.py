@@ -4,7 +4,8 @@ Workers are stateless: features come from the Feast online store (Redis), versio
 aliases from the registry database (PostgreSQL), so any number of replicas can run behind
 the Service and the autoscaler adds them on CPU. Secrets (database URLs, the Redis
 connection string) come from an optional Secret referenced with ``envFrom``; the config
-refers to them as ``${VAR}``.
+refers to them as ``${VAR}``. The API's bearer tokens come from the Secret
+``<name>-tokens`` (keys ``predict``, ``feedback``, ``admin``) as ``MODELYARD_TOKENS_*``.
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ def deployment(s: ContainerSettings) -> dict[str, Any]:
     }
     if s.feature_store_yaml:
         container["env"].append({"name": "MODELYARD_FEATURE_STORE_YAML", "value": s.feature_store_yaml})
+    # the API's bearer tokens: a pod without any refuses to start (it binds 0.0.0.0), so none is optional
+    # to Kubernetes but each key is: a yard may use only some scopes
+    container["env"] += [
+        {
+            "name": f"MODELYARD_TOKENS_{scope.upper()}",
+            "valueFrom": {"secretKeyRef": {"name": s.token_secret_name, "key": scope, "optional": True}},
+        }
+        for scope in ("predict", "feedback", "admin")
+    ]
     if s.env_secret:
         container["envFrom"] = [{"secretRef": {"name": s.env_secret, "optional": False}}]
     return {

@@ -56,7 +56,13 @@ class ContainerSettings:
     namespace: str | None = None
     feature_store_yaml: str | None = None
     env_secret: str | None = None
+    #: the Secret holding the API's bearer tokens (keys predict, feedback, admin; comma-separated tokens)
+    tokens_secret: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def token_secret_name(self) -> str:
+        return self.tokens_secret or f"{self.name}-tokens"
 
     @property
     def health_live(self) -> str:
@@ -144,6 +150,13 @@ def settings_for(
         )
     if options.get("python_version") is None:
         options.pop("python_version", None)
+    if not config.serving.auth.tokens:
+        secret = options.get("tokens_secret") or f"{name}-tokens"
+        warnings.append(
+            f"the server binds 0.0.0.0 in the pod, so it needs bearer tokens: create the Secret {secret!r} "
+            f"before applying (kubectl create secret generic {secret} --from-literal=predict=$(modelyard token "
+            "--scope predict 2>/dev/null) ...; keys predict, feedback, admin); without it the pods do not start"
+        )
     return ContainerSettings(
         name=name,
         image=image or f"{name}:latest",

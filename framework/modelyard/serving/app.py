@@ -56,6 +56,7 @@ def create_app(
 
     from modelyard import __version__
     from modelyard.serving import http_errors, routes_push, routes_v1, routes_v2
+    from modelyard.serving.auth import Tokens
     from modelyard.serving.hot_routes import ServingApp
     from modelyard.serving.routes_feedback import feedback_router
     from modelyard.ui import routes as ui_routes
@@ -69,6 +70,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = state if state is not None else state_factory()  # type: ignore[misc]
         app.state.serving = built
+        settings = built.yard.config.serving
+        app.guard(Tokens.load(settings.auth), max_body_bytes=settings.limits.max_body_bytes)
         logger.info("serving models: %s", ", ".join(built.table.models) or "(none declared)")
         if tune_process:
             tune_worker_process()

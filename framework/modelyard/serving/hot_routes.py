@@ -9,6 +9,11 @@ so they need none of it: :class:`ServingApp` sends a request whose method and pa
 of them straight to its handler, and everything else (every other route, the lifespan, the
 OpenAPI document, which still describes the hot endpoints through their FastAPI routes) goes
 through FastAPI as usual.
+
+Before either, every HTTP request passes the guards all endpoints share
+(:meth:`ServingApp.guard`): the bearer token and its scope (:mod:`modelyard.serving.auth`),
+then the body size (a 413 as soon as ``Content-Length`` or the bytes received pass
+``serving.limits.max_body_bytes``, before the body is read whole).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
-from modelyard.serving.http_errors import response_for
+from modelyard.serving.auth import Tokens
+from modelyard.serving.http_errors import error_response, response_for
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +43,13 @@ class ServingApp(FastAPI):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hot: list[tuple[re.Pattern[str], HotHandler]] = []
+        self._tokens = Tokens()
+        self._max_body: int | None = None
+
+    def guard(self, tokens: Tokens, *, max_body_bytes: int | None) -> None:
+        """Check every request's token against ``tokens`` and bound its body to ``max_body_bytes``."""
+        self._tokens = tokens
+        self._max_body = max_body_bytes
 
     def hot_routes(self, routes: Sequence[tuple[str, HotHandler]]) -> None:
         """Answer POSTs to these path templates (``/v1/models/{model}/predict``) with their handler.
@@ -47,11 +60,25 @@ class ServingApp(FastAPI):
         self._hot = [(compile_path(path)[0], handler) for path, handler in routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and self._hot:
-            path = scope["path"]
-            root = scope.get("root_path", "")
-            if root and path.startswith(root):
-                path = path[len(root) :]
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if self._tokens.enabled:
+            status = self._tokens.check(path, _header(scope, b"authorization"))
+            if status != 200:
+                await _refuse(status, scope, receive, send)
+                return
+        if self._max_body is not None and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            bounded = await _bounded_body(scope, receive, self._max_body)
+            if isinstance(bounded, Response):
+                await bounded(scope, receive, send)
+                return
+            receive = bounded
+        if scope["method"] == "POST" and self._hot:
             for pattern, handler in self._hot:
                 match = pattern.match(path)
                 if match is not None:
@@ -70,3 +97,62 @@ class ServingApp(FastAPI):
             logger.exception("unexpected error answering %s", scope["path"])
             response = response_for(exc)
         await response(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _refuse(status: int, scope: Scope, receive: Receive, send: Send) -> None:
+    """401 (no valid token) or 403 (a token of another scope); nothing in it helps a guesser."""
+    if status == 401:
+        response = error_response(
+            401, "a valid bearer token is required (Authorization: Bearer <token>)", "Unauthorized"
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="modelyard"'
+    else:
+        response = error_response(403, "this token may not use this endpoint", "Forbidden")
+    await response(scope, receive, send)
+
+
+async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> Receive | Response:
+    """The request body read up to ``limit`` bytes (then a receive that replays it), or a 413/400 answer."""
+    too_large = error_response(
+        413, f"the request body is larger than {limit} bytes (serving.limits.max_body_bytes)", "BodyTooLarge"
+    )
+    declared = _header(scope, b"content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                return too_large
+        except ValueError:
+            return error_response(400, "Content-Length is not a number", "BadRequest")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: let the app see it
+            return _replay(b"".join(chunks), receive, first=message)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return _replay(b"".join(chunks), receive)
+
+
+def _replay(body: bytes, receive: Receive, *, first: Any = None) -> Receive:
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return first if first is not None else {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -13,14 +13,15 @@ the row and field, an unknown model ``404``.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
-from modelyard.errors import BadRequest, ModelNotFound
+from modelyard.errors import BadRequest, ModelNotFound, ModelyardError
+from modelyard.serving.http_errors import error_response, parse_json_value, response_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.yard import Yard
@@ -89,19 +90,19 @@ def feedback_router(yard: Yard) -> APIRouter:
         },
         tags=["feedback"],
     )
-    async def post_feedback(model: str, request: Request) -> JSONResponse:
+    async def post_feedback(model: str, request: Request) -> Response:
+        limits = yard.config.serving.limits
         try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return JSONResponse({"error": f"malformed JSON: {exc}"}, status_code=400)
-        try:
+            body = parse_json_value(await request.body(), max_depth=limits.max_json_depth)
             recorded = await run_in_threadpool(
                 record_feedback, yard, model, rows_from_body(body), source="http"
             )
         except ModelNotFound as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
+            return error_response(404, str(exc), type(exc).__name__)
         except BadRequest as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse({"model": model, "recorded": recorded})
+            return error_response(400, str(exc), type(exc).__name__)
+        except ModelyardError as exc:
+            return response_for(exc)
+        return Response(orjson.dumps({"model": model, "recorded": recorded}), media_type="application/json")
 
     return router

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from modelyard.errors import BadRequest
 from modelyard.serving.frames import is_missing
-from modelyard.serving.http_errors import parse_json
+from modelyard.serving.http_errors import parse_json, request_id_of
 from modelyard.serving.schemas import (
     ERRORS,
     FeaturesRequest,
@@ -48,7 +48,7 @@ async def predict(model: str, request: Request) -> Response:
     body = await request.body()
 
     async def run(state: ServingState) -> Response:
-        data = parse_json(body)
+        data = parse_json(body, max_depth=state.limits.max_json_depth)
         unknown = sorted(set(data) - {"entities", "features", "request", "request_id", "routing_key"})
         if unknown:
             raise BadRequest(
@@ -63,7 +63,7 @@ async def predict(model: str, request: Request) -> Response:
             entities,
             overrides=overrides,
             request_data=data.get("request"),
-            request_id=_optional_str(data, "request_id"),
+            request_id=request_id_of(data.get("request_id"), limit=state.limits.max_request_id),
             routing_key=_optional_str(data, "routing_key"),
         )
         rid = answers[0].request_id.split(":")[0] if len(answers) > 1 else answers[0].request_id
@@ -85,7 +85,7 @@ async def features(model: str, request: Request) -> Response:
     body = await request.body()
 
     async def run(state: ServingState) -> Response:
-        data = parse_json(body)
+        data = parse_json(body, max_depth=state.limits.max_json_depth)
         served, columns, n = await state.service.features_async(
             model, data.get("entities"), data.get("features"), data.get("request")
         )

@@ -28,19 +28,27 @@ def serve(
     port: int | None = None,
     workers: int = 1,
     log_level: str = "warning",
+    insecure: bool = False,
 ) -> None:
     """Serve the yard at ``repo`` until interrupted (Ctrl-C / SIGTERM shut down gracefully).
 
     ``host`` and ``port`` default to ``serving.host`` / ``serving.port`` of modelyard.yaml
-    (``127.0.0.1:8000``: nothing outside this machine can reach it unless you say so).
+    (``127.0.0.1:8000``: nothing outside this machine can reach it unless you say so). On any
+    other address it refuses to start without bearer tokens (:mod:`modelyard.serving.auth`)
+    unless ``insecure``.
     """
     import uvicorn
 
+    from modelyard.serving.auth import Tokens, check_bind
     from modelyard.yard import Yard
 
     yard = Yard.load(repo)  # fail here, in the parent, on a bad config
     host = host or yard.config.serving.host
     port = port or yard.config.serving.port
+    tokens = Tokens.load(yard.config.serving.auth)
+    check_bind(host, tokens, insecure=insecure)
+    if not tokens.enabled:
+        logger.warning("serving on %s without authentication (no tokens configured)", host)
     os.environ[REPO_ENV] = str(yard.path)
     metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -21,6 +21,7 @@ from modelyard.errors import ModelyardError
 from modelyard.serving.http_errors import response_for
 
 if TYPE_CHECKING:  # pragma: no cover
+    from modelyard.config.schema import LimitsConfig
     from modelyard.predictions.cache import PredictionCache
     from modelyard.predictions.log import PredictionLogger
     from modelyard.serving.metrics import ServingMetrics
@@ -40,6 +41,11 @@ class ServingState:
     cache: PredictionCache | None
     prediction_log: PredictionLogger | None
     started_at: float
+
+    @property
+    def limits(self) -> LimitsConfig:
+        """The request bounds of ``serving.limits``."""
+        return self.yard.config.serving.limits
 
     def close(self) -> None:
         """Stop polling, finish shadows, flush the prediction log, close the cache."""

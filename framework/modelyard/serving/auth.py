@@ -1,0 +1,157 @@
+"""Bearer-token authentication with scopes, checked before a request reaches any endpoint.
+
+Scopes: ``predict`` (v1/v2 inference, feature vectors, model metadata), ``feedback``
+(ground truth), ``admin`` (anything that changes state at run time, ``/ui``, and every
+endpoint not listed below: new routes are closed until someone opens them). An ``admin``
+token may use every endpoint. Health endpoints (liveness, readiness, per-model readiness),
+the OpenAPI document and, unless ``serving.auth.open_metrics`` is false, ``/metrics`` answer
+without a token.
+
+Tokens are kept only as SHA-256 digests (from ``serving.auth.tokens``, or hashed as soon as
+they are read from ``MODELYARD_TOKENS_<SCOPE>``) and a presented token is compared with every
+digest in constant time, so neither the answer nor its timing tells a guesser anything.
+Missing and wrong tokens get the same 401; a valid token of another scope gets a 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from modelyard.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelyard.config.schema import AuthConfig
+
+SCOPES = ("predict", "feedback", "admin")
+OPEN = "open"
+ENV_PREFIX = "MODELYARD_TOKENS_"
+MIN_TOKEN_LENGTH = 16
+
+_NAME = r"[^/]+"
+_MODEL = rf"/v2/models/{_NAME}(?:/versions/{_NAME})?"
+#: (path pattern, scope); the first match wins, anything unmatched needs ``admin``
+RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(f"^{pattern}$"), scope)
+    for pattern, scope in (
+        (r"/v2/health/(?:live|ready)", OPEN),
+        (rf"{_MODEL}/ready", OPEN),
+        (r"/openapi\.json", OPEN),
+        (r"/docs(?:/oauth2-redirect)?", OPEN),
+        (rf"/v1/models/{_NAME}/predict", "predict"),
+        (rf"/v1/features/{_NAME}", "predict"),
+        (rf"{_MODEL}/infer", "predict"),
+        (r"/v2", "predict"),
+        (_MODEL, "predict"),
+        (r"/v1/models", "predict"),
+        (rf"/v1/models/{_NAME}/feedback", "feedback"),
+        (r"/metrics", "metrics"),
+    )
+)
+
+
+def digest(token: str) -> str:
+    """The hex SHA-256 of a token: what ``serving.auth.tokens[].sha256`` holds."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh random token (256 bits, URL-safe)."""
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The accepted tokens (as digests) and their scopes; empty means authentication is off."""
+
+    entries: tuple[tuple[bytes, frozenset[str]], ...] = ()
+    open_metrics: bool = True
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.entries)
+
+    @classmethod
+    def load(cls, config: AuthConfig | None = None, environ: Mapping[str, str] | None = None) -> Tokens:
+        """Tokens from the config's digests and from ``MODELYARD_TOKENS_<SCOPE>`` (raw, hashed here)."""
+        environ = os.environ if environ is None else environ
+        entries: list[tuple[bytes, frozenset[str]]] = []
+        if config is not None:
+            entries += [(bytes.fromhex(t.sha256), frozenset(t.scopes)) for t in config.tokens]
+        for scope in SCOPES:
+            variable = f"{ENV_PREFIX}{scope.upper()}"
+            for token in (t.strip() for t in environ.get(variable, "").split(",")):
+                if not token:
+                    continue
+                if len(token) < MIN_TOKEN_LENGTH:
+                    raise ConfigError(
+                        f"a token in ${variable} is shorter than {MIN_TOKEN_LENGTH} characters; "
+                        "make one with `modelyard token`"
+                    )
+                entries.append((bytes.fromhex(digest(token)), frozenset({scope})))
+        return cls(tuple(entries), open_metrics=config.open_metrics if config is not None else True)
+
+    def scopes_of(self, token: str) -> frozenset[str]:
+        """The scopes a presented token grants (empty when it is not a token we know).
+
+        Every digest is compared, in constant time, whatever matches: no early exit to time.
+        """
+        presented = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        granted: frozenset[str] = frozenset()
+        for known, scopes in self.entries:
+            if hmac.compare_digest(presented, known):
+                granted = granted | scopes
+        return granted
+
+    def required(self, path: str) -> str:
+        """The scope ``path`` needs (:data:`OPEN` for none)."""
+        for pattern, scope in RULES:
+            if pattern.match(path):
+                if scope == "metrics":
+                    return OPEN if self.open_metrics else "admin"
+                return scope
+        return "admin"
+
+    def check(self, path: str, authorization: str | None) -> int:
+        """200 when the request may go on, 401 (no valid token) or 403 (a token of another scope)."""
+        if not self.entries:
+            return 200
+        scope = self.required(path)
+        if scope == OPEN:
+            return 200
+        if not authorization or authorization[:7].lower() != "bearer ":
+            return 401
+        granted = self.scopes_of(authorization[7:].strip())
+        if not granted:
+            return 401
+        return 200 if scope in granted or "admin" in granted else 403
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, tokens: Tokens, *, insecure: bool = False) -> None:
+    """Refuse to serve without authentication on an address other machines can reach."""
+    if tokens.enabled or insecure or is_loopback(host):
+        return
+    raise ConfigError(
+        f"refusing to serve on {host} without authentication: anyone who can reach it could predict, "
+        "send feedback and change state. Set tokens (serving.auth.tokens, or MODELYARD_TOKENS_PREDICT / "
+        "_FEEDBACK / _ADMIN; `modelyard token` makes one), or pass --insecure if something else guards it",
+        key="serving.auth",
+    )
