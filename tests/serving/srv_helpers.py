@@ -71,3 +71,20 @@ def running_server(app: Any, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def served_example(make_example_repo: Any, directory: Path) -> Iterator[tuple[Any, str, Any]]:
+    """(yard, base URL, state) of a real server over a fresh example repo, both models in production."""
+    from modelyard.serving.app import build_state, create_app
+    from modelyard.yard import Yard
+
+    yard = Yard.load(make_example_repo(directory / "repo"))
+    register(yard, "trip_acceptance")
+    register(yard, "tip_amount")
+    state = build_state(yard)
+    try:
+        with running_server(create_app(state=state)) as url:
+            yield yard, url, state
+    finally:
+        state.close()

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from srv_helpers import entities, register, running_server
+from srv_helpers import entities, served_example
 
 
 @pytest.fixture(scope="module")
 def served(make_example_repo, tmp_path_factory):
     """(yard, base URL, state) of a real server over the example repo, both models in production."""
-
-    from modelyard.serving.app import build_state, create_app
-    from modelyard.yard import Yard
-
-    repo = make_example_repo(tmp_path_factory.mktemp("serving") / "repo")
-    yard = Yard.load(repo)
-    register(yard, "trip_acceptance")
-    register(yard, "tip_amount")
-    state = build_state(yard)
-    with running_server(create_app(state=state)) as url:
-        yield yard, url, state
-    state.close()
+    with served_example(make_example_repo, tmp_path_factory.mktemp("serving")) as served:
+        yield served
 
 
 def test_predict_v1(served) -> None:

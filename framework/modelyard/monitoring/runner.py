@@ -43,6 +43,10 @@ HISTORY = timedelta(days=7)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+#: the longest time window (so ``now - window`` is always a date)
+_MAX_WINDOW = timedelta(days=36_500)
+
+
 @dataclass(frozen=True)
 class Window:
     """A window of the log: by time (``duration``), by count (``rows``), or everything."""
@@ -56,14 +60,22 @@ class Window:
         value = text.strip().lower()
         if value == "all":
             return cls()
-        if value.isdigit() and int(value) > 0:
+        bad = MonitoringError(
+            f"bad window {text[:40]!r}: use a duration like 30m, 1h, 2d, 1w (at most {_MAX_WINDOW.days} days), "
+            "a row count like 5000, or 'all'"
+        )
+        if value.isdigit() and len(value) <= 12 and int(value) > 0:
             return cls(rows=int(value))
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", value)
+        match = re.fullmatch(r"(\d{1,12}(?:\.\d{1,6})?)\s*([smhdw])", value)
         if not match:
-            raise MonitoringError(
-                f"bad window {text!r}: use a duration like 30m, 1h, 2d, 1w, a row count like 5000, or 'all'"
-            )
-        return cls(duration=timedelta(**{_UNITS[match.group(2)]: float(match.group(1))}))
+            raise bad
+        try:
+            duration = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+        except OverflowError:
+            raise bad from None
+        if duration > _MAX_WINDOW or duration <= timedelta(0):
+            raise bad
+        return cls(duration=duration)
 
 
 @dataclass

@@ -64,6 +64,8 @@ class ServedModel:
     schema: FeatureSchema
     versions: dict[int, LoadedVersion] = field(default_factory=dict)
     error: str | None = None  # why nothing can be served (no alias holder, load failure...)
+    #: the deployment names no version (nothing trained or promoted yet): not a reason to be unready
+    unversioned: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
@@ -216,6 +218,7 @@ class ModelTable:
                     served.error = str(exc)
                 logger.debug("model %s: %s", name, exc)
                 if not _is_database_error(exc):
+                    served.unversioned = not served.versions
                     continue
                 ok = False
                 self._degraded(exc)
@@ -233,6 +236,7 @@ class ModelTable:
                     if fresh.keys() != current.keys():
                         served.versions = fresh  # one assignment: requests see old or new, never half
                 served.error = None
+                served.unversioned = False
             except Exception as exc:  # noqa: BLE001 - keep serving the old versions
                 served.error = f"loading {name} {sorted(wanted)} failed: {exc}"
                 logger.error("%s; keeping %s", served.error, sorted(served.versions))
@@ -261,7 +265,9 @@ class ModelTable:
     # -- status ------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Readiness: ``ready`` when every model has a version loaded; ``degraded`` if the registry is down."""
+        """Readiness: ``ready`` when every model that has a version has it loaded (and at least one
+        model is loaded); models with no version yet are listed under ``not_serving``, not waited
+        for. ``degraded`` when the registry is down."""
         models = {
             name: {
                 "ready": served.ready,
@@ -270,8 +276,12 @@ class ModelTable:
             }
             for name, served in self.models.items()
         }
+        waiting = [
+            name for name, served in self.models.items() if not served.ready and not served.unversioned
+        ]
         return {
-            "ready": bool(models) and all(m["ready"] for m in models.values()),
+            "ready": any(m["ready"] for m in models.values()) and not waiting,
+            "not_serving": sorted(name for name, m in models.items() if not m["ready"]),
             "degraded": self.registry_error is not None,
             **({"registry_error": self.registry_error} if self.registry_error else {}),
             "models": models,

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard import __version__
-from modelyard.errors import BadRequest, ModelNotReady, PredictionFailed
-from modelyard.serving.http_errors import error_response, parse_json
+from modelyard.errors import BadRequest, PredictionFailed, VersionNotFound
+from modelyard.serving.http_errors import error_response, parse_json, request_id_of
 from modelyard.serving.schemas import ERRORS, InferRequest, InferResponse, request_body
 from modelyard.serving.state import answer, json_response
 
@@ -60,29 +60,61 @@ def _flatten(data: Any) -> list[Any]:
     return data if isinstance(data, list) else [data]
 
 
+#: the range of each integer datatype, and the largest magnitude of each float datatype
+_INT_RANGES = {
+    "INT8": (-(2**7), 2**7 - 1),
+    "INT16": (-(2**15), 2**15 - 1),
+    "INT32": (-(2**31), 2**31 - 1),
+    "INT64": (-(2**63), 2**63 - 1),
+    "UINT8": (0, 2**8 - 1),
+    "UINT16": (0, 2**16 - 1),
+    "UINT32": (0, 2**32 - 1),
+    "UINT64": (0, 2**64 - 1),
+}
+_FLOAT_MAX = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": float("inf")}
+
+
 def _cast(name: str, datatype: str, values: list[Any]) -> list[Any]:
-    """Tensor values as Python values of their datatype (BYTES arrive as strings)."""
-    if datatype in ("INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8"):
+    """Tensor values as Python values of their datatype, each checked against its type and range."""
+    if datatype in _INT_RANGES:
+        low, high = _INT_RANGES[datatype]
         out = []
         for v in values:
             if (
                 isinstance(v, bool)
                 or not isinstance(v, (int, float))
                 or (isinstance(v, float) and not v.is_integer())
+                or not low <= v <= high
             ):
-                raise BadRequest(f"input {name!r} is {datatype} but holds {v!r}")
+                raise BadRequest(f"input {name!r} is {datatype} ({low}..{high}) but holds {_show(v)}")
             out.append(int(v))
         return out
-    if datatype in ("FP64", "FP32", "FP16"):
+    if datatype in _FLOAT_MAX:
+        limit = _FLOAT_MAX[datatype]
         for v in values:
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise BadRequest(f"input {name!r} is {datatype} but holds {v!r}")
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or abs(v) > limit):
+                raise BadRequest(f"input {name!r} is {datatype} but holds {_show(v)}")
         return values
     if datatype == "BOOL":
-        return [bool(v) for v in values]
+        for v in values:
+            if not isinstance(v, bool):
+                raise BadRequest(f"input {name!r} is BOOL but holds {_show(v)}")
+        return values
     if datatype == "BYTES":
-        return [v if isinstance(v, str) or v is None else str(v) for v in values]
-    raise BadRequest(f"input {name!r} has unsupported datatype {datatype!r}")
+        for v in values:
+            if v is not None and not isinstance(v, str):
+                raise BadRequest(f"input {name!r} is BYTES (JSON strings) but holds {_show(v)}")
+        return values
+    raise BadRequest(
+        f"input {name!r} has unsupported datatype {_show(datatype)}; "
+        f"use one of {', '.join([*_INT_RANGES, *_FLOAT_MAX, 'BOOL', 'BYTES'])}"
+    )
+
+
+def _show(value: Any) -> str:
+    """A client's value for an error message, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _split_inputs(
@@ -98,11 +130,17 @@ def _split_inputs(
     overrides: dict[str, list[Any]] = {}
     request: dict[str, list[Any]] = {}
     request_fields = served.reader.request_fields
+    seen: set[str] = set()
     for tensor in inputs:
-        if not isinstance(tensor, dict) or "name" not in tensor:
-            raise BadRequest("every input needs a 'name', a 'datatype', a 'shape' and 'data'")
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise BadRequest("every input needs a 'name' (a string), a 'datatype', a 'shape' and 'data'")
         name = tensor["name"]
+        if name in seen:
+            raise BadRequest(f"input {_show(name)} is given twice")
+        seen.add(name)
         params = tensor.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise BadRequest(f"input {_show(name)}: 'parameters' must be an object")
         if "binary_data_size" in params:
             raise BadRequest(
                 f"input {name!r} uses the binary tensor extension, which this server does not accept; "
@@ -113,12 +151,17 @@ def _split_inputs(
         datatype = str(tensor.get("datatype", ""))
         values = _cast(name, datatype, _flatten(tensor["data"]))
         shape = tensor.get("shape")
-        if isinstance(shape, list) and shape and all(isinstance(s, int) for s in shape):
-            size = 1
-            for s in shape:
-                size *= s
-            if size != len(values):
-                raise BadRequest(f"input {name!r}: shape {shape} does not match its {len(values)} values")
+        if not isinstance(shape, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
+        ):
+            raise BadRequest(f"input {_show(name)}: 'shape' must be a list of sizes, e.g. [3]")
+        size = 1
+        for s in shape:
+            size *= s
+        if size != len(values):
+            raise BadRequest(
+                f"input {_show(name)}: shape {_show(shape)} does not match its {len(values)} values"
+            )
         if name in keys:
             entities[name] = values
         elif name in request_fields:
@@ -128,19 +171,41 @@ def _split_inputs(
         else:
             takes = f"request data {sorted(request_fields)}, " if request_fields else ""
             raise BadRequest(
-                f"unknown input {name!r}; model {served.name!r} takes entity keys {sorted(keys)}, "
+                f"unknown input {_show(name)}; model {served.name!r} takes entity keys {sorted(keys)}, "
                 f"{takes}and optionally features {served.feature_names}"
             )
     return entities, overrides, request
 
 
-def _output(name: str, values: list[Any]) -> dict[str, Any]:
-    if all(isinstance(v, bool) for v in values):
-        datatype = "BOOL"
-    elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        datatype = "INT64"
-    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        datatype = "FP64"
+def _prediction_datatype(served: ServedModel) -> str:
+    """The v2 datatype of the ``prediction`` output: FP64 for regressions; for classifiers that of
+    the loaded versions' classes (INT64, BOOL, or BYTES for text labels and mixed versions)."""
+    if served.config.task != "classification":
+        return "FP64"
+    kinds = set()
+    for loaded in served.versions.values():
+        classes = getattr(loaded.predictor, "classes", None)
+        if not classes:
+            continue
+        if all(isinstance(c, bool) for c in classes):
+            kinds.add("BOOL")
+        elif all(isinstance(c, (int, float)) and float(c).is_integer() for c in classes):
+            kinds.add("INT64")
+        else:
+            kinds.add("BYTES")
+    return kinds.pop() if len(kinds) == 1 else ("BYTES" if kinds else "INT64")
+
+
+def _output(name: str, datatype: str, values: list[Any]) -> dict[str, Any]:
+    """An output tensor of ``datatype`` (the one the metadata declares); BYTES if a value does not fit."""
+    if datatype == "INT64" and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() for v in values
+    ):
+        values = [int(v) for v in values]
+    elif datatype == "FP64" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        values = [float(v) for v in values]
+    elif datatype == "BOOL" and all(isinstance(v, bool) for v in values):
+        pass
     else:
         datatype, values = "BYTES", [str(v) for v in values]
     return {"name": name, "datatype": datatype, "shape": [len(values)], "data": values}
@@ -156,7 +221,10 @@ async def live() -> Response:
     return json_response({"live": True})
 
 
-@router.get("/v2/health/ready", summary="Readiness: every model has a version loaded (200), else 503")
+@router.get(
+    "/v2/health/ready",
+    summary="Readiness: every model that has a version has it loaded (200), else 503; the rest listed",
+)
 async def ready(request: Request) -> Response:
     state: ServingState = request.app.state.serving
     status = state.table.status()
@@ -196,7 +264,7 @@ def _metadata(state: ServingState, model: str) -> dict[str, Any]:
         {"name": n, "datatype": _DATATYPES.get(t, "BYTES"), "shape": [-1]}
         for n, t in served.reader.request_fields.items()
     ]
-    outputs = [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+    outputs = [{"name": "prediction", "datatype": _prediction_datatype(served), "shape": [-1]}]
     if served.config.task == "classification":
         outputs.append({"name": "score", "datatype": "FP64", "shape": [-1]})
     flavors = sorted({v.info.flavor for v in served.versions.values()}) or [served.config.flavor]
@@ -224,7 +292,9 @@ async def version_metadata(model: str, version: str, request: Request) -> Respon
     async def run(state: ServingState) -> Response:
         meta = _metadata(state, model)
         if version not in meta["versions"]:
-            raise ModelNotReady(f"version {version} of {model!r} is not loaded; loaded: {meta['versions']}")
+            raise VersionNotFound(
+                f"version {_show(version)} of {model!r} is not served here; served: {meta['versions']}"
+            )
         return json_response({**meta, "versions": [version]})
 
     return await answer(request, "metadata", model, run)
@@ -234,7 +304,11 @@ async def _ready(request: Request, model: str, version: str | None) -> Response:
     async def run(state: ServingState) -> Response:
         served = state.table.get(model)
         loaded = [str(v) for v in sorted(served.versions)]
-        ok = served.ready if version is None else version in loaded
+        if version is not None and version not in loaded:
+            raise VersionNotFound(
+                f"version {_show(version)} of {model!r} is not served here; served: {loaded}"
+            )
+        ok = served.ready
         body = {"name": model, "ready": ok, "versions": loaded}
         if not ok and served.error:
             body["error"] = served.error
@@ -253,6 +327,18 @@ async def version_ready(model: str, version: str, request: Request) -> Response:
     return await _ready(request, model, version)
 
 
+def _routing_key(data: dict) -> str | None:
+    params = data.get("parameters")
+    if params is None:
+        return None
+    if not isinstance(params, dict):
+        raise BadRequest("'parameters' must be an object")
+    key = params.get("routing_key")
+    if key is not None and not isinstance(key, str):
+        raise BadRequest("parameters.routing_key must be a string")
+    return key
+
+
 async def _infer(request: Request, model: str, version: str | None) -> Response:
     body = await request.body()
     if request.headers.get("inference-header-content-length"):
@@ -264,23 +350,23 @@ async def _infer(request: Request, model: str, version: str | None) -> Response:
         )
 
     async def run(state: ServingState) -> Response:
-        data = parse_json(body)
+        data = parse_json(body, max_depth=state.limits.max_json_depth)
         served = state.table.get(model)
         entities, overrides, request_data = _split_inputs(served, data)
         pinned = None
         if version is not None:
-            try:
-                pinned = int(version)
-            except ValueError:
-                raise BadRequest(f"version must be an integer, got {version!r}") from None
-        request_id = data.get("id")
+            if not version.isdigit() or int(version) not in served.versions:
+                raise VersionNotFound(
+                    f"version {_show(version)} of {model!r} is not served here; served: {sorted(served.versions)}"
+                )
+            pinned = int(version)
         answers = await state.service.predict_async(
             model,
             entities or None,
             overrides=overrides or None,
             request_data=request_data or None,
-            request_id=str(request_id) if request_id is not None else None,
-            routing_key=(data.get("parameters") or {}).get("routing_key"),
+            request_id=request_id_of(data.get("id"), limit=state.limits.max_request_id, field="id"),
+            routing_key=_routing_key(data),
             version=pinned,
         )
         failed = [a for a in answers if a.error is not None]
@@ -289,12 +375,17 @@ async def _infer(request: Request, model: str, version: str | None) -> Response:
                 "; ".join(f"row {a.row}: {a.error}" for a in failed[:5])
                 + (f" (and {len(failed) - 5} more rows)" if len(failed) > 5 else "")
             )
-        outputs = [_output("prediction", [a.prediction for a in answers])]
+        outputs = [_output("prediction", _prediction_datatype(served), [a.prediction for a in answers])]
         if served.config.task == "classification" and all(a.score is not None for a in answers):
-            outputs.append(_output("score", [float(a.score) for a in answers]))  # type: ignore[arg-type]
+            outputs.append(_output("score", "FP64", [float(a.score) for a in answers]))  # type: ignore[arg-type]
         wanted = data.get("outputs")
-        if isinstance(wanted, list) and wanted:
-            names = {o.get("name") for o in wanted if isinstance(o, dict)}
+        if wanted is not None and not (
+            isinstance(wanted, list)
+            and all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted)
+        ):
+            raise BadRequest("'outputs' must be a list of {\"name\": ...} objects")
+        if wanted:
+            names = {o["name"] for o in wanted}
             unknown = names - {o["name"] for o in outputs}
             if unknown:
                 raise BadRequest(
