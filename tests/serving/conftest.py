@@ -19,3 +19,13 @@ def redis_feast_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         yield repo, project
     finally:
         feast_repo.teardown(repo)
+
+
+@pytest.fixture(scope="session")
+def served_example_yard(make_example_repo, tmp_path_factory):
+    """(yard, base URL, state) of a real server over the example repo, both models trained and in
+    production; shared by the hardening and fuzzing tests (which leave it as they found it)."""
+    from srv_helpers import served_example
+
+    with served_example(make_example_repo, tmp_path_factory.mktemp("served_example")) as served:
+        yield served

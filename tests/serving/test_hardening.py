@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from srv_helpers import entities, running_server, served_example
+from srv_helpers import entities, running_server
 
 from modelyard.config.schema import AuthConfig, TokenConfig
 from modelyard.errors import ConfigError
@@ -18,11 +18,9 @@ from modelyard.serving.auth import OPEN, Tokens, check_bind, digest
 PREDICT, FEEDBACK, ADMIN = "p" * 20 + "redict", "f" * 20 + "eedback", "a" * 20 + "dmin"
 
 
-@pytest.fixture(scope="module")
-def served(make_example_repo, tmp_path_factory):
-    """(yard, base URL, state) of a real server over the example repo, both models in production."""
-    with served_example(make_example_repo, tmp_path_factory.mktemp("hardening")) as served:
-        yield served
+@pytest.fixture
+def served(served_example_yard):
+    return served_example_yard
 
 
 def _body(yard, n: int = 1, offset: int = 0) -> dict:
@@ -59,7 +57,7 @@ def _routes(app) -> list[tuple[str, str]]:
     return sorted(set(out))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def guarded(served):
     """A TestClient of an app over the served state with one token per scope (from the environment)."""
     from fastapi.testclient import TestClient

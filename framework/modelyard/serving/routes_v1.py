@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from modelyard.errors import BadRequest
 from modelyard.serving.frames import is_missing
@@ -105,7 +105,13 @@ async def models(request: Request) -> Response:
     return json_response(state.table.status())
 
 
-@router.get("/metrics", tags=["operations"], summary="Prometheus metrics of this worker")
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics of this worker",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     state: ServingState = request.app.state.serving
     if state.prediction_log is not None:

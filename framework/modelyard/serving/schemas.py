@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class PredictRequest(BaseModel):
     """``POST /v1/models/{model}/predict``: columnar entity keys, like Feast's feature server."""
+
+    model_config = ConfigDict(extra="forbid")  # the handler refuses unknown fields
 
     entities: dict[str, list[Any]] = Field(
         default_factory=dict,
