@@ -119,17 +119,19 @@ async def _refuse(status: int, scope: Scope, receive: Receive, send: Send) -> No
 
 
 async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> Receive | Response:
-    """The request body read up to ``limit`` bytes (then a receive that replays it), or a 413/400 answer."""
-    too_large = error_response(
-        413, f"the request body is larger than {limit} bytes (serving.limits.max_body_bytes)", "BodyTooLarge"
-    )
+    """A receive giving at most ``limit`` body bytes, or a 413/400 answer.
+
+    With a ``Content-Length`` the header decides (the HTTP server holds the client to it); a
+    chunked body is read here up to ``limit`` bytes, then replayed to the app.
+    """
     declared = _header(scope, b"content-length")
     if declared is not None:
         try:
-            if int(declared) > limit:
-                return too_large
+            size = int(declared)
         except ValueError:
             return error_response(400, "Content-Length is not a number", "BadRequest")
+        # the server holds the client to its Content-Length: nothing to count or buffer
+        return _too_large(limit) if size > limit else receive
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -139,10 +141,16 @@ async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> Receive |
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return too_large
+            return _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return _replay(b"".join(chunks), receive)
+
+
+def _too_large(limit: int) -> Response:
+    return error_response(
+        413, f"the request body is larger than {limit} bytes (serving.limits.max_body_bytes)", "BodyTooLarge"
+    )
 
 
 def _replay(body: bytes, receive: Receive, *, first: Any = None) -> Receive:
