@@ -57,7 +57,9 @@ async def _send(message: dict[str, Any]) -> None:
 
 async def baseline(scope: dict[str, Any], receive: Any, send: Any) -> None:
     body = (await receive())["body"]
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    )
     await send({"type": "http.response.body", "body": body[:2]})
 
 
@@ -107,7 +109,8 @@ def warm(requests: int, rounds: int) -> dict[str, dict[str, float]]:
 
     asyncio.run(run())
     return {
-        name: {"min_us": min(v), "median_us": statistics.median(v), "max_us": max(v)} for name, v in samples.items()
+        name: {"min_us": min(v), "median_us": statistics.median(v), "max_us": max(v)}
+        for name, v in samples.items()
     }
 
 

@@ -82,6 +82,43 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except ModelyardError as exc:
             raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            message = operational_error(exc)
+            if message is None:
+                raise  # a bug: the traceback is what its report needs
+            logging.getLogger("modelyard.cli").debug("operational error", exc_info=exc)
+            raise click.ClickException(message) from None
+
+
+#: exception classes (module prefix, name) that say a server is unreachable, not that the code is wrong
+_OPERATIONAL = {
+    ("sqlalchemy", "OperationalError"),
+    ("sqlalchemy", "InterfaceError"),
+    ("psycopg", "OperationalError"),
+    ("redis", "ConnectionError"),
+    ("redis", "TimeoutError"),
+}
+
+
+def operational_error(exc: BaseException) -> str | None:
+    """One line for an error that means a database or server cannot be reached (None for anything else).
+
+    An unreachable PostgreSQL registry printed a 150-line traceback; what a user needs is
+    which server and why, on one line (``-vv`` logs the traceback).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current)
+        if isinstance(current, ConnectionError) or any(
+            kind.__module__.startswith(module) and kind.__name__ == name for module, name in _OPERATIONAL
+        ):
+            cause = getattr(current, "orig", None) or current
+            detail = " ".join(str(cause).split()) or type(cause).__name__
+            return f"cannot reach a server this command needs ({type(cause).__name__}): {detail[:300]}"
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class _LazyCommand(click.Command):

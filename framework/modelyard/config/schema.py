@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from modelyard.config.names import NAME_PATTERN
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -53,7 +55,7 @@ class MissingValuePolicy(_Strict):
 class DeploymentConfig(_Strict):
     """Which variants of a model answer, and how traffic is split between them."""
 
-    alias: str = "production"
+    alias: str = Field("production", pattern=NAME_PATTERN)
     router: PluginChoice = Field(default_factory=lambda: PluginChoice(plugin="single"))
     guards: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -233,6 +235,17 @@ class YardConfig(_Strict):
     serving: ServingConfig = Field(default_factory=ServingConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        from modelyard.config.names import name_problem
+
+        for name in value:
+            problem = name_problem(name, "model")
+            if problem:
+                raise ValueError(problem)
+        return value
 
     def plugin_choices(self) -> list[tuple[str, str, PluginChoice]]:
         """Every plugin choice in the file as ``(role, key path, choice)``."""

@@ -124,6 +124,7 @@ class Registry:
         """
         from modelyard.artifacts.flavor import METADATA_FILE, build_flavor, choose_flavor, read_metadata
 
+        _need_name(model, "model")
         feature_service = ""
         declared_flavor: str | None = None
         if self.yard is not None:
@@ -152,6 +153,7 @@ class Registry:
             meta = read_metadata(artifact_dir)
             self._check_feature_names(model, feature_service, meta.get("feature_names"))
             self._check_input_schema(model, feature_service, meta.get("input_schema"))
+            self._check_loads(model, flavor_name, artifact_dir, build_flavor)
             stored = self.artifacts.put(artifact_dir)
 
         origin = lineage.collect(
@@ -182,6 +184,17 @@ class Registry:
         version = self.backend.add_version(draft)
         logger.info("registered %s (%s, artifact %s)", version.label, flavor_name, stored.sha256[:12])
         return version
+
+    def _check_loads(self, model: str, flavor_name: str, artifact_dir: Path, build: Any) -> None:
+        """Load the artifact with its flavor's loader, as serving will: nothing unloadable is recorded."""
+        try:
+            build(self.host, flavor_name).load(artifact_dir)
+        except Exception as exc:  # noqa: BLE001 - any loader failure means: do not register
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RegistryError(
+                f"cannot register {model}: its artifact does not load with the {flavor_name!r} flavor "
+                f"({type(exc).__name__}: {reason}); nothing was stored"
+            ) from exc
 
     def _choose_flavor(
         self, obj: Any, flavor: str | None, declared: str | None, choose: Any, build: Any
@@ -296,6 +309,8 @@ class Registry:
         """
         from modelyard.errors import PromotionRefused
 
+        _need_name(model, "model")
+        _need_name(alias, "alias")
         reason = _need_reason(reason, "promote")
         actor = actor or lineage.current_user()
         request = self.promotion_request(model, int(version), alias, actor=actor, reason=reason, force=force)
@@ -366,8 +381,8 @@ class Registry:
         NoPreviousHolder when the history has none; nothing changes then.
         """
         event = self.backend.move_alias(
-            model,
-            alias,
+            _need_name(model, "model"),
+            _need_name(alias, "alias"),
             action="rollback",
             actor=actor or lineage.current_user(),
             reason=_need_reason(reason, "rollback"),
@@ -449,9 +464,22 @@ class Registry:
 
 
 def _need_reason(reason: str, action: str) -> str:
-    if not reason or not reason.strip():
+    from modelyard.config.names import MAX_REASON
+
+    if not isinstance(reason, str) or not reason.strip():
         raise RegistryError(f"{action} needs a reason: it is kept in the alias history")
+    if len(reason.strip()) > MAX_REASON:
+        raise RegistryError(f"the reason for {action} is longer than {MAX_REASON} characters")
     return reason.strip()
+
+
+def _need_name(value: str, what: str) -> str:
+    from modelyard.config.names import name_problem
+
+    problem = name_problem(value, what)
+    if problem:
+        raise RegistryError(problem)
+    return value
 
 
 def _as_path(value: Any) -> Path | None:
