@@ -101,7 +101,7 @@ def warm(requests: int, rounds: int) -> dict[str, dict[str, float]]:
     samples: dict[str, list[float]] = {name: [] for name in apps}
 
     async def run() -> None:
-        for name, (app, scope) in apps.items():  # warm-up
+        for app, scope in apps.values():  # warm-up
             await _time(app, scope, 200)
         for _ in range(rounds):
             for name, (app, scope) in apps.items():
