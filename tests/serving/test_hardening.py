@@ -109,6 +109,12 @@ def test_every_route_answers_no_token_wrong_token_wrong_scope_and_right_token(gu
             results["allowed"] += 1
     print(f"auth matrix over {len(routes)} routes: {results}")
     assert tokens.required("/ui") == "admin" and tokens.required("/v1/models/m/feedback") == "feedback"
+    # a browser carries its token in the UI's admin cookie (set by the open sign-in form)
+    from modelyard.ui.routes import ADMIN_COOKIE
+
+    assert client.get("/ui", cookies={ADMIN_COOKIE: ADMIN}).status_code == 200
+    assert client.get("/ui", cookies={ADMIN_COOKIE: PREDICT}).status_code == 403
+    assert client.get("/ui/admin").status_code == 200
     assert tokens.required("/some/future/route") == "admin"  # closed until someone opens it
 
 
@@ -213,7 +219,7 @@ def test_listed_feedback_500s_are_400s(served, row: dict) -> None:
 def test_ui_window_overflow_is_400(served) -> None:
     _, url, _ = served
     for window in ("99999999999999999999d", "9" * 5000, "1e400d", "0d"):
-        r = httpx.get(f"{url}/ui/models/trip_acceptance", params={"window": window})
+        r = httpx.get(f"{url}/ui/models/trip_acceptance/monitoring", params={"window": window})
         assert r.status_code == 400, (window, r.status_code)
 
 

@@ -3,14 +3,18 @@
 Scopes: ``predict`` (v1/v2 inference, feature vectors, model metadata), ``feedback``
 (ground truth), ``admin`` (anything that changes state at run time, ``/ui``, and every
 endpoint not listed below: new routes are closed until someone opens them). An ``admin``
-token may use every endpoint. Health endpoints (liveness, readiness, per-model readiness),
+token may use every endpoint. A browser on ``/ui`` may carry its token in the UI's admin
+cookie instead of a header: signing in at ``/ui/admin`` (open; the UI checks the token against
+``MODELYARD_ADMIN_TOKEN``) sets it, so make that token one of the admin tokens. Health endpoints (liveness, readiness, per-model readiness),
 the OpenAPI document and, unless ``serving.auth.open_metrics`` is false, ``/metrics`` answer
 without a token.
 
 Tokens are kept only as SHA-256 digests (from ``serving.auth.tokens``, or hashed as soon as
 they are read from ``MODELYARD_TOKENS_<SCOPE>``) and a presented token is compared with every
 digest in constant time, so neither the answer nor its timing tells a guesser anything.
-Missing and wrong tokens get the same 401; a valid token of another scope gets a 403.
+Missing and wrong tokens get the same 401; a valid token of another scope gets a 403. The
+scopes a request's token grants are left in its ASGI scope under :data:`SCOPES_KEY`, so the
+UI knows an admin without a second sign-in.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelyard.config.schema import AuthConfig
 
 SCOPES = ("predict", "feedback", "admin")
+#: ASGI scope key holding the scopes the request's token grants (set when authentication is on)
+SCOPES_KEY = "modelyard.scopes"
 OPEN = "open"
 ENV_PREFIX = "MODELYARD_TOKENS_"
 MIN_TOKEN_LENGTH = 16
@@ -43,6 +49,7 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"/v2/health/(?:live|ready)", OPEN),
         (rf"{_MODEL}/ready", OPEN),
         (r"/openapi\.json", OPEN),
+        (r"/ui/admin", OPEN),  # the UI's sign-in form: it checks the token it is given itself
         (r"/docs(?:/oauth2-redirect)?", OPEN),
         (rf"/v1/models/{_NAME}/predict", "predict"),
         (rf"/v1/features/{_NAME}", "predict"),
@@ -120,19 +127,28 @@ class Tokens:
                 return scope
         return "admin"
 
-    def check(self, path: str, authorization: str | None) -> int:
-        """200 when the request may go on, 401 (no valid token) or 403 (a token of another scope)."""
+    def check(
+        self, path: str, authorization: str | None, *, cookie_token: str | None = None
+    ) -> tuple[int, frozenset[str]]:
+        """(200, the token's scopes) when the request may go on; 401 (no valid token) or 403 (a
+        token of another scope) otherwise.
+
+        ``cookie_token`` is the token a browser carries in the UI's admin cookie (set by
+        ``/ui/admin``); it counts like a bearer token.
+        """
         if not self.entries:
-            return 200
+            return 200, frozenset()
+        if authorization and authorization[:7].lower() == "bearer ":
+            token: str | None = authorization[7:].strip()
+        else:
+            token = cookie_token
+        granted = self.scopes_of(token) if token else frozenset()
         scope = self.required(path)
         if scope == OPEN:
-            return 200
-        if not authorization or authorization[:7].lower() != "bearer ":
-            return 401
-        granted = self.scopes_of(authorization[7:].strip())
+            return 200, granted
         if not granted:
-            return 401
-        return 200 if scope in granted or "admin" in granted else 403
+            return 401, granted
+        return (200 if scope in granted or "admin" in granted else 403), granted
 
 
 def is_loopback(host: str) -> bool:

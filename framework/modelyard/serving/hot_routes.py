@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
-from modelyard.serving.auth import Tokens
+from modelyard.serving.auth import SCOPES_KEY, Tokens
 from modelyard.serving.http_errors import error_response, response_for
 
 logger = logging.getLogger(__name__)
@@ -68,10 +68,15 @@ class ServingApp(FastAPI):
         if root and path.startswith(root):
             path = path[len(root) :]
         if self._tokens.enabled:
-            status = self._tokens.check(path, _header(scope, b"authorization"))
+            status, granted = self._tokens.check(
+                path,
+                _header(scope, b"authorization"),
+                cookie_token=_ui_cookie(scope) if path.startswith("/ui") else None,
+            )
             if status != 200:
                 await _refuse(status, scope, receive, send)
                 return
+            scope[SCOPES_KEY] = granted
         if self._max_body is not None and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             bounded = await _bounded_body(scope, receive, self._max_body)
             if isinstance(bounded, Response):
@@ -104,6 +109,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def _ui_cookie(scope: Scope) -> str | None:
+    """The token in the UI's admin cookie, if the request has one."""
+    from starlette.requests import cookie_parser
+
+    from modelyard.ui.routes import ADMIN_COOKIE
+
+    raw = _header(scope, b"cookie")
+    return cookie_parser(raw).get(ADMIN_COOKIE) if raw else None
 
 
 async def _refuse(status: int, scope: Scope, receive: Receive, send: Send) -> None:

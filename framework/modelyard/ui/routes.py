@@ -131,13 +131,20 @@ def _served(request: Request) -> dict[str, Any] | None:
 
 
 def is_admin(request: Request) -> bool:
-    """Whether the request carries the admin cookie matching ``MODELYARD_ADMIN_TOKEN`` (never without it)."""
+    """Whether the request carries the admin cookie matching ``MODELYARD_ADMIN_TOKEN`` (never without
+    it), or the server's authentication let it in with an ``admin`` token (modelyard.serving.auth)."""
+    from modelyard.serving.auth import SCOPES_KEY
+
+    if "admin" in request.scope.get(SCOPES_KEY, ()):
+        return True
     token = os.environ.get(ADMIN_TOKEN_ENV)
     given = request.cookies.get(ADMIN_COOKIE)
     return bool(token) and bool(given) and hmac.compare_digest(str(given), token)
 
 
 def _need_admin(request: Request) -> None:
+    if is_admin(request):
+        return
     if not os.environ.get(ADMIN_TOKEN_ENV):
         raise _Forbidden("the UI is read-only: set MODELYARD_ADMIN_TOKEN on the server to enable actions")
     if not is_admin(request):
