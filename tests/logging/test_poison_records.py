@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from logging_helpers import MemorySink, make_records
 
 from modelyard.plugins.testing import make_host
-from modelyard.serving.prediction_log import PredictionLogger
-from modelyard.serving.records import PredictionRecord, rows_to_table
+from modelyard.predictions.log import PredictionLogger
+from modelyard.predictions.records import PredictionRecord, rows_to_table
 
 
 class PickySink(MemorySink):

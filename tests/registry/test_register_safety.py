@@ -20,7 +20,7 @@ def test_an_artifact_its_flavor_cannot_load_is_not_registered(registry: Registry
     """A skops file needing a type its metadata does not trust: refused at register, nothing recorded."""
     from sklearn.tree import DecisionTreeClassifier
 
-    from modelyard.serving.flavor import METADATA_FILE
+    from modelyard.artifacts.flavor import METADATA_FILE
     from modelyard_plugins.flavors.sklearn import SklearnFlavor
 
     frame = pd.DataFrame({"x": np.arange(20.0)})

@@ -305,7 +305,7 @@ def test_readiness_is_per_model_and_ignores_models_without_a_version(served) -> 
 def _steady_load_with_poison(yard, url: str, state, n: int = 240) -> tuple[int, int]:
     """``n`` predictions from 4 threads, nasty legal values among them, and one record the sink must
     refuse injected in the middle; returns (2xx answers, records sent to the log)."""
-    from modelyard.serving.records import PredictionRecord
+    from modelyard.predictions.records import PredictionRecord
 
     ok = 0
     lock = threading.Lock()
@@ -356,7 +356,7 @@ def test_poison_record_under_steady_load_postgres(served, postgres_url: str, tmp
     import sqlalchemy as sa
 
     from modelyard.plugins.testing import make_host
-    from modelyard.serving.prediction_log import PredictionLogger
+    from modelyard.predictions.log import PredictionLogger
 
     yard, _, _ = served
     sink = make_host().spec("log_sink", "postgres").build({"url": postgres_url, "table": "plog"})
@@ -384,7 +384,7 @@ def test_poison_record_under_steady_load_postgres(served, postgres_url: str, tmp
 
 def test_poison_record_under_steady_load_parquet(served, tmp_path: Path) -> None:
     from modelyard.plugins.testing import make_host
-    from modelyard.serving.prediction_log import PredictionLogger
+    from modelyard.predictions.log import PredictionLogger
 
     yard, _, _ = served
     build = make_host().spec("log_sink", "parquet").build

@@ -143,7 +143,7 @@ def _depth_exceeds(data: Any, limit: int) -> bool:
 
 def request_id_of(value: Any, *, limit: int, field: str = "request_id") -> str | None:
     """A client's request id: a string of at most ``limit`` characters, cleaned for every store."""
-    from modelyard.serving.records import storable_text
+    from modelyard.predictions.records import storable_text
 
     if value is None:
         return None
