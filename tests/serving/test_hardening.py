@@ -166,16 +166,16 @@ def test_token_command_prints_a_token_and_its_config_entry() -> None:
 def test_a_body_beyond_the_limit_is_413_before_it_is_read(served) -> None:
     yard, url, state = served
     limit = state.limits.max_body_bytes
-    r = httpx.post(f"{url}/v1/models/trip_acceptance/predict", content=b"x" * (limit + 1))
+    r = httpx.post(f"{url}/v1/models/trip_acceptance/predict", content=b"x" * (limit + 1), timeout=60)
     assert r.status_code == 413 and r.json()["type"] == "BodyTooLarge"
 
     def chunks():  # no Content-Length: counted as it arrives
         for _ in range(limit // 65536 + 2):
             yield b" " * 65536
 
-    r = httpx.post(f"{url}/v1/models/trip_acceptance/feedback", content=chunks())
+    r = httpx.post(f"{url}/v1/models/trip_acceptance/feedback", content=chunks(), timeout=60)
     assert r.status_code == 413
-    ok = httpx.post(f"{url}/v1/models/trip_acceptance/predict", json=_body(yard))
+    ok = httpx.post(f"{url}/v1/models/trip_acceptance/predict", json=_body(yard), timeout=60)
     assert ok.status_code == 200
 
 
