@@ -485,7 +485,7 @@ class PredictionLogger:
         error = f"{type(exc).__name__}: {exc}"
         logger.error("prediction-log sink refused %d record(s) (%s); dead-lettered", len(rows), error)
         if self.dead_letter_dir is None:
-            self._lose_rows(rows, "prediction log sink refused the rows, no dead-letter directory")
+            self._lose_rows(rows, "prediction log could not store the record, no dead-letter directory")
             return
         name = f"dead-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
         try:

@@ -39,7 +39,16 @@ from modelyard.ui import views
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter()
+#: what every UI route may answer besides its page (the OpenAPI document says so; the fuzzing gate checks it)
+router = APIRouter(
+    responses={
+        303: {"description": "an action was taken: back to the page"},
+        400: {"description": "a bad query parameter (window, versions to compare)"},
+        403: {"description": "an action without the admin sign-in, or a read-only UI"},
+        404: {"description": "unknown model or version"},
+        422: {"description": "a form or query field missing or of the wrong type"},
+    }
+)
 
 DEFAULT_REPORT_WINDOW = "1d"
 ADMIN_TOKEN_ENV = "MODELYARD_ADMIN_TOKEN"
