@@ -57,7 +57,7 @@ async def push(push_source: str, request: Request) -> Response:
     async def run(state: ServingState) -> Response:
         from modelyard.features.push import push as push_rows
 
-        data = parse_json(body)
+        data = parse_json(body, max_depth=state.limits.max_json_depth)
         if not isinstance(data, dict):
             raise BadRequest('the body must be an object {"df": {column: [values]}, "to": "online"}')
         unknown = sorted(set(data) - {"df", "to", "push_source_name"})
