@@ -26,6 +26,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -95,7 +96,39 @@ def features_act(end: datetime) -> pd.DataFrame:
         modelyard(
             "features", model, "-e", f"driver_id={row.driver_id}", "-e", f"customer_id={row.customer_id}"
         )
+    freshness_rules(yard)
     return entities
+
+
+def freshness_rules(yard: Any) -> None:
+    """driver_status (ttl 1 h, a timestamp feature): serving returns exactly the training-frame row."""
+    from modelyard.features.expiry import CLOCK_ENV
+    from modelyard.features.online.reader import online_reader
+
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    drivers = sorted(pd.read_parquet(REPO / "data" / "driver_status.parquet")["driver_id"].unique().tolist())
+    store = yard.feature_store
+    offline = store.get_historical_features(
+        entity_df=pd.DataFrame({"driver_id": drivers, "event_timestamp": now}),
+        features=store.get_feature_service("driver_status_v1"),
+    ).to_df()
+    os.environ[CLOCK_ENV] = now.isoformat()  # judge freshness online at the same instant
+    try:
+        online = online_reader(store, "driver_status_v1").read({"driver_id": drivers})
+    finally:
+        os.environ.pop(CLOCK_ENV, None)
+    fresh = [v is not None for v in online["online_minutes"]]
+    offline_minutes = [None if pd.isna(v) else int(v) for v in offline["online_minutes"]]
+    offline_trip = [None if pd.isna(v) else pd.Timestamp(v).floor("s") for v in offline["last_trip_at"]]
+    online_trip = [None if v is None else pd.Timestamp(v) for v in online["last_trip_at"]]
+    same = online["online_minutes"] == offline_minutes and online_trip == offline_trip
+    console.print(
+        f"driver_status (ttl 1 h): {sum(fresh)} of {len(drivers)} drivers have a fresh status at {now}; "
+        f"online equals the training frame: {same}; last_trip_at is served in whole seconds, "
+        "as training frames carry it"
+    )
+    if not same:
+        raise SystemExit("demo step failed: serving and the training frame disagree on driver_status")
 
 
 def registry_act() -> None:
@@ -119,10 +152,14 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         console.print(f"[bold cyan]$ modelyard serve --port {self.port}")
         self.log = open(WORK / "server.log", "w")  # noqa: SIM115 - closed in stop()
+        # Feast's metrics module, once this process read features online, points these at a temp
+        # dir of this process; a server of its own must not inherit them
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_MULTIPROC")}
         self.proc = subprocess.Popen(
             [MODELYARD, "--repo", str(REPO), "serve", "--port", str(self.port), "--log-level", "warning"],
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            env=env,
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

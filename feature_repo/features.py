@@ -1,4 +1,4 @@
-"""Feast definitions of the rideshare example: two entities, four feature views, an on-demand view, three services.
+"""Feast definitions of the rideshare example: two entities, five feature views, an on-demand view, four services.
 
 Sources are Parquet files written by ``python -m modelyard.examples.rideshare --repo .``; their paths
 are relative to this repo, so a copy of the repo works wherever it is put.
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource, ValueType
 from feast.on_demand_feature_view import on_demand_feature_view
-from feast.types import Float64, Int64, String
+from feast.types import Float64, Int64, String, UnixTimestamp
 
 driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64, description="A driver")
 customer = Entity(
@@ -32,6 +32,12 @@ customer_profile_source = FileSource(
 customer_activity_source = FileSource(
     name="customer_activity_source",
     path="data/customer_activity.parquet",
+    timestamp_field="event_timestamp",
+)
+
+driver_status_source = FileSource(
+    name="driver_status_source",
+    path="data/driver_status.parquet",
     timestamp_field="event_timestamp",
 )
 
@@ -80,6 +86,22 @@ customer_activity = FeatureView(
     source=customer_activity_source,
     online=True,
     description="Recent customer activity (not every customer every day)",
+)
+
+driver_status = FeatureView(
+    name="driver_status",
+    entities=[driver],
+    # short: a status older than an hour is missing, in training frames and online alike
+    ttl=timedelta(hours=1),
+    schema=[
+        Field(name="driver_id", dtype=Int64),
+        # Feast serves timestamps as whole seconds; training frames carry them the same way
+        Field(name="last_trip_at", dtype=UnixTimestamp),
+        Field(name="online_minutes", dtype=Int64),
+    ],
+    source=driver_status_source,
+    online=True,
+    description="Where each driver is now (every two hours; stale after one)",
 )
 
 trip_acceptance_v1 = FeatureService(
@@ -153,4 +175,10 @@ trip_acceptance_live_v1 = FeatureService(
         trip_context,
     ],
     description="trip_acceptance's features plus the trip's distance and the driver's live acceptance rate",
+)
+
+driver_status_v1 = FeatureService(
+    name="driver_status_v1",
+    features=[driver_status],
+    description="A driver's current status (short ttl, a timestamp feature): see docs/features.md",
 )

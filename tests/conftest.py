@@ -37,6 +37,23 @@ def postgres_url() -> Iterator[str]:
 from example_settings import EXAMPLE_DATA, EXAMPLE_END  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _online_clock_at_example_end() -> Iterator[None]:
+    """Online reads judge each view's ttl as of the end of the example data (what every test
+    materializes up to), not the wall clock, in this process and the servers it starts."""
+    import os
+
+    from modelyard.features.expiry import CLOCK_ENV
+
+    saved = os.environ.get(CLOCK_ENV)
+    os.environ[CLOCK_ENV] = EXAMPLE_END
+    yield
+    if saved is None:
+        os.environ.pop(CLOCK_ENV, None)
+    else:
+        os.environ[CLOCK_ENV] = saved
+
+
 @pytest.fixture(scope="session")
 def example_repo_template(tmp_path_factory: pytest.TempPathFactory):
     """The example repo's definitions with generated data (no Feast state), made once per session."""

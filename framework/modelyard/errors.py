@@ -99,6 +99,14 @@ class EntityKeyMismatch(FeatureError):
     """The entity keys a model declares differ from its FeatureService's join keys."""
 
 
+class DefinitionError(FeatureError):
+    """The feature repo's Python definitions fail to load (names the file, line and problem)."""
+
+
+class SchemaChangeRefused(FeatureError):
+    """``modelyard apply`` would remove or retype a feature that a version in use still reads."""
+
+
 class OnlineStoreUnavailable(FeatureError):
     """The Feast online store (Redis, SQLite...) could not be reached."""
 

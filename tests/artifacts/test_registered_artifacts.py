@@ -45,3 +45,39 @@ def test_tampered_model_file_is_refused_on_load(registry: Registry, flavor: str)
     with pytest.raises(ArtifactIntegrityError, match=r"m v1") as info:
         registry.load_predictor(version)
     assert version.artifact_sha256 in str(info.value)
+
+
+def test_a_moved_store_still_loads_every_version(tmp_path: Path) -> None:
+    """cp -r / mv of the store (and registry): versions resolve by content hash in the new place,
+    whether recorded relative (now) or as an absolute path (older yards)."""
+    import shutil
+
+    from sklearn.linear_model import LinearRegression
+
+    old = tmp_path / "old"
+    backend = SqlAlchemyBackend(SqlAlchemyBackendConfig(url=f"sqlite:///{old / 'r.db'}"))
+    store = ArtifactStore(old / "artifacts")
+    registry = Registry(backend, store, host=make_host())
+    x = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
+    version = registry.register("m", LinearRegression().fit(x, [0.0, 2.0, 4.0, 6.0]))
+    assert not version.artifact_uri.startswith("/") and version.artifact_uri.startswith("objects/")
+    absolute = f"{store.url}/{version.artifact_uri}"  # what an older modelyard recorded
+    backend.close()
+
+    new = tmp_path / "new"
+    shutil.move(old, new)
+    backend = SqlAlchemyBackend(SqlAlchemyBackendConfig(url=f"sqlite:///{new / 'r.db'}"))
+    try:
+        moved = Registry(backend, ArtifactStore(new / "artifacts"), host=make_host())
+        assert moved.load_predictor(moved.get_version("m", 1)).predict(x).tolist() == [0.0, 2.0, 4.0, 6.0]
+        from dataclasses import replace
+
+        legacy = replace(moved.get_version("m", 1), artifact_uri=absolute)
+        assert not Path(absolute).exists()
+        assert moved.load_predictor(legacy).predict(x).tolist() == [0.0, 2.0, 4.0, 6.0]
+        assert moved.artifacts.normalize(absolute) == version.artifact_uri
+        assert moved.artifacts.normalize("s3://elsewhere/objects/ab/" + "ab" * 32) == (
+            "s3://elsewhere/objects/ab/" + "ab" * 32
+        )
+    finally:
+        backend.close()

@@ -12,6 +12,7 @@ from modelyard.yard import Yard
 
 
 def test_features_command_matches_the_facade(example_repo) -> None:
+    # online reads judge freshness at EXAMPLE_END ($MODELYARD_CLOCK, set in tests/conftest.py)
     model = "trip_acceptance"
     args = [
         "-e",

@@ -64,8 +64,19 @@ def test_apply_registers_the_repo_and_validate_checks_the_registry(example_repo)
     with pytest.raises(FeatureServiceNotFound, match="tip_amount_v2"):
         fresh.features.validate()  # not applied yet
     result = fresh.features.apply()
-    assert result.feature_services == ["tip_amount_v2", "trip_acceptance_live_v1", "trip_acceptance_v1"]
-    assert result.feature_views == ["customer_activity", "customer_profile", "driver_live", "driver_stats"]
+    assert result.feature_services == [
+        "driver_status_v1",
+        "tip_amount_v2",
+        "trip_acceptance_live_v1",
+        "trip_acceptance_v1",
+    ]
+    assert result.feature_views == [
+        "customer_activity",
+        "customer_profile",
+        "driver_live",
+        "driver_stats",
+        "driver_status",
+    ]
     fresh.features.validate()
     assert yard.features.feature_names("trip_acceptance")[0] == "conv_rate"
 

@@ -19,9 +19,10 @@ END = datetime.fromisoformat(EXAMPLE_END)
 
 READ_IN_ANOTHER_PROCESS = """
 import json, sys
+from datetime import datetime
 from modelyard.yard import Yard
 yard = Yard.load(sys.argv[1])
-frame = yard.features.online_vectors("trip_acceptance", json.loads(sys.argv[2]))
+frame = yard.features.online_vectors("trip_acceptance", json.loads(sys.argv[2]), as_of=datetime.fromisoformat(sys.argv[3]))
 print(json.dumps(frame["conv_rate"].tolist()))
 """
 
@@ -43,10 +44,11 @@ def test_materialize_after_pandas_sqlite_use_stays_readable_by_another_process(
     yard.features.materialize(END, progress=False)
     entities = pd.read_parquet(repo / "data" / "trip_acceptance_entities.parquet").head(5)
     keys = {k: [int(v) for v in entities[k]] for k in ("driver_id", "customer_id")}
-    here = yard.features.online_vectors("trip_acceptance", keys)["conv_rate"].tolist()
+    here = yard.features.online_vectors("trip_acceptance", keys, as_of=END)["conv_rate"].tolist()
+    assert any(v == v for v in here)  # real values, not only NaN
 
     proc = subprocess.run(
-        [sys.executable, "-c", READ_IN_ANOTHER_PROCESS, str(repo), json.dumps(keys)],
+        [sys.executable, "-c", READ_IN_ANOTHER_PROCESS, str(repo), json.dumps(keys), END.isoformat()],
         capture_output=True,
         text=True,
         timeout=120,

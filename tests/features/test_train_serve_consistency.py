@@ -75,12 +75,14 @@ def test_incremental_materializations_stay_consistent_at_each_cut(example_repo_t
         result = yard.features.materialize(at, progress=False)
         assert result.end == at and sum(result.rows_by_view.values()) > 0
         _check_consistency(yard, entities, at)
-    # Feast itself serves values older than the ttl; as_of is what removes them
-    raw = yard.features.online_vectors("trip_acceptance", keys)
-    assert (
-        raw["cancel_rate"].notna().sum()
-        > yard.features.online_vectors("trip_acceptance", keys, as_of=END)["cancel_rate"].notna().sum()
-    )
+    # Feast itself serves values older than the ttl; online_vectors applies it (at now by default)
+    raw = yard.feature_store.get_online_features(
+        features=["customer_activity:cancel_rate"], entity_rows=keys
+    ).to_dict()
+    at_end = yard.features.online_vectors("trip_acceptance", keys, as_of=END)["cancel_rate"]
+    assert sum(v is not None for v in raw["cancel_rate"]) > at_end.notna().sum()
+    later = yard.features.online_vectors("trip_acceptance", keys, as_of=END + timedelta(days=3, seconds=1))
+    assert later["cancel_rate"].notna().sum() == 0  # the view's ttl is 3 days
 
 
 @pytest.mark.redis

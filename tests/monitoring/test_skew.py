@@ -68,8 +68,43 @@ def test_compare_treats_missing_on_both_sides_as_equal() -> None:
         {"k": [1, 2, 3, 4], "x": [1.0 + 1e-12, np.nan, 3.1, 4.0], "c": ["a", None, "b", "y"]}
     )
     by = {r.feature: r for r in compare(online, offline, ["x", "c"], keys=["k"], config=SkewConfig())}
-    assert by["x"].details["mismatches"] == 2 and by["c"].details["mismatches"] == 1
+    # floats bit for bit by default: 1.0 vs 1.0 + 1e-12 differs
+    assert by["x"].details["mismatches"] == 3 and by["c"].details["mismatches"] == 1
     assert by["c"].details["examples"] == [{"k": 4, "online": "z", "offline": "y"}]
+    assert by["c"].details["entities"] == [{"k": 4}]
+    loose = SkewConfig(max_ulps=10_000)
+    assert compare(online, offline, ["x"], keys=["k"], config=loose)[0].details["mismatches"] == 2
+
+
+def test_compare_by_feast_type() -> None:
+    """Large integers, timestamps, lists, -0.0 and small rates: each one found, nothing else."""
+    online = pd.DataFrame(
+        {
+            "k": [1, 2, 3, 4],
+            "big": pd.Series([10**12 + 1, 2**62, 5, None], dtype=object),
+            "at": pd.to_datetime([0, 10**9, 2 * 10**9, 3 * 10**9], utc=True),
+            "floats": [[1.5, 2.0], [0.1], [], None],
+            "f32": [0.1, -0.0, 1.0, 2.0],
+        }
+    )
+    offline = pd.DataFrame(
+        {
+            "k": [1, 2, 3, 4],
+            "big": pd.array([10**12, 2**62, 5, None], dtype="Int64"),
+            "at": pd.to_datetime([0, 10**9 + 1, 2 * 10**9, 3 * 10**9], utc=True),
+            "floats": [np.array([1.5, 2.0], dtype="float32"), np.array([0.1], dtype="float32"), [], [1.0]],
+            "f32": np.array([0.1, 0.0, 1.0, 2.0], dtype="float32"),
+        }
+    )
+    types = {"big": "INT64", "at": "UNIX_TIMESTAMP", "floats": "FLOAT_LIST", "f32": "FLOAT"}
+    results = compare(online, offline, list(types), keys=["k"], config=SkewConfig(), types=types)
+    found = {r.feature: [e["k"] for e in r.details["entities"]] for r in results}
+    assert found == {"big": [1], "at": [2], "floats": [4], "f32": [2]}
+    assert all(r.drifted for r in results)  # one row in four, or one in a million: an alert
+    tolerant = compare(
+        online, offline, ["big"], keys=["k"], config=SkewConfig(max_mismatch_rate=0.3), types=types
+    )
+    assert not tolerant[0].drifted
 
 
 def test_unbound_or_incomplete_windows_are_refused(logged) -> None:

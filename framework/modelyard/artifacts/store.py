@@ -7,7 +7,12 @@ Parquet files). :meth:`ArtifactStore.put` computes its tree sha256
     <url>/objects/ab/abcdef.../<files>        the files, under their relative paths
     <url>/objects/ab/abcdef....json           manifest, written last: the artifact is complete
 
-so the same content is stored once and its URI is derived from its hash.
+so the same content is stored once and its URI is derived from its hash. In a local store the
+URI recorded is relative to the store (``objects/ab/abcdef...``), so a yard copied or moved
+with ``cp -r`` / ``mv`` (or checked out elsewhere over the same registry and a copy of the
+store) still finds every version; an absolute path recorded by an older modelyard is resolved
+by its content hash in the configured store the same way. Remote stores (``s3://``...) record
+absolute URIs.
 :meth:`ArtifactStore.get` copies an artifact into a local directory and hashes the bytes
 it copies: if they differ from the sha256 the registry recorded, the copy is deleted and
 :class:`~modelyard.errors.ArtifactIntegrityError` names the artifact and both hashes.
@@ -131,12 +136,29 @@ class ArtifactStore:
     # -- addresses -------------------------------------------------------------------------
 
     def uri_for(self, sha256: str) -> str:
-        """The URI content with tree hash ``sha256`` is (or would be) stored under."""
-        return f"{self.url}/{OBJECTS}/{sha256[:2]}/{sha256}"
+        """The URI content with tree hash ``sha256`` is (or would be) recorded under.
+
+        Relative to the store for a local store (``objects/ab/<sha256>``), absolute for a remote one.
+        """
+        relative = f"{OBJECTS}/{sha256[:2]}/{sha256}"
+        return relative if self._local else f"{self.url}/{relative}"
+
+    def normalize(self, uri: str) -> str:
+        """``uri`` as this store records it now: a content-addressed URI (relative, or an absolute
+        path from an older modelyard or another location of a local store) becomes
+        :meth:`uri_for` of its hash; other URIs, and other remote stores', are unchanged."""
+        address = parse_artifact_uri(uri)
+        if address is None:
+            return uri.rstrip("/")
+        if address.store is not None and "://" in address.store and not self.owns(address):
+            return uri.rstrip("/")  # another remote store: never re-pointed by hash
+        return self.uri_for(address.sha256)
 
     def _path(self, uri: str) -> str:
-        """The filesystem path of ``uri``; refuses URIs outside this store."""
-        uri = uri.rstrip("/")
+        """The filesystem path of ``uri`` (see :meth:`normalize`); refuses URIs outside this store."""
+        uri = self.normalize(uri)
+        if self._local and "://" not in uri and not uri.startswith("/"):
+            return f"{self._root}/{uri}"
         if not uri.startswith(self.url + "/"):
             raise RegistryError(
                 f"artifact {uri!r} is not in the store at {self.url!r}; "
@@ -246,6 +268,15 @@ class ArtifactStore:
             shutil.rmtree(dest_dir, ignore_errors=True)
             raise
         return dest_dir
+
+    def read_text(self, uri: str, name: str) -> str:
+        """One file of the artifact at ``uri``, unverified (for metadata such as feature names;
+        loading a model goes through :meth:`get`, which checks the hash)."""
+        try:
+            with self.fs.open(f"{self._path(uri)}/{name}", "r") as stream:
+                return str(stream.read())
+        except FileNotFoundError:
+            raise ArtifactNotFound(f"no file {name!r} in the artifact at {uri}") from None
 
     def exists(self, uri: str) -> bool:
         """Whether a complete artifact is stored at ``uri`` (its manifest is written last)."""

@@ -45,22 +45,32 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
 
 
 @click.command("apply")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Apply even if it removes or retypes features that versions in use read (serving then "
+    "reports those models not ready).",
+)
 @json_option
 @click.pass_context
-def apply(ctx: click.Context, as_json: bool) -> None:
+def apply(ctx: click.Context, force: bool, as_json: bool) -> None:
     """Check the models against the feature repo, then feast apply.
 
     Every model's FeatureService must exist and its entities' join keys must equal the
-    model's entity_keys; if not, nothing is applied and the error names the model.
+    model's entity_keys, every monitors[].features entry must be a feature of its model, and
+    no feature that a version holding an alias or deployed still reads may be removed or
+    change type (unless --force); if not, nothing is applied and the error names the
+    model, version and alias.
 
     \b
-    Example:
+    Examples:
       modelyard --repo feature_repo apply
+      modelyard --repo feature_repo apply --force
     """
     from modelyard.cli.main import load_yard
 
     yard = load_yard(ctx)
-    result = yard.features.apply()
+    result = yard.features.apply(force=force)
     data = _as_dict(result)
     if as_json:
         emit(data, as_json=True)

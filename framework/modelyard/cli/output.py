@@ -12,6 +12,7 @@ terminal. Lines printed with ``click.echo`` that carry user text go through :fun
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -30,11 +31,13 @@ def json_option(func: F) -> F:
 
 
 def _default(value: Any) -> Any:
-    """JSON encoding for what commands commonly print (timestamps, paths, numpy scalars)."""
+    """JSON encoding for what commands commonly print (timestamps, paths, bytes, numpy scalars)."""
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, bytes):  # Bytes features: base64, as the HTTP API sends them
+        return base64.b64encode(value).decode("ascii")
     if hasattr(value, "item"):  # numpy / pandas scalars
         return value.item()
     if isinstance(value, (set, frozenset, tuple)):

@@ -9,6 +9,10 @@ Feast sources are written as Parquet, plus one labelled entity frame per example
 * ``customer_profile.parquet``  one row per customer per week: ``customer_tier`` and
   ``payment_method`` (categorical, some missing), ``avg_rating_given``, ``lifetime_trips``.
 * ``customer_activity.parquet`` most customers on most days: ``trips_last_7d``, ``cancel_rate``.
+* ``driver_status.parquet``     over the last two days, each driver every two hours:
+  ``last_trip_at`` (a timestamp with a fraction of a second, which Feast serves as whole
+  seconds) and ``online_minutes``; its view's ttl is one hour, so at most times about half the
+  drivers have no fresh status (the rules of docs/features.md "What is guaranteed" at work).
 * ``trip_acceptance_entities.parquet`` / ``tip_amount_entities.parquet``: ``driver_id``,
   ``customer_id``, ``event_timestamp`` and the label (``accepted`` / ``tip_amount``).
 * ``driver_live.parquet``       the push source's history: hourly ``live_acceptance_rate`` per
@@ -187,6 +191,29 @@ def _customer_activity(
     )
 
 
+def _driver_status(seed: int, drivers: int, end: datetime) -> pd.DataFrame:
+    """Each driver every two hours over the two days before ``end`` (its own random stream, so
+    the other files stay what they were before this source existed)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng([seed, 1])
+    slots = 24
+    driver_idx = np.tile(np.arange(drivers), slots)
+    slot = np.repeat(np.arange(slots), drivers)
+    seconds = -(slot * 7200 + rng.integers(1, 7200, len(slot)))  # before end, never at it
+    events = _timestamps(end, seconds)
+    since_trip = pd.to_timedelta(rng.integers(0, 3600 * 10**6, len(slot)), unit="us")
+    return pd.DataFrame(
+        {
+            "driver_id": (1000 + driver_idx).astype("int64"),
+            "event_timestamp": events,
+            "last_trip_at": events - since_trip,
+            "online_minutes": rng.integers(0, 600, len(slot)).astype("int64"),
+        }
+    )
+
+
 def _apply_drift(rng: np.random.Generator, stats: pd.DataFrame, drift_from: datetime) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
@@ -303,6 +330,7 @@ def generate(
     profile = _customer_profile(rng, generosity, start, days)
     activity = _customer_activity(rng, generosity, start, days)
     trip_frame = _trips(rng, quality, vehicles, generosity, start, days, trips)
+    status = _driver_status(seed, drivers, end_at)
     accepted = trip_frame[["driver_id", "customer_id", "event_timestamp", "accepted"]]
     tipped = trip_frame.loc[
         trip_frame["accepted"] == 1, ["driver_id", "customer_id", "event_timestamp", "tip_amount"]
@@ -316,6 +344,7 @@ def generate(
         "driver_stats": stats,
         "customer_profile": profile,
         "customer_activity": activity,
+        "driver_status": status,
         "trip_acceptance_entities": accepted.reset_index(drop=True),
         "tip_amount_entities": tipped.reset_index(drop=True),
         "driver_live": live,

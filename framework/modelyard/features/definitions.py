@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import EntityKeyMismatch, FeatureServiceNotFound
+from modelyard.errors import DefinitionError, EntityKeyMismatch, FeatureServiceNotFound
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureView
@@ -41,20 +41,63 @@ def _inside(repo: Path, module_names: list[str]) -> Iterator[None]:
         sys.modules.update(saved)
 
 
+def definition_files(repo: Path) -> list[Path]:
+    """The repo's Python files Feast reads definitions from: ``.feastignore`` honoured, and
+    nothing under a hidden directory (``.modelyard/`` holds python-flavor model code, which is
+    not a definition and must not be imported as one)."""
+    from feast import repo_operations
+
+    files = repo_operations.get_repo_files(repo)
+    return [f for f in files if not any(part.startswith(".") for part in f.relative_to(repo).parts[:-1])]
+
+
 def parse_definitions(repo_path: str | os.PathLike[str]) -> RepoContents:
-    """Every Feast object the repo's Python files define (honouring ``.feastignore``), nothing applied."""
+    """Every Feast object the repo's definition files (:func:`definition_files`) define, nothing applied."""
     from feast import repo_operations
 
     repo = Path(repo_path).resolve()
-    files = repo_operations.get_repo_files(repo)
+    files = definition_files(repo)
     names = [".".join(f.relative_to(repo).with_suffix("").parts) for f in files]
     dont_write = sys.dont_write_bytecode
     sys.dont_write_bytecode = True
+    feast_files = repo_operations.get_repo_files
+    # parse_repo lists the files itself: hand it ours for the duration of the call
+    repo_operations.get_repo_files = lambda root: (
+        list(files) if Path(root).resolve() == repo else feast_files(root)
+    )
     try:
         with _inside(repo, names):
             return repo_operations.parse_repo(repo)
+    except Exception as exc:  # noqa: BLE001 - the user's definitions can raise anything
+        raise DefinitionError(_definition_problem(repo, exc)) from exc
     finally:
+        repo_operations.get_repo_files = feast_files
         sys.dont_write_bytecode = dont_write
+
+
+def _definition_problem(repo: Path, exc: BaseException) -> str:
+    """One line: the repo file and line that failed, and what Feast or Python said.
+
+    A FeatureService naming a feature its view lacks fails inside Feast's ``view[[...]]``;
+    that frame's view names the view, so the line says which feature of which view.
+    """
+    import traceback
+
+    location = str(repo)
+    view = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        path = Path(frame.f_code.co_filename)
+        if path.is_relative_to(repo):
+            location = f"{path}:{lineno}"
+        this = frame.f_locals.get("self")
+        if frame.f_code.co_name == "__getitem__" and hasattr(this, "features") and hasattr(this, "name"):
+            view = this
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
+    if view is not None and "does not exist" in message:
+        known = ", ".join(f.name for f in view.features)
+        message = f"{message.rstrip('.')} (feature view {view.name!r} has: {known})"
+    return f"{location}: {message}"
 
 
 def service_join_keys(

@@ -13,6 +13,11 @@ BOOL             boolean (nullable)           pd.NA
 STRING, other    object                       None
 UNIX_TIMESTAMP   datetime64[ns, UTC]          NaT
 =============== ============================ =====================
+
+UNIX_TIMESTAMP values are whole seconds, rounded down, on every path: Feast keeps them online
+as whole Unix seconds, so training frames (and snapshots, batch scoring, replay, which read
+them) drop the fraction too, and a model sees the same instant in training and in serving.
+Times before 1970 are not supported (Feast rounds those towards zero).
 """
 
 from __future__ import annotations
@@ -97,6 +102,13 @@ class FeatureSchema:
         return cls(tuple((str(name), str(value_type)) for name, value_type in data["fields"]))
 
 
+def service_fields(service: Any) -> tuple[tuple[str, str], ...]:
+    """``(output name, Feast ValueType name)`` of a FeatureService's features, in service order."""
+    return tuple(
+        (f.name, f.dtype.to_value_type().name) for p in service.feature_view_projections for f in p.features
+    )
+
+
 def conform_column(values: pd.Series | Sequence[Any], value_type: str, *, name: str = "") -> pd.Series:
     """``values`` as the pandas dtype of ``value_type``, every kind of missing turned into that dtype's own."""
     import pandas as pd
@@ -107,7 +119,9 @@ def conform_column(values: pd.Series | Sequence[Any], value_type: str, *, name: 
         out = series.astype(object)
         return out.where(out.notna(), None).rename(name or series.name)
     if dtype.startswith("datetime64"):
-        return pd.to_datetime(series, utc=True).astype(dtype).rename(name or series.name)
+        # whole seconds, as Feast stores UNIX_TIMESTAMP online (see the module docs)
+        times = pd.to_datetime(series, utc=True).astype(dtype)
+        return times.dt.floor("s").rename(name or series.name)
     if series.dtype == object:
         series = series.where(series.notna(), None)
         if dtype.startswith("float"):

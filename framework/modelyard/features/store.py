@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import FeatureError, OnlineStoreUnavailable
+from modelyard.errors import FeatureError, FeatureServiceNotFound, OnlineStoreUnavailable, SchemaChangeRefused
 from modelyard.features.definitions import check_models, parse_definitions
-from modelyard.features.schema import FeatureSchema, conform_frame
+from modelyard.features.schema import FeatureSchema, conform_frame, service_fields
 from modelyard.features.sqlite_codecs import guard_sqlite_codecs
 
 if TYPE_CHECKING:
@@ -122,8 +122,6 @@ class FeatureFacade:
         try:
             return self.store.get_feature_service(config.feature_service)
         except FeatureServiceNotFoundException:
-            from modelyard.errors import FeatureServiceNotFound
-
             raise FeatureServiceNotFound(
                 f"model {model!r} reads FeatureService {config.feature_service!r}, which the Feast registry "
                 "does not hold; run 'modelyard apply' (or check the name in modelyard.yaml)"
@@ -142,11 +140,7 @@ class FeatureFacade:
         """Names and Feast value types of the model's features (cached until the next :meth:`apply`)."""
         if model not in self._schemas:
             service = self._service(model)
-            fields = tuple(
-                (f.name, f.dtype.to_value_type().name)
-                for p in service.feature_view_projections
-                for f in p.features
-            )
+            fields = service_fields(service)
             seen: dict[str, str] = {}
             for (name, _), projection in zip(
                 fields, [p for p in service.feature_view_projections for _ in p.features], strict=True
@@ -183,23 +177,34 @@ class FeatureFacade:
             self.yard.config.models, services, views, source="the Feast registry", on_demand=on_demand
         )
 
-    def apply(self) -> ApplyResult:
+    def apply(self, *, force: bool = False) -> ApplyResult:
         """Check the models against the repo's definitions, then ``feast apply`` them.
 
-        The check runs on the parsed repo before anything is written, so an apply that fails
-        the check leaves the registry and the online store exactly as they were.
+        The checks run on the parsed repo before anything is written, so an apply that fails
+        them leaves the registry and the online store exactly as they were: every model's
+        FeatureService exists and joins on its entity keys, every ``monitors[].features`` entry
+        names a feature of its model, and no feature that a version in use (an alias holder or
+        a deployed variant) reads is removed or changes type, unless ``force``.
         """
         from feast.project import Project
         from feast.repo_operations import apply_total_with_repo_instance
 
         repo = parse_definitions(self.yard.path)
+        services = {s.name: s for s in repo.feature_services}
         check_models(
             self.yard.config.models,
-            {s.name: s for s in repo.feature_services},
+            services,
             {v.name: v for v in [*repo.feature_views, *repo.stream_feature_views]},
             source=f"the feature repo {self.yard.path}",
             on_demand={v.name: v for v in repo.on_demand_feature_views},
         )
+        new_fields = {
+            name: dict(service_fields(services[config.feature_service]))
+            for name, config in self.yard.config.models.items()
+        }
+        check_monitor_features(self.yard, new_fields)
+        if not force:
+            self._refuse_breaking_changes(new_fields)
         store = self.store
         if not repo.projects:
             repo.projects.append(Project(name=store.project))
@@ -223,6 +228,35 @@ class FeatureFacade:
             feature_services=sorted(s.name for s in repo.feature_services),
             report=shown,
         )
+
+    def _refuse_breaking_changes(self, new_fields: Mapping[str, Mapping[str, str]]) -> None:
+        """Raise SchemaChangeRefused if the new definitions drop or retype a feature in use."""
+        from feast.errors import FeatureServiceNotFoundException
+
+        problems: list[str] = []
+        for model, fields in new_fields.items():
+            try:
+                old = dict(self.schema(model).fields)
+            except (FeatureServiceNotFound, FeatureServiceNotFoundException):
+                continue  # never applied: nothing can read it yet
+            changed = {
+                name: "removed" if name not in fields else f"{old[name]} -> {fields[name]}"
+                for name in old
+                if fields.get(name) != old[name]
+            }
+            if not changed:
+                continue
+            for version in self.yard.registry.versions_in_use(model):
+                reads = set(version.features) if version.features is not None else set(old)
+                hit = [f"{name} ({changed[name]})" for name in changed if name in reads]
+                if hit:
+                    problems.append(f"{version.label} reads {', '.join(hit)}")
+        if problems:
+            raise SchemaChangeRefused(
+                "refusing to apply: the feature repo removes or retypes features that versions in use still "
+                f"read: {'; '.join(problems)}. Register and promote versions trained without them first, "
+                "or apply anyway with --force (serving then reports those models not ready)"
+            )
 
     def materialize(
         self, end: datetime | None = None, *, start: datetime | None = None, progress: bool = True
@@ -410,12 +444,14 @@ class FeatureFacade:
         Columns: the entity keys, then :meth:`feature_names`, with the same dtypes as
         :meth:`training_frame`'s feature columns; a value the online store lacks is missing.
 
-        Feast's online store does not apply a view's ``ttl`` when reading: a value older than
-        the ttl is still served, while a point-in-time join would leave it missing. Pass
-        ``as_of`` (e.g. now) to drop such values, so the vector equals the training-frame row at
-        ``as_of``; values newer than ``as_of`` are kept.
+        Each view's ``ttl`` is applied at ``as_of`` (default: now) by the rule of
+        :mod:`modelyard.features.expiry`, exactly as the point-in-time join and the serving
+        readers apply it, so the vector equals the training-frame row at ``as_of`` (Feast's own
+        online read would still serve a value older than its ttl).
         """
         import pandas as pd
+
+        from modelyard.features.expiry import blank_expired, now_ns
 
         keys = self._check_columns(model, list(entities), "the entity keys")
         columns = {k: list(entities[k]) for k in keys}
@@ -441,32 +477,39 @@ class FeatureFacade:
                 ) from exc
             raise
         values = response.to_dict()
+        at_ns = now_ns() if as_of is None else int(pd.Timestamp(_utc(as_of)).value)
+        blank_expired(values, response, self.ttls(model), at_ns)
         frame = pd.DataFrame({k: columns[k] for k in keys})
         for name in schema.names:
             frame[name] = pd.Series(values[name], dtype=object)
-        if as_of is not None:
-            self._drop_expired(model, frame, response, _utc(as_of))
         return conform_frame(frame, schema)
 
-    def _drop_expired(self, model: str, frame: pd.DataFrame, response: Any, as_of: datetime) -> None:
-        """Blank the values in ``frame`` whose event time is older than ``as_of`` minus their view's ttl."""
+    def ttls(self, model: str) -> dict[str, int | None]:
+        """Each feature of the model -> its view's ttl in nanoseconds (``None``: no ttl)."""
+        from modelyard.features.expiry import ttl_ns
+
         service = self._service(model)
-        ttls = {}
-        for projection in service.feature_view_projections:
-            ttl = self.store.get_feature_view(projection.name).ttl
-            for feature in projection.features:
-                ttls[feature.name] = ttl
-        as_of_ns = int(as_of.timestamp()) * 1_000_000_000 + as_of.microsecond * 1000
-        for name, vector in zip(
-            response.proto.metadata.feature_names.val, response.proto.results, strict=True
-        ):
-            ttl = ttls.get(name)
-            if not ttl or name not in frame.columns:
-                continue
-            oldest = as_of_ns - int(ttl.total_seconds() * 1_000_000_000)
-            stale = [ts.seconds * 1_000_000_000 + ts.nanos < oldest for ts in vector.event_timestamps]
-            if any(stale):
-                frame.loc[stale, name] = None
+        return {
+            feature.name: ttl_ns(self.store.get_feature_view(projection.name).ttl)
+            for projection in service.feature_view_projections
+            for feature in projection.features
+        }
+
+
+def check_monitor_features(yard: Yard, fields: Mapping[str, Mapping[str, str]]) -> None:
+    """Every ``models.<m>.monitors[i].features`` entry is a feature of model ``m`` (``fields``:
+    model -> its features); else a FeatureError naming the file and the key."""
+    from modelyard.config.loader import CONFIG_FILE
+
+    for model, config in yard.config.models.items():
+        known = fields.get(model, {})
+        for i, monitor in enumerate(config.monitors):
+            unknown = [f for f in monitor.features or [] if f not in known]
+            if unknown:
+                raise FeatureError(
+                    f"{yard.path / CONFIG_FILE}: models.{model}.monitors[{i}].features: unknown feature(s) "
+                    f"{', '.join(unknown)}; model {model!r} reads: {', '.join(known) or '(none)'}"
+                )
 
 
 def _is_connection_error(exc: BaseException) -> bool:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from modelyard.plugins.manager import PluginHost
     from modelyard.registry.diff import VersionDiff
     from modelyard.registry.gates import PromotionRequest
+    from modelyard.registry.in_use import VersionInUse
     from modelyard.registry.retention import GcReport
     from modelyard.registry.usage import ModelUsage
     from modelyard.yard import Yard
@@ -286,6 +287,12 @@ class Registry:
                 label=model_version.label,
             )
             return build_flavor(self.host, model_version.flavor).load(local)
+
+    def versions_in_use(self, model: str) -> list[VersionInUse]:
+        """Versions of ``model`` an alias or a stored deployment names, with the features each reads."""
+        from modelyard.registry.in_use import versions_in_use
+
+        return versions_in_use(self, model)
 
     # -- aliases ---------------------------------------------------------------------
 

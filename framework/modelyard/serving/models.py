@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import ModelyardError, ServingError
+from modelyard.errors import ModelyardError, SchemaMismatch, ServingError
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.artifacts.flavor import Predictor
@@ -193,6 +193,15 @@ class ModelTable:
         from modelyard.serving.fastpath import columnar_predictor
 
         predictor = registry.load_predictor(info)
+        names = getattr(predictor, "feature_names", None) or []
+        served_names = set(served.feature_names) | set(served.config.entity_keys)
+        gone = [n for n in names if n not in served_names]
+        if gone:  # every predict would fail: the model is not ready (503), never a client error
+            raise SchemaMismatch(
+                f"{info.label} reads feature(s) {', '.join(gone)} that FeatureService "
+                f"{served.config.feature_service!r} no longer serves; put them back and 'modelyard apply', "
+                "or promote a version trained on the current features"
+            )
         loaded = LoadedVersion(
             served.name, int(version), info, predictor, time.time(), columnar=columnar_predictor(predictor)
         )

@@ -8,6 +8,7 @@ never import each other.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -118,10 +119,19 @@ def build_state(
     )
 
 
+def _json_default(value: Any) -> Any:
+    """What orjson cannot encode itself: bytes (Bytes features) as base64 text."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def json_response(data: Any, status: int = 200) -> Response:
-    """A JSON answer serialised with orjson (numpy scalars and datetimes included)."""
+    """A JSON answer serialised with orjson (numpy scalars, datetimes and bytes, as base64, included)."""
     return Response(
-        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+        orjson.dumps(
+            data, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+        ),
         status_code=status,
         media_type="application/json",
     )

@@ -7,7 +7,11 @@ share join keys and timestamp. This store keeps Feast's semantics and interface 
 * exactly one output row per entity row, in the entity frame's order, duplicates included: every
   entity row gets a row number, each feature view is joined with ``ASOF LEFT JOIN`` on its join
   keys and ``entity time >= feature time``, and the result is sorted by that row number;
-* a feature view's ``ttl`` is honoured (a value older than ``entity time - ttl`` is missing);
+* times are compared exactly, in integer nanoseconds on both sides (entity and feature times
+  are never rounded, so no value from the future is ever joined);
+* a feature view's ``ttl`` is honoured by the rule of :mod:`modelyard.features.expiry`
+  (the value is missing unless its event time, rounded down to the second, plus the ttl is
+  at or after the entity time), the same rule every online read applies;
 * rows sharing join keys and event time are resolved by the latest ``created_timestamp_column``,
   as Feast does;
 * relative ``FileSource`` paths are resolved against the repo, so a copied repo keeps working.
@@ -46,6 +50,7 @@ from feast.saved_dataset import SavedDatasetStorage
 from pydantic import StrictStr
 
 from modelyard.errors import FeatureError
+from modelyard.features.expiry import fresh_sql, ttl_ns
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -126,6 +131,11 @@ def _select(source: DataSource, names: list[str]) -> str:
     return ", ".join(f"{_quote(_source_column(source, n))} AS {_quote(n)}" for n in names)
 
 
+def _epoch_ns(column: str) -> str:
+    """SQL of a source time column as exact integer nanoseconds since the epoch (no rounding)."""
+    return f"epoch_ns(CAST({_quote(column)} AS TIMESTAMP_NS))"
+
+
 def _fetch_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pa.Table:
     """The result of ``sql`` as one Arrow table (the method's name changed across DuckDB versions)."""
     relation = con.sql(sql, params=params or None)
@@ -135,6 +145,11 @@ def _fetch_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | N
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _ns(value: datetime) -> int:
+    """A datetime (naive means UTC) as integer nanoseconds since the epoch."""
+    return int(pd.Timestamp(_utc(value)).value)
 
 
 class AsofRetrievalJob(RetrievalJob):
@@ -212,7 +227,8 @@ def point_in_time_join(
     """The entity frame with each requested feature as of each row's event time (one row per row, in order)."""
     entity_df = entity_df.reset_index(drop=True)
     ts_col = infer_event_timestamp_from_entity_df(dict(zip(entity_df.columns, entity_df.dtypes, strict=True)))
-    timestamps = pd.to_datetime(entity_df[ts_col], utc=True).astype("datetime64[us, UTC]")
+    # exact nanoseconds on both sides: no rounding, so no value from the future (see features.expiry)
+    timestamps = pd.DatetimeIndex(pd.to_datetime(entity_df[ts_col], utc=True)).as_unit("ns").asi8
 
     key_columns: list[str] = []
     for view in feature_views:
@@ -227,7 +243,7 @@ def point_in_time_join(
     entities = pa.table(
         {
             _ROW: pa.array(np.arange(len(entity_df), dtype=np.int64)),
-            _TS: pa.array(timestamps),
+            _TS: pa.array(timestamps, type=pa.int64()),
             **{c: pa.array(entity_df[c]) for c in key_columns},
         }
     )
@@ -249,22 +265,31 @@ def point_in_time_join(
         created = source.created_timestamp_column
         cols = list(keys) + wanted
         inner = (
-            f"SELECT {_select(source, cols)}, CAST({_quote(_source_column(source, ts_field))} AS TIMESTAMPTZ) AS {_TS}"
-            + (f", {_quote(_source_column(source, created))} AS __created" if created else "")
+            f"SELECT {_select(source, cols)}, {_epoch_ns(_source_column(source, ts_field))} AS {_TS}"
+            + (f", {_epoch_ns(_source_column(source, created))} AS __created" if created else "")
             + f" FROM {_source_relation(config, source)}"
         )
         if created:
             partition = ", ".join([_quote(k) for k in keys] + [_TS])
             inner += f" QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY __created DESC) = 1"
         alias = f"f{i}"
-        ctes.append(f"{alias} AS ({inner})")
-        on = " AND ".join(f"e.{_quote(ecol)} = {alias}.{_quote(k)}" for k, ecol in keys.items())
-        joins.append(f"ASOF LEFT JOIN {alias} ON {on} AND e.{_TS} >= {alias}.{_TS}")
-        ttl_us = int(view.ttl.total_seconds() * 1_000_000) if view.ttl else 0
+        # DuckDB's ASOF join turns -0.0 into 0.0 in the columns it carries: it carries only the
+        # keys, the time and a row id; the values come by an ordinary join on that id
+        ctes.append(f"{alias} AS (SELECT *, row_number() OVER () AS __rid FROM ({inner}))")
+        on = " AND ".join(f"e.{_quote(ecol)} = m.{_quote(k)}" for k, ecol in keys.items())
+        slim = ", ".join([*(_quote(k) for k in keys), _TS, "__rid"])
+        ctes.append(
+            f"a{i} AS (SELECT e.{_ROW}, m.__rid FROM entities e ASOF LEFT JOIN "
+            f"(SELECT {slim} FROM {alias}) m ON {on} AND e.{_TS} >= m.{_TS})"
+        )
+        joins.append(
+            f"LEFT JOIN a{i} ON a{i}.{_ROW} = e.{_ROW} LEFT JOIN {alias} ON {alias}.__rid = a{i}.__rid"
+        )
+        ttl = ttl_ns(view.ttl)
         for j, feature in enumerate(wanted):
             value = f"{alias}.{_quote(feature)}"
-            if ttl_us > 0:
-                value = f"CASE WHEN {alias}.{_TS} >= e.{_TS} - to_microseconds({ttl_us}) THEN {value} END"
+            if ttl is not None:
+                value = f"CASE WHEN {fresh_sql(f'{alias}.{_TS}', f'e.{_TS}', ttl)} THEN {value} END"
             selects.append(f"{value} AS c{i}_{j}")
             base = view.projection.name_alias or view.name
             out_names.append(f"{base}__{feature}" if full_feature_names else feature)
@@ -420,20 +445,20 @@ def _pull(
     latest: bool,
 ) -> pa.Table:
     columns = list(dict.fromkeys([*keys, *features, ts_field] + ([created] if created else [])))
-    ts = f"CAST({_quote(ts_field)} AS TIMESTAMPTZ)"
+    ts = _epoch_ns(ts_field)  # exact, as the point-in-time join compares
     where: list[str] = []
-    params: list[datetime] = []
+    params: list[int] = []
     if start is not None:
         where.append(f"{ts} >= ?")
-        params.append(_utc(start))
+        params.append(_ns(start))
     if end is not None:
         where.append(f"{ts} <= ?")
-        params.append(_utc(end))
+        params.append(_ns(end))
     sql = f"SELECT * FROM (SELECT {_select(source, columns)} FROM {_source_relation(config, source)})"
     if where:
         sql += " WHERE " + " AND ".join(where)
     if latest:
-        order = f"{ts} DESC" + (f", {_quote(created)} DESC" if created else "")
+        order = f"{ts} DESC" + (f", {_epoch_ns(created)} DESC" if created else "")
         partition = ", ".join(_quote(k) for k in keys) or "1"
         sql += f" QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
     con = _connect(config)
@@ -441,4 +466,18 @@ def _pull(
         result = _fetch_arrow(con, sql, params)
     finally:
         con.close()
-    return result
+    return _exact_integers(result)
+
+
+def _exact_integers(table: pa.Table) -> pa.Table:
+    """Integer columns with nulls as decimals, for Feast's materialization (the only reader of ``_pull``).
+
+    Feast turns each column into protobuf values through ``to_numpy``, which makes an integer
+    column with nulls float64: an Int64 feature above 2**53 would reach the online store
+    rounded (or fail past 2**63 - 2**10). Arrow decimals come out as exact Python numbers,
+    which Feast converts to ``int64_val``/``int32_val`` unchanged.
+    """
+    for i, field in enumerate(table.schema):
+        if pa.types.is_integer(field.type) and table.column(i).null_count:
+            table = table.set_column(i, field.name, table.column(i).cast(pa.decimal128(20, 0)))
+    return table

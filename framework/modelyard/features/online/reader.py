@@ -8,7 +8,7 @@ hashes Feast writes, with the same layout, directly:
 * key   = ``serialize_entity_key(join keys of the view, sorted) + project`` (entity key
   serialisation version 3);
 * field = ``mmh3("<view>:<feature>")`` (4 bytes, little endian), one per feature, plus
-  ``_ts:<view>`` for the event time (not needed to answer);
+  ``_ts:<view>`` for the event time, read in the same ``HMGET`` for views with a ttl;
 * value = a serialised ``feast.types.Value`` protobuf.
 
 :class:`RedisOnlineReader` sends every view's ``HMGET`` commands in one pipelined round
@@ -38,7 +38,10 @@ maps, versioned views, Redis cluster, other join-key types) is served by
 :class:`FeastOnlineReader`, which is Feast's own call.
 
 Build one with :func:`online_reader`; both readers answer ``read(entities)`` with columns:
-the entity keys as given, then every feature of the service in service order.
+the entity keys as given, then every feature of the service in service order. Both apply
+each view's ttl at :func:`modelyard.features.expiry.now_ns` by the rule the training join
+applies (:mod:`modelyard.features.expiry`): a stale value is missing, so the model's
+missing-value policy applies, exactly as it would to the training-frame row at that time.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest, FeatureError, OnlineStoreUnavailable
+from modelyard.features import expiry
 from modelyard.features.online.redis import codec as redis_codec
 from modelyard.features.online.redis.codec import (
     FIXED_WIDTH_KEYS,
@@ -175,6 +179,7 @@ class _ViewPlan:
     decode: RowsDecoder  # HMGET replies (rows) -> feature columns
     resp_fields: bytes = b""  # RESP encoding of ``fields`` (built once)
     key_types: tuple[int, ...] = ()  # Feast value type of each join key
+    ttl: int | None = None  # the view's ttl in ns; then ``fields`` ends with ``_ts:<view>``
 
     @property
     def resp_head(self) -> bytes:
@@ -225,8 +230,9 @@ class RedisOnlineReader(OnlineReader):
         fixed = [t for t in templates if t is not None]
         self._batch = HmgetBatch(fixed) if len(fixed) == len(templates) else None
         self._batches = tuple(None if t is None else HmgetBatch([t]) for t in templates)
-        self._outputs = tuple((plan.outputs, plan.decode) for plan in self.plans)
+        self._outputs = tuple((plan.outputs, plan.decode, plan.ttl) for plan in self.plans)
         self._value_decoders = tuple(d for plan in self.plans for d in plan.decode.values)
+        self._ttl = any(plan.ttl is not None for plan in self.plans)
 
     def keys(self, plan: _ViewPlan, entities: Mapping[str, Sequence[Any]], n: int) -> list[bytes]:
         """The Redis keys of ``plan``'s view for each entity row (Feast's serialisation)."""
@@ -304,7 +310,8 @@ class RedisOnlineReader(OnlineReader):
     def columns(self, entities: Mapping[str, Sequence[Any]], replies: Sequence[Any], n: int) -> Columns:
         """The answer to ``read``: the entity columns, then the decoded ``HMGET`` replies."""
         out: Columns = {k: list(entities[k]) for k in self.entity_keys}
-        if n == 1 and redis_codec.compiled_rows is None:  # one row per view: all values in one pass
+        at = expiry.now_ns() if self._ttl else 0
+        if n == 1 and redis_codec.compiled_rows is None and not self._ttl:  # one row per view: one pass
             raws = chain.from_iterable(replies)
             out.update(
                 zip(
@@ -315,8 +322,10 @@ class RedisOnlineReader(OnlineReader):
             )
             return out
         offset = 0
-        for names, decode in self._outputs:
-            out.update(zip(names, decode(replies[offset : offset + n]), strict=True))
+        for names, decode, ttl in self._outputs:
+            rows = replies[offset : offset + n]
+            columns = decode(rows) if ttl is None else decode(rows, expiry.fresh_from(at, ttl))
+            out.update(zip(names, columns, strict=True))
             offset += n
         return out
 
@@ -339,6 +348,7 @@ class FeastOnlineReader(OnlineReader):
         feature_names: Sequence[str],
         *,
         full_feature_names: bool = False,
+        ttls: Mapping[str, int | None] | None = None,
     ) -> None:
         self.store = store
         self.service = feature_service
@@ -346,6 +356,8 @@ class FeastOnlineReader(OnlineReader):
         self.feature_names = tuple(feature_names)
         self.full_feature_names = full_feature_names
         self.store_label = f"{store.config.online_store.type}"
+        #: output feature name -> its view's ttl in ns (Feast does not apply it when reading)
+        self.ttls = {k: v for k, v in (ttls or {}).items() if v is not None}
 
     def read(self, entities: Mapping[str, Sequence[Any]]) -> Columns:
         self.check_entities(entities)
@@ -370,6 +382,8 @@ class FeastOnlineReader(OnlineReader):
                 raise BadRequest(f"Feast refused the entity values: {exc}") from None
             raise FeatureError(f"reading the Feast online store ({self.store_label}) failed: {exc}") from exc
         data = response.to_dict()
+        if self.ttls:
+            expiry.blank_expired(data, response, self.ttls, expiry.now_ns())
         out: Columns = {k: list(entities[k]) for k in self.entity_keys}
         for name in self.feature_names:
             out[name] = data[name]
@@ -443,7 +457,10 @@ def _plans(store: FeatureStore, service: Any, full_feature_names: bool) -> list[
         types = {f.name: f.dtype.to_value_type().value for f in view.features}
         names = [f.name for f in projection.features]
         table = projection.name_to_use()
+        ttl = expiry.ttl_ns(view.ttl)
         fields = tuple(_mmh3(f"{view.name}:{n}") for n in names)
+        if ttl is not None:  # the event time, in the same HMGET
+            fields += (f"_ts:{view.name}".encode(),)
         plans.append(
             _ViewPlan(
                 name=view.name,
@@ -455,6 +472,7 @@ def _plans(store: FeatureStore, service: Any, full_feature_names: bool) -> list[
                 decode=RowsDecoder([types.get(n, 0) for n in names]),
                 resp_fields=encode_fields(fields)[0],
                 key_types=tuple(vt for _, vt in key_fields),
+                ttl=ttl,
             )
         )
     return plans
@@ -538,7 +556,14 @@ def _reader(
         if registered
         else [f"{p.name_to_use()}:{f.name}" for p in service.feature_view_projections for f in p.features]
     )
-    slow = FeastOnlineReader(store, features, list(entity_keys), names, full_feature_names=full_feature_names)
+    slow = FeastOnlineReader(
+        store,
+        features,
+        list(entity_keys),
+        names,
+        full_feature_names=full_feature_names,
+        ttls=_feature_ttls(store, service, full_feature_names),
+    )
     slow.key_types = entity_keys
     return slow
 
@@ -555,6 +580,20 @@ def _entity_keys(store: FeatureStore, service: Any) -> dict[str, int]:
             name = projection.join_key_map.get(field.name, field.name)
             keys.setdefault(name, field.dtype.to_value_type().value)
     return keys
+
+
+def _feature_ttls(store: FeatureStore, service: Any, full_feature_names: bool) -> dict[str, int | None]:
+    """Output feature name -> its view's ttl in ns (on-demand views have none)."""
+    ttls: dict[str, int | None] = {}
+    for projection in service.feature_view_projections:
+        try:
+            view = store.get_feature_view(projection.name)
+        except Exception:  # noqa: BLE001 - on-demand views: computed at request time, no ttl
+            continue
+        table = projection.name_to_use()
+        for f in projection.features:
+            ttls[f"{table}__{f.name}" if full_feature_names else f.name] = expiry.ttl_ns(view.ttl)
+    return ttls
 
 
 def _feature_names(service: Any, full_feature_names: bool) -> list[str]:

@@ -19,6 +19,12 @@
  *   STRING  0x12 + varint length + UTF-8 -> str
  *   UNIX_TIMESTAMP 0x40 + one varint  -> datetime in UTC (Feast's null timestamp -> None)
  * Every other type gives None (Python's decoders take it).
+ *
+ * decode_rows(rows, types, fresh_from) does the same for rows that end with one more value,
+ * the view's ``_ts:<view>`` field (a google.protobuf.Timestamp): a row whose event time, in
+ * whole seconds, is before ``fresh_from`` (or that has no event time) is stale, and every one
+ * of its values decodes to None (modelyard.features.expiry has the rule). It returns None
+ * instead of the columns when an event time is not in the shape handled here (Python decides).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -139,9 +145,42 @@ static PyObject *decode_value(PyObject *raw, long type) {
     }
 }
 
+/* the whole seconds of a serialised Timestamp (fields 1 seconds, 2 nanos, both varints);
+ * 1 if read, 0 if missing (None or b"": no event time), -1 if not that shape */
+static int event_seconds(PyObject *raw, int64_t *out) {
+    if (raw == Py_None) return 0;
+    if (!PyBytes_CheckExact(raw)) return -1;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(raw);
+    Py_ssize_t size = PyBytes_GET_SIZE(raw), i = 0;
+    if (size == 0) return 0;
+    uint64_t seconds = 0;
+    while (i < size) {
+        unsigned char tag = p[i++];
+        if (tag != 0x08 && tag != 0x10) return -1;
+        uint64_t value = 0;
+        int shift = 0;
+        for (;; i++) {
+            if (i >= size || shift >= 64) return -1;
+            value |= ((uint64_t)(p[i] & 0x7F)) << shift;
+            shift += 7;
+            if (p[i] < 0x80) break;
+        }
+        i += 1;
+        if (tag == 0x08) seconds = value;
+    }
+    *out = (int64_t)seconds;
+    return 1;
+}
+
 static PyObject *decode_rows(PyObject *Py_UNUSED(self), PyObject *args) {
-    PyObject *rows, *types;
-    if (!PyArg_ParseTuple(args, "OO:decode_rows", &rows, &types)) return NULL;
+    PyObject *rows, *types, *fresh = Py_None;
+    if (!PyArg_ParseTuple(args, "OO|O:decode_rows", &rows, &types, &fresh)) return NULL;
+    int with_ts = fresh != Py_None;
+    long long fresh_from = 0;
+    if (with_ts) {
+        fresh_from = PyLong_AsLongLong(fresh);
+        if (fresh_from == -1 && PyErr_Occurred()) return NULL;
+    }
     /* the types first, as C numbers: converting them may run Python code (__index__), which
      * must not see the rows half decoded; the rows as our own tuple, so nothing resizes them */
     PyObject *types_fast = PySequence_Fast(types, "types must be a sequence");
@@ -167,7 +206,30 @@ static PyObject *decode_rows(PyObject *Py_UNUSED(self), PyObject *args) {
         return NULL;
     }
     Py_ssize_t n = PyTuple_GET_SIZE(rows_fast);
-    PyObject *out = PyList_New(k);
+    PyObject *out = NULL;
+    char *live = NULL; /* with_ts: whether each row is fresh */
+    if (with_ts) {
+        live = PyMem_Malloc(n > 0 ? (size_t)n : 1);
+        if (live == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *row = PyTuple_GET_ITEM(rows_fast, i);
+            int64_t seconds = 0;
+            int read = -1;
+            if (PyList_CheckExact(row) && PyList_GET_SIZE(row) == k + 1)
+                read = event_seconds(PyList_GET_ITEM(row, k), &seconds);
+            if (read < 0) { /* not the shape handled here: Python decides the whole view */
+                PyMem_Free(live);
+                Py_DECREF(rows_fast);
+                PyMem_Free(codes);
+                Py_RETURN_NONE;
+            }
+            live[i] = (char)(read == 1 && seconds >= fresh_from);
+        }
+    }
+    out = PyList_New(k);
     if (out == NULL) goto fail;
     for (Py_ssize_t j = 0; j < k; j++) {
         long type = codes[j];
@@ -176,9 +238,14 @@ static PyObject *decode_rows(PyObject *Py_UNUSED(self), PyObject *args) {
         int ok = 1;
         for (Py_ssize_t i = 0; i < n && ok; i++) {
             PyObject *row = PyTuple_GET_ITEM(rows_fast, i);
-            if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != k) {
+            if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != k + with_ts) {
                 ok = 0;
                 break;
+            }
+            if (with_ts && !live[i]) { /* stale: missing, whatever the store holds */
+                Py_INCREF(Py_None);
+                PyList_SET_ITEM(column, i, Py_None);
+                continue;
             }
             PyObject *raw = PyList_GET_ITEM(row, j);
             Py_INCREF(raw); /* ours while decoding, whatever an allocation's collector runs */
@@ -203,17 +270,20 @@ static PyObject *decode_rows(PyObject *Py_UNUSED(self), PyObject *args) {
     }
     Py_DECREF(rows_fast);
     PyMem_Free(codes);
+    PyMem_Free(live);
     return out;
 fail:
     Py_XDECREF(out);
     Py_DECREF(rows_fast);
     PyMem_Free(codes);
+    PyMem_Free(live);
     return NULL;
 }
 
 static PyMethodDef methods[] = {
     {"decode_rows", decode_rows, METH_VARARGS,
-     "decode_rows(rows, types) -> one list per column (None: a value the Python decoders must take)"},
+     "decode_rows(rows, types[, fresh_from]) -> one list per column (None: a column the Python decoders "
+     "must take); with fresh_from, each row ends with its event time and stale rows decode to None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -577,17 +577,39 @@ class RowsDecoder:
         self.varint_types = tuple(self.value_types[j] for j in self.varints)
         self.compiled = any(t in COMPILED_TYPES for t in self.value_types)
 
-    def __call__(self, rows: Sequence[Sequence[bytes | None]]) -> list[list[Any]]:
+    def __call__(
+        self, rows: Sequence[Sequence[bytes | None]], fresh_from: int | None = None
+    ) -> list[list[Any]]:
+        """The feature columns of ``rows``. With ``fresh_from`` (Unix seconds), each row ends with
+        its ``_ts:<view>`` value and a row whose event time is earlier is stale: all missing."""
         if self.compiled and compiled_rows is not None:
-            out = compiled_rows(rows, self.value_types)
-            for j, column in enumerate(out):
-                if column is None:  # a type or a value the compiled decoder leaves to Python
-                    out[j] = self.columns[j]([row[j] for row in rows])
-            return out
-        return self.python(rows)
+            out = (
+                compiled_rows(rows, self.value_types)
+                if fresh_from is None
+                else compiled_rows(rows, self.value_types, fresh_from)
+            )
+            if out is not None:
+                if None in out:
+                    live = None if fresh_from is None else live_rows(rows, fresh_from)
+                    for j, column in enumerate(out):
+                        if column is None:  # a type or a value the compiled decoder leaves to Python
+                            values = [row[j] for row in rows]
+                            if live is not None:
+                                values = [v if ok else None for v, ok in zip(values, live, strict=True)]
+                            out[j] = self.columns[j](values)
+                return out
+        return self.python(rows, fresh_from)
 
-    def python(self, rows: Sequence[Sequence[bytes | None]]) -> list[list[Any]]:
-        """The rows decoded by the Python decoders alone."""
+    def python(
+        self, rows: Sequence[Sequence[bytes | None]], fresh_from: int | None = None
+    ) -> list[list[Any]]:
+        """The rows decoded by the Python decoders alone (``fresh_from`` as for calling the decoder)."""
+        if fresh_from is not None:
+            k = len(self.value_types)
+            blank = [None] * k
+            rows = [
+                row[:k] if ok else blank for row, ok in zip(rows, live_rows(rows, fresh_from), strict=True)
+            ]
         if len(rows) == 1:
             return [[decode(raw)] for decode, raw in zip(self.values, rows[0], strict=True)]
         columns = list(zip(*rows, strict=True))
@@ -608,6 +630,24 @@ class RowsDecoder:
             if out[j] is None:
                 out[j] = decode(columns[j])
         return out  # type: ignore[return-value]
+
+
+def event_seconds(raw: bytes | None) -> int | None:
+    """The whole seconds of a ``_ts:<view>`` value (a serialised protobuf Timestamp); None if absent."""
+    if not raw:
+        return None
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    return int(Timestamp.FromString(raw).seconds)
+
+
+def live_rows(rows: Sequence[Sequence[bytes | None]], fresh_from: int) -> list[bool]:
+    """Whether each row (ending with its ``_ts:<view>`` value) is fresh: event second >= ``fresh_from``."""
+    out = []
+    for row in rows:
+        seconds = event_seconds(row[-1])
+        out.append(seconds is not None and seconds >= fresh_from)
+    return out
 
 
 #: the value types the compiled decoder handles (see _redis_rows.c)

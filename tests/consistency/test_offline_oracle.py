@@ -1,0 +1,55 @@
+"""The training frame of generated Feast repos equals an independent pandas point-in-time join."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from cons_generator import generate
+from cons_oracle import EXPECTED_DTYPES, canonical_rows, diff, expected_frame
+
+from modelyard.yard import Yard
+
+SEEDS = [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_training_frame_equals_the_oracle(tmp_path, seed):
+    repo = generate(tmp_path, seed)
+    yard = Yard.load(repo.path)
+    yard.features.apply()
+    entities = repo.entities
+    frame = yard.features.training_frame(repo.model, entities)
+
+    types = repo.feature_types()
+    assert list(frame.columns) == [*entities.columns, *types]
+    assert frame.index.equals(entities.index) and len(frame) == len(entities)
+    assert frame[list(entities.columns)].equals(entities)
+    assert {n: str(frame[n].dtype) for n in types} == {n: EXPECTED_DTYPES[k] for n, k in types.items()}
+    keys = list(zip(entities["rider_id"], entities["zone"], entities["event_timestamp"], strict=True))
+    problems = diff(
+        expected_frame(repo, entities), canonical_rows(frame[list(types)], types), "training", keys
+    )
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_the_join_never_takes_a_value_from_the_future_at_the_nanosecond(tmp_path):
+    """A feature row 1 ns after the entity time is not joined; at the same nanosecond it is."""
+    repo = generate(tmp_path, 11)
+    yard = Yard.load(repo.path)
+    yard.features.apply()
+    rows = repo.rows["rider_stats"]
+    first = rows.sort_values("event_ns").drop_duplicates("rider_id").iloc[0]
+    event = int(first["event_ns"])
+    entities = pd.DataFrame(
+        {
+            "rider_id": [int(first["rider_id"])] * 3,
+            "zone": ["north"] * 3,
+            "event_timestamp": pd.to_datetime([event - 1, event, event + 1], utc=True),
+        }
+    )
+    frame = yard.features.training_frame(repo.model, entities)
+    types = repo.feature_types()
+    expected = expected_frame(repo, entities)
+    assert all(v is None for v in (expected[0][n] for n, _ in repo.views[0].features))
+    problems = diff(expected, canonical_rows(frame[list(types)], types), "training")
+    assert not problems, "\n".join(problems)
