@@ -183,9 +183,7 @@ def test_wrong_inputs_name_what_is_wrong(yard, example_repo):
 def test_materialize_is_incremental(yard):
     # the fixture materialized up to EXAMPLE_END; nothing new before then, new rows are counted per view
     again = yard.features.materialize(datetime.fromisoformat("2026-01-29T00:00:00+00:00"), progress=False)
-    assert again.rows_by_view == {
-        "driver_stats": 0,
-        "customer_profile": 0,
-        "customer_activity": 0,
-        "driver_status": 0,
-    }
+    assert {"driver_stats", "customer_profile", "customer_activity", "driver_status"} <= set(
+        again.rows_by_view
+    )
+    assert set(again.rows_by_view.values()) == {0}
