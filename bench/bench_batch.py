@@ -1,20 +1,28 @@
-"""Benchmark: batch scoring against the point-in-time join + predict done by hand, and Dask scaling.
+"""Benchmark: ``modelyard score`` against batch scoring written by hand, cold and warm; Dask scaling.
 
-On the rideshare example (generated at ``--rows`` entity rows) with a real sklearn pipeline:
+Set-up (once, in a work directory reused with ``--work``): the rideshare example at ``--rows``
+entity rows, ``trip_acceptance`` trained (scikit-learn pipeline on 5000 rows), registered with
+the ``onnx`` flavor and promoted; the entity rows (label dropped) written to ``entities.parquet``
+and the ONNX graph copied to ``model.onnx`` for the baseline.
 
-* ``by_hand``   ``yard.features.training_frame`` over the whole entity frame + ``predict`` and
-                ``predict_proba``, in memory: the baseline (target: ours within 10%); also reported
-                with the result written by ``DataFrame.to_parquet``, since ``local`` writes its output
-* ``local``     ``modelyard.batch.engine.score`` with the local engine, reading the entity Parquet
-                in chunks and writing the output Parquet incrementally
-* ``dask_1`` / ``dask_2``  the Dask engine on a LocalCluster of 1 and 2 worker processes that is
-                started and warmed up (Feast and the model loaded in every worker) before timing
+The baseline, ``bench/baselines/batch_by_hand.py``, imports nothing from modelyard or Feast:
+pandas reads the same Parquet files, ``pd.merge_asof`` joins each view (by key, ttl as tolerance,
+created-timestamp tie-break), onnxruntime predicts, pandas writes the output.
 
-All timings are wall time of the best of ``--repeat`` runs in this one process; ratios are against
-``by_hand`` (and dask_1 for the scaling figure), measured in the same run. Results go to
-``bench/results/batch.json``.
+* ``--mode cold`` (default with warm): each side a fresh process (``modelyard score ...`` as a
+  user runs the CLI; ``python batch_by_hand.py ...``), spawn to exit. Target: <= 1.5x.
+* ``--mode warm``: in this process, after one untimed run of each: ``modelyard.batch.engine.score``
+  vs the baseline's functions. Target: <= 1.1x.
+* ``--dask``: a real ``dask scheduler`` and 1 or 2 ``dask worker`` processes started from the
+  command line for every run (start-up included), on ``--dask-rows`` rows. Target: 2 workers
+  >= 1.6x faster than 1, output identical to the local engine.
+* ``--profile``: a cProfile (and py-spy, if installed) summary of a cold ``modelyard score`` in
+  ``bench/results/batch_score_cold.txt`` and of a warm one in ``batch_score_warm.txt``.
 
-    python bench/bench_batch.py [--rows 300000] [--chunk-rows 200000] [--dask-chunk-rows 75000]
+Rounds are interleaved (order rotated each round); min / median / max of each side and ratios
+are printed and written to ``bench/results/batch.json``.
+
+    python bench/bench_batch.py [--rows 300000] [--rounds 5] [--mode cold|warm|both] [--profile] [--dask]
 """
 
 from __future__ import annotations
@@ -23,10 +31,18 @@ import argparse
 import json
 import logging
 import os
+import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import PY, RESULTS, interleaved, profile_fresh, profile_here, report, run_fresh  # noqa: E402
 
 NUMERIC = [
     "conv_rate",
@@ -39,6 +55,8 @@ NUMERIC = [
 ]
 CATEGORICAL = ["vehicle_type", "customer_tier"]
 END = "2026-01-29T00:00:00+00:00"
+MODEL = "trip_acceptance"
+BASELINE = Path(__file__).resolve().parent / "baselines" / "batch_by_hand.py"
 
 
 def _pipeline() -> Any:
@@ -60,131 +78,260 @@ def _pipeline() -> Any:
     return Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=500))])
 
 
-def _best(fn: Any, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def set_up(work: Path, rows: int) -> tuple[Path, Path, Path]:
+    """(repo, entities.parquet, model.onnx) in ``work``, made once per row count."""
+    repo, inputs, onnx_file = work / "repo", work / "entities.parquet", work / "model.onnx"
+    if (work / "ready").exists():
+        return repo, inputs, onnx_file
+    import pandas as pd
+
+    from modelyard.examples.repo import prepare_example_repo
+    from modelyard.yard import Yard
+
+    started = time.perf_counter()
+    shutil.rmtree(work, ignore_errors=True)
+    prepare_example_repo(repo, trips=rows, drivers=500, customers=5000, days=28, end=END, apply=True)
+    yard = Yard.load(repo)
+    entities = pd.read_parquet(repo / "data" / "trip_acceptance_entities.parquet")
+    train = entities.head(5000)
+    frame = yard.features.training_frame(MODEL, train.drop(columns=["accepted"]))
+    estimator = _pipeline().fit(frame[NUMERIC + CATEGORICAL], train["accepted"])
+    version = yard.registry.register(MODEL, estimator, feature_names=NUMERIC + CATEGORICAL, flavor="onnx")
+    yard.registry.promote(MODEL, version.version, reason="benchmark")
+    entities.drop(columns=["accepted"]).to_parquet(inputs, index=False)
+    local = yard.registry.artifacts.get(
+        version.artifact_uri, version.artifact_sha256, work / "artifact", label=version.label
+    )
+    shutil.copy(next(Path(local).rglob("model.onnx")), onnx_file)
+    (work / "ready").write_text(str(rows))
+    print(f"set-up: {len(entities)} entity rows in {time.perf_counter() - started:.1f}s ({work})")
+    return repo, inputs, onnx_file
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    # big enough that a Dask worker's fixed costs (task round trip, chunk transfer) do not hide scaling
-    parser.add_argument("--rows", type=int, default=300_000)
-    parser.add_argument("--chunk-rows", type=int, default=200_000)
-    parser.add_argument("--dask-chunk-rows", type=int, default=75_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-dask", action="store_true")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+def score_cmd(repo: Path, inputs: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        PY,
+        "-m",
+        "modelyard.cli.main",
+        "--repo",
+        str(repo),
+        "score",
+        MODEL,
+        "--entities",
+        str(inputs),
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
 
+
+def by_hand_cmd(repo: Path, inputs: Path, onnx_file: Path, out: Path) -> list[str]:
+    return [
+        PY,
+        str(BASELINE),
+        "--repo",
+        str(repo),
+        "--entities",
+        str(inputs),
+        "--model",
+        str(onnx_file),
+        "--out",
+        str(out),
+    ]
+
+
+def same_labels(ours: Path, theirs: Path) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    a, b = pd.read_parquet(ours), pd.read_parquet(theirs)
+    return {
+        "rows": len(a),
+        "labels_equal": bool(
+            len(a) == len(b) and (a["prediction"].to_numpy() == b["prediction"].to_numpy()).all()
+        ),
+        "scores_max_abs_diff": float(np.max(np.abs(a["score"].to_numpy() - b["score"].to_numpy())))
+        if len(a)
+        else 0.0,
+    }
+
+
+def cold(repo: Path, inputs: Path, onnx_file: Path, work: Path, rounds: int) -> dict[str, Any]:
+    ours, theirs = work / "cold_ours.parquet", work / "cold_by_hand.parquet"
+    cases = {
+        "by hand, fresh process": lambda: run_fresh(by_hand_cmd(repo, inputs, onnx_file, theirs)),
+        "modelyard score, fresh process": lambda: run_fresh(score_cmd(repo, inputs, ours)),
+        "python -c 'import feast' (reference)": lambda: run_fresh([PY, "-c", "import feast"]),
+    }
+    times = interleaved(cases, rounds)
+    rows = report(f"cold: {rounds} interleaved rounds, seconds", times, "by hand, fresh process")
+    return {"times": rows, "equal": same_labels(ours, theirs)}
+
+
+def warm(repo: Path, inputs: Path, onnx_file: Path, work: Path, rounds: int) -> dict[str, Any]:
+    sys.path.insert(0, str(BASELINE.parent))
+    import batch_by_hand
+    import onnxruntime as ort
     import pandas as pd
 
     from modelyard.batch.engine import score
     from modelyard.batch.sources import ParquetSource
-    from modelyard.examples.repo import prepare_example_repo
     from modelyard.yard import Yard
 
-    work = Path(tempfile.mkdtemp(prefix="modelyard-bench-batch-"))
-    t0 = time.perf_counter()
-    repo = prepare_example_repo(
-        work / "repo", trips=args.rows, drivers=500, customers=5000, days=28, end=END, apply=True
-    )
     yard = Yard.load(repo)
-    entities = pd.read_parquet(repo / "data" / "trip_acceptance_entities.parquet")
-    train = entities.head(5000)
-    frame = yard.features.training_frame("trip_acceptance", train.drop(columns=["accepted"]))
-    model = _pipeline().fit(frame[NUMERIC + CATEGORICAL], train["accepted"])
-    version = yard.registry.register("trip_acceptance", model, feature_names=NUMERIC + CATEGORICAL)
-    yard.registry.promote("trip_acceptance", version.version, reason="benchmark")
-    inputs = work / "entities.parquet"
-    entities.to_parquet(inputs, index=False)
-    print(f"set-up: {len(entities)} entity rows, {time.perf_counter() - t0:.1f}s")
-
-    predictor = yard.registry.load_predictor(version)
-
-    hand: dict[str, pd.DataFrame] = {}
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    ours, theirs = work / "warm_ours.parquet", work / "warm_by_hand.parquet"
 
     def by_hand() -> None:
-        ents = pd.read_parquet(inputs)
-        feats = yard.features.training_frame("trip_acceptance", ents)
-        x = feats[NUMERIC + CATEGORICAL]
-        out = ents.copy()
-        out["prediction"] = predictor.predict(x)
-        out["score"] = predictor.predict_proba(x)
-        hand["out"] = out
+        entities = pd.read_parquet(inputs)
+        joined = batch_by_hand.join(repo, entities)
+        out = entities.copy()
+        out["prediction"], out["score"] = batch_by_hand.predict(session, joined)
+        out.to_parquet(theirs, index=False)
 
-    def by_hand_and_write() -> None:
-        by_hand()
-        hand["out"].to_parquet(work / "by_hand.parquet", index=False)
+    def modelyard() -> None:
+        score(yard, MODEL, ParquetSource(inputs), ours)
 
-    def local() -> None:
-        score(
-            yard, "trip_acceptance", ParquetSource(inputs), work / "local.parquet", chunk_rows=args.chunk_rows
+    by_hand()
+    modelyard()
+    times = interleaved({"by hand, in process": by_hand, "modelyard score(), in process": modelyard}, rounds)
+    rows = report(f"warm: {rounds} interleaved rounds, seconds", times, "by hand, in process")
+    return {"times": rows, "equal": same_labels(ours, theirs), "_profile": modelyard}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dask_run(repo: Path, inputs: Path, out: Path, workers: int, chunk_rows: int) -> None:
+    """A ``dask scheduler`` and ``workers`` ``dask worker`` processes from the command line, one run, stopped."""
+    bin_dir = Path(PY).parent
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs = [
+        subprocess.Popen(
+            [
+                str(bin_dir / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
+    ]
+    try:
+        for _ in range(workers):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(bin_dir / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--no-dashboard",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+            )
+        run_fresh(
+            score_cmd(
+                repo,
+                inputs,
+                out,
+                "--engine",
+                "dask",
+                "--scheduler",
+                address,
+                "--workers",
+                str(workers),
+                "--chunk-rows",
+                str(chunk_rows),
+            )
+        )
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
-    by_hand()  # warm caches (imports, DuckDB, file system) before timing either
-    results: dict[str, Any] = {"rows": len(entities), "chunk_rows": args.chunk_rows, "cpus": os.cpu_count()}
-    # interleaved, order rotated each round, so load from other processes hits every variant alike
-    hand_times: list[float] = []
-    write_times: list[float] = []
-    local_times: list[float] = []
-    variants = [(by_hand, hand_times), (by_hand_and_write, write_times), (local, local_times)]
-    for round_ in range(args.repeat):
-        for fn, times in variants[round_ % 3 :] + variants[: round_ % 3]:
-            times.append(_best(fn, 1))
-    results["by_hand_s"], results["local_s"] = min(hand_times), min(local_times)
-    results["by_hand_and_write_s"] = min(write_times)
-    results["local_vs_by_hand"] = results["local_s"] / results["by_hand_s"]
-    results["local_vs_by_hand_and_write"] = results["local_s"] / results["by_hand_and_write_s"]
-    ours = pd.read_parquet(work / "local.parquet")
-    results["local_equals_by_hand"] = bool(
-        (ours["score"].to_numpy() == hand["out"]["score"].to_numpy()).all()
-        and (ours["prediction"].to_numpy() == hand["out"]["prediction"].to_numpy()).all()
+
+def dask_bench(args: argparse.Namespace) -> dict[str, Any]:
+    import pandas as pd
+
+    work = Path(args.work or tempfile.gettempdir()) / f"modelyard-bench-batch-{args.dask_rows}"
+    repo, inputs, _ = set_up(work, args.dask_rows)
+    local_out = work / "dask_local.parquet"
+    run_fresh(score_cmd(repo, inputs, local_out))
+    outs = {w: work / f"dask_{w}.parquet" for w in (1, 2)}
+    times = interleaved(
+        {
+            f"dask, {w} worker(s), start-up included": (
+                lambda w=w: dask_run(repo, inputs, outs[w], w, args.dask_chunk_rows)
+            )
+            for w in (1, 2)
+        },
+        args.rounds,
     )
-    print(f"by hand (join + predict):  {results['by_hand_s']:.2f}s")
-    print(f"by hand + to_parquet:      {results['by_hand_and_write_s']:.2f}s")
-    print(
-        f"modelyard score (local):   {results['local_s']:.2f}s  = {results['local_vs_by_hand']:.3f}x by hand, "
-        f"{results['local_vs_by_hand_and_write']:.3f}x by hand + write (target <= 1.10)"
+    rows = report(
+        f"dask: {args.dask_rows} rows, {args.rounds} rounds, seconds",
+        times,
+        "dask, 1 worker(s), start-up included",
     )
+    local = pd.read_parquet(local_out)
+    same = {w: bool(pd.read_parquet(p).equals(local)) for w, p in outs.items()}
+    print(f"  outputs equal the local engine's: {same}")
+    return {"times": rows, "equal_local": same}
 
-    if not args.no_dask:
-        from dask.distributed import LocalCluster
 
-        results["dask_chunk_rows"] = args.dask_chunk_rows
-        for workers in (1, 2):
-            with LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--mode", choices=["cold", "warm", "both", "none"], default="both")
+    parser.add_argument("--work", help="directory for the generated yards (reused between runs)")
+    parser.add_argument("--profile", action="store_true", help="write cProfile/py-spy summaries of our side")
+    parser.add_argument("--dask", action="store_true", help="also run the Dask scaling benchmark")
+    parser.add_argument("--dask-rows", type=int, default=3_000_000)
+    parser.add_argument("--dask-chunk-rows", type=int, default=250_000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
 
-                def run(address: str = cluster.scheduler_address) -> None:
-                    score(
-                        yard,
-                        "trip_acceptance",
-                        ParquetSource(inputs),
-                        work / "dask.parquet",
-                        chunk_rows=args.dask_chunk_rows,
-                        engine="dask",
-                        scheduler=address,
-                    )
-
-                run()  # warm-up: every worker loads Feast and the model once
-                results[f"dask_{workers}_s"] = _best(run, args.repeat)
-            print(f"dask, {workers} worker(s):        {results[f'dask_{workers}_s']:.2f}s")
-        results["dask_speedup_2_vs_1"] = results["dask_1_s"] / results["dask_2_s"]
-        print(f"dask speed-up 2 vs 1 worker: {results['dask_speedup_2_vs_1']:.2f}x")
-        same = pd.read_parquet(work / "dask.parquet").equals(pd.read_parquet(work / "local.parquet"))
-        results["dask_output_equals_local"] = bool(same)
-        print(f"dask output equals local output: {same}")
-    print(f"local output equals by hand: {results['local_equals_by_hand']}")
-
-    out = Path(__file__).parent / "results" / "batch.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written {out}")
+    work = Path(args.work or tempfile.gettempdir()) / f"modelyard-bench-batch-{args.rows}"
+    repo, inputs, onnx_file = set_up(work, args.rows)
+    results: dict[str, Any] = {"rows": args.rows, "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
+    if args.mode in ("cold", "both"):
+        results["cold"] = cold(repo, inputs, onnx_file, work, args.rounds)
+        print(f"  outputs: {results['cold']['equal']}")
+    if args.mode in ("warm", "both"):
+        results["warm"] = warm(repo, inputs, onnx_file, work, args.rounds)
+        print(f"  outputs: {results['warm']['equal']}")
+    if args.profile:
+        profile_fresh(score_cmd(repo, inputs, work / "profile.parquet"), "batch_score_cold")
+        if "warm" in results:
+            profile_here(results["warm"]["_profile"], "batch_score_warm")
+    results.get("warm", {}).pop("_profile", None)
+    if args.dask:
+        results["dask"] = dask_bench(args)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "batch.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"written {RESULTS / 'batch.json'}")
 
 
 if __name__ == "__main__":

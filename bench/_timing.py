@@ -1,0 +1,122 @@
+"""Timing helpers shared by the benchmarks: interleaved rounds, fresh-process runs, summaries, profiles.
+
+Every benchmark compares a modelyard side against a baseline that does not call modelyard. On a
+shared machine a burst of other work would hit only whichever side runs at that moment, so the
+sides run interleaved, round after round, each round in a rotated order; the summary gives the
+min, median and max of each side and the ratio of medians (and of minimums).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_fresh(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None) -> float:
+    """Wall seconds of ``cmd`` in a new process, from spawn to exit (raises if it fails)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        list(cmd), env={**os.environ, **(env or {})}, cwd=cwd, capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return seconds
+
+
+def interleaved(cases: Mapping[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Each case's wall times over ``rounds`` rounds, the order rotated every round."""
+    names = list(cases)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            started = time.perf_counter()
+            cases[name]()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def summary(times: Sequence[float]) -> dict[str, float]:
+    return {"min": min(times), "median": statistics.median(times), "max": max(times), "n": len(times)}
+
+
+def report(title: str, times: Mapping[str, Sequence[float]], baseline: str) -> dict[str, object]:
+    """Print a min/median/max table with ratios of medians and of minimums to ``baseline``; return it."""
+    base = summary(times[baseline])
+    print(f"\n{title}")
+    print(f"  {'case':<40} {'min':>8} {'median':>8} {'max':>8}   x baseline (median / min)")
+    rows: dict[str, object] = {}
+    for name, values in times.items():
+        s = summary(values)
+        ratio_median, ratio_min = s["median"] / base["median"], s["min"] / base["min"]
+        print(
+            f"  {name:<40} {s['min']:>8.2f} {s['median']:>8.2f} {s['max']:>8.2f}   "
+            f"{ratio_median:.2f} / {ratio_min:.2f}"
+        )
+        rows[name] = {**s, "x_median": ratio_median, "x_min": ratio_min}
+    return rows
+
+
+def profile_fresh(
+    cmd: Sequence[str], name: str, *, top: int = 30, env: Mapping[str, str] | None = None
+) -> Path:
+    """Run a Python command (``[python, args...]``) in a fresh process under cProfile (and py-spy if
+    installed); write the summary (top ``top`` by cumulative time) to ``results/<name>.txt``."""
+    RESULTS.mkdir(exist_ok=True)
+    prof = RESULTS / f"{name}.prof"
+    python, *args = cmd
+    if args[:1] == ["-m"]:
+        profiled = [python, "-m", "cProfile", "-o", str(prof), "-m", *args[1:]]
+    else:
+        profiled = [python, "-m", "cProfile", "-o", str(prof), *args]
+    run_fresh(profiled, env=env)
+    text = RESULTS / f"{name}.txt"
+    with text.open("w") as out:
+        stats = pstats.Stats(str(prof), stream=out)
+        stats.sort_stats("cumulative").print_stats(top)
+        stats.sort_stats("tottime").print_stats(top)
+    spy = shutil.which("py-spy")
+    if spy:
+        run_fresh(
+            [
+                spy,
+                "record",
+                "--format",
+                "speedscope",
+                "-o",
+                str(RESULTS / f"{name}.speedscope.json"),
+                "--",
+                *cmd,
+            ],
+            env=env,
+        )
+    print(f"  profile of {name}: {text}" + (" (+ py-spy speedscope)" if spy else ""))
+    return text
+
+
+def profile_here(fn: Callable[[], object], name: str, *, top: int = 30) -> Path:
+    """cProfile ``fn()`` in this process; summary written like :func:`profile_fresh`."""
+    RESULTS.mkdir(exist_ok=True)
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    text = RESULTS / f"{name}.txt"
+    with text.open("w") as out:
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(top)
+        stats.sort_stats("tottime").print_stats(top)
+    print(f"  profile of {name}: {text}")
+    return text
+
+
+PY = sys.executable
