@@ -146,17 +146,17 @@ def parse_pairs(
     pairs: Sequence[str], keys: Sequence[str], types: Mapping[str, str], *, option: str
 ) -> dict[str, list[Any]]:
     """``NAME=VALUE`` options (``option``: --entity, --request) as typed columns, every name required."""
-    what = "an entity key" if option == "--entity" else "a request field"
+    what, its = ("an entity key", "its keys are") if option == "--entity" else ("a request field", "it takes")
     columns: dict[str, list[Any]] = {key: [] for key in keys}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             example = keys[0] if keys else "name"
-            raise BadRequest(f"{option} {pair!r}: expected NAME=VALUE, e.g. {option} {example}=1001")
+            raise BadRequest(f"{option} {pair!r}: expected KEY=VALUE, e.g. {option} {example}=1001")
         if key not in columns:
             raise BadRequest(
-                f"{option} {key}: not {what} of this model; it takes: {', '.join(keys) or '(none)'}"
+                f"{option} {key}: not {what} of this model; {its}: {', '.join(keys) or '(none)'}"
             )
         columns[key].append(_convert(raw, types.get(key), key, option))
     missing = [key for key, values in columns.items() if not values]
