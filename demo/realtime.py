@@ -34,7 +34,7 @@ MODEL_YAML = f"""
       params: {{C: 1.0}}
     monitors:
       - name: freshness
-        detector: {{plugin: freshness, max_lag_seconds: 10}}
+        detector: {{plugin: freshness, settings: {{max_lag_seconds: 10}}}}
 """
 
 
