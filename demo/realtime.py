@@ -81,7 +81,9 @@ def realtime_act(
             f"(changed: {after['score'] != before['score']})"
         )
         missing = server.client.post(f"/v1/models/{LIVE}/predict", json={"entities": body["entities"]})
-        console.print(f"without the trip's distance: {missing.status_code} {missing.json().get('error')}")
+        console.print(
+            f"without the trip's distance: {missing.status_code} {missing.json().get('error')}", markup=False
+        )
         console.print("materialization stops here; the freshness monitor allows 10 s of lag")
         time.sleep(12)
     finally:
