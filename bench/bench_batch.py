@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import PY, RESULTS, interleaved, profile_fresh, profile_here, report, run_fresh  # noqa: E402
+from _timing import PY, RESULTS, interleaved, profile_fresh, profile_here, report, run_fresh
 
 NUMERIC = [
     "conv_rate",

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from drift_data import feature_lists, make_frame  # noqa: E402
+from drift_data import feature_lists, make_frame
 
-from modelyard.monitoring.profile import Profile  # noqa: E402
-from modelyard.plugins.testing import make_host  # noqa: E402
+from modelyard.monitoring.profile import Profile
+from modelyard.plugins.testing import make_host
 
 SHIFTS = {
     "num_normal": 0.1,

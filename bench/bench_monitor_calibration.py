@@ -36,10 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from monitor_data import SCENARIOS, make_frame  # noqa: E402
+from monitor_data import SCENARIOS, make_frame
 
-from modelyard.monitoring.profile import Profile  # noqa: E402
-from modelyard.plugins.testing import make_host  # noqa: E402
+from modelyard.monitoring.profile import Profile
+from modelyard.plugins.testing import make_host
 
 DETECTORS = ["drift", "ks", "wasserstein", "psi", "chi2", "jensen_shannon", "quality"]
 
@@ -80,7 +80,7 @@ def _column_verdicts(name: str, results) -> dict[str, bool]:
     """Per column: did any check of this detector fail on it (quality has several checks per column)."""
     out: dict[str, bool] = {}
     for r in results:
-        if r.feature is None or "skipped" in r.details and not r.drifted:
+        if r.feature is None or ("skipped" in r.details and not r.drifted):
             continue
         out[r.feature] = out.get(r.feature, False) or r.drifted
     return out
@@ -203,7 +203,7 @@ def main() -> int:
     print(f"{'change':<36}{'detector':<12}" + "".join(f"{n:>12,}" for n in args.sizes))
     for s in SCENARIOS:
         for d in ("drift", "quality", "evidently"):
-            if d == "quality" and "quality" not in s.detectors or d == "evidently" and not evidently:
+            if (d == "quality" and "quality" not in s.detectors) or (d == "evidently" and not evidently):
                 continue
             row = []
             for n in args.sizes:

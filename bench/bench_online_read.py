@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "serving"))
 
-import srv_feast_repo  # noqa: E402
+import srv_feast_repo
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SERVICE = "ride_features"

@@ -112,10 +112,12 @@ def test_a_plugin_from_another_distribution_is_in_the_image(tmp_path: Path) -> N
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     run = subprocess.run(
-        [sys.executable, "-m", "modelyard.cli.main", "--repo", str(yard), "containerize"]
-        + ["--out", str(tmp_path / "build"), "--json"]
-        # modelyard's own wheel is another test's subject: skip its build here
-        + ["--modelyard-requirement", "modelyard[serve]"],
+        [
+            *(sys.executable, "-m", "modelyard.cli.main", "--repo", str(yard), "containerize"),
+            *("--out", str(tmp_path / "build"), "--json"),
+            # modelyard's own wheel is another test's subject: skip its build here
+            *("--modelyard-requirement", "modelyard[serve]"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -198,7 +200,7 @@ def test_a_venv_from_the_image_requirements_serves_every_flavor(make_example_rep
         "class Constant:\n    def predict(self, frame):\n        return [1] * len(frame)\n"
     )
     sys.path.insert(0, str(tmp_path))
-    from constant_model import Constant  # noqa: E402 - written just above
+    from constant_model import Constant  # written just above
 
     yard.registry.register("trip_python", Constant(), feature_names=cols, flavor="python")
     for model in ("trip_acceptance", "trip_onnx", "trip_python"):

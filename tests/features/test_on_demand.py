@@ -83,7 +83,7 @@ def test_request_data_is_checked_by_name_and_type(tmp_path) -> None:
     ok = {"trip_distance_km": [1.5], "pickup_hour": [8]}
     with pytest.raises(BadRequest, match=r"missing request field\(s\): pickup_hour \(INT64\)"):
         reader.read({"driver_id": [1]}, {"trip_distance_km": [1.5]})
-    with pytest.raises(BadRequest, match="'pickup_hour'.*must be an integer; row 0 is str"):
+    with pytest.raises(BadRequest, match=r"'pickup_hour'.*must be an integer; row 0 is str"):
         reader.read({"driver_id": [1]}, {**ok, "pickup_hour": ["8"]})
     with pytest.raises(BadRequest, match="unknown request field"):
         reader.read({"driver_id": [1]}, {**ok, "speed": [3]})

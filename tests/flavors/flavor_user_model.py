@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 
@@ -9,7 +11,7 @@ import pandas as pd
 class SurgeRule:
     """Predicts 1 when the trip is long at a busy hour; probability from a logistic curve."""
 
-    feature_names = ["distance_km", "hour"]
+    feature_names: ClassVar[list[str]] = ["distance_km", "hour"]
 
     def __init__(self, threshold_km: float, busy_hours: list[int], steepness: float = 1.0) -> None:
         self.threshold_km = threshold_km

@@ -26,11 +26,11 @@ pytest.importorskip(
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-from example_models import CATEGORICAL, NUMERIC  # noqa: E402
-from example_models import pipeline as make_pipeline  # noqa: E402
-from srv_helpers import entities, free_port, running_server  # noqa: E402
+from example_models import CATEGORICAL, NUMERIC
+from example_models import pipeline as make_pipeline
+from srv_helpers import entities, free_port, running_server
 
-from modelyard.errors import SchemaMismatch  # noqa: E402
+from modelyard.errors import SchemaMismatch
 
 MODEL = "trip_acceptance"
 COLUMNS = NUMERIC + CATEGORICAL

@@ -124,7 +124,7 @@ def test_model_threads_size_onnxruntimes_pool(tmp_path: Path, classifier: Any, f
         if (os.cpu_count() or 1) >= 2:  # onnxruntime's default: a pool thread per further core
             assert _native_threads() > before
         np.testing.assert_array_equal(default.predict_proba(frame), expected)
-        with pytest.raises(ValueError, match="0 .* or more"):
+        with pytest.raises(ValueError, match=r"0 .* or more"):
             set_model_threads(-1)
         assert model_threads() == 0  # a refused value changes nothing
     finally:

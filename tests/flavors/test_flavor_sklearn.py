@@ -125,7 +125,7 @@ def test_metadata_trusting_a_foreign_module_is_refused(tmp_path: Path, classifie
     meta = json.loads((tmp_path / METADATA_FILE).read_text())
     meta["trusted_types"].append("os.system")
     (tmp_path / METADATA_FILE).write_text(json.dumps(meta))
-    with pytest.raises(FlavorError, match="os.system"):
+    with pytest.raises(FlavorError, match=r"os.system"):
         SklearnFlavor().load(tmp_path)
 
 
@@ -149,5 +149,5 @@ def test_unfitted_and_foreign_objects_are_refused(tmp_path: Path) -> None:
         flavor.save(LogisticRegression(), tmp_path)
     with pytest.raises(FlavorError, match="scikit-learn estimators"):
         flavor.save(object(), tmp_path)
-    with pytest.raises(FlavorError, match="no modelyard-artifact.json"):
+    with pytest.raises(FlavorError, match=r"no modelyard-artifact.json"):
         flavor.load(tmp_path)

@@ -212,7 +212,7 @@ def test_a_damaged_spool_file_is_set_aside_and_the_rest_delivered(
     with PredictionLogger(memory_sink, flush_interval=0.01, max_buffer=10, spool_dir=tmp_path) as logger:
         for r in records:
             logger.log(r)
-    first, second = sorted(tmp_path.glob("spool-*.parquet"))
+    first, _second = sorted(tmp_path.glob("spool-*.parquet"))
     first.write_bytes(b"PAR1 garbage")
     memory_sink.down = False
     with PredictionLogger(memory_sink, flush_interval=0.01, spool_dir=tmp_path):

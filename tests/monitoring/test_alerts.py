@@ -29,7 +29,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 length = int(self.headers["Content-Length"])
                 payload = json.loads(self.rfile.read(length))
                 receiver.attempts += 1
@@ -132,7 +132,7 @@ def test_webhook_times_out_then_retries(receiver_factory) -> None:
         .build({"url": receiver.url, "timeout": 0.2, "retries": 1, "backoff": 0.01})
     )
     started = time.monotonic()
-    with pytest.raises(MonitoringError, match="timed out|Timeout"):
+    with pytest.raises(MonitoringError, match=r"timed out|Timeout"):
         alerter.send(_alert())
     assert time.monotonic() - started < 2.0
     assert receiver.attempts == 2

@@ -195,7 +195,7 @@ def test_report_html_and_json(served, tmp_path: Path) -> None:
 
 
 def test_a_version_without_snapshot_is_skipped_and_the_others_still_judged(served, caplog) -> None:
-    yard, frame, version, listener = served
+    yard, frame, version, _listener = served
     bare = yard.registry.register(MODEL, AcceptsWhenRated())  # no snapshot: no reference profile
     now = datetime.now(timezone.utc)
     sample = frame.iloc[:300]
@@ -213,7 +213,7 @@ def test_a_version_without_snapshot_is_skipped_and_the_others_still_judged(serve
 def test_fallback_rows_are_not_judged(served) -> None:
     from modelyard.monitoring.runner import read_window
 
-    yard, frame, version, _ = served
+    yard, _frame, version, _ = served
     now = datetime.now(timezone.utc)
     names = yard.features.feature_names(MODEL)
     with open_prediction_logger(yard) as log:

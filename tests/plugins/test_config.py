@@ -152,7 +152,7 @@ def test_env_is_expanded_before_validation(tmp_path, write_yard, monkeypatch) ->
 
 
 def test_missing_file_and_bad_yaml(tmp_path, write_yard) -> None:
-    with pytest.raises(ConfigError, match="no modelyard.yaml here; run 'modelyard init'"):
+    with pytest.raises(ConfigError, match=r"no modelyard.yaml here; run 'modelyard init'"):
         load_config(tmp_path)
     (tmp_path / "modelyard.yaml").write_text("project: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
@@ -173,5 +173,5 @@ def test_unknown_model_lists_declared(tmp_path, write_yard) -> None:
     from modelyard.errors import ModelNotFound
 
     yard = Yard.load(write_yard(tmp_path / "y", MODEL))
-    with pytest.raises(ModelNotFound, match="unknown model 'chrun'; .* declares: churn"):
+    with pytest.raises(ModelNotFound, match=r"unknown model 'chrun'; .* declares: churn"):
         yard.model("chrun")

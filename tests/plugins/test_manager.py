@@ -31,7 +31,7 @@ def _module(name: str, **attrs: object) -> types.ModuleType:
 def test_first_party_plugins_load_through_entry_points() -> None:
     host = PluginHost.from_entry_points()
     infos = {info.name: info for info in host.plugins()}
-    assert FIRST_PARTY <= set(infos)
+    assert set(infos) >= FIRST_PARTY
     for name in FIRST_PARTY:
         assert infos[name].distribution == "modelyard"
         assert infos[name].version
@@ -98,12 +98,12 @@ def test_misspelled_hook_name_is_an_error_naming_plugin_and_distribution(make_di
     assert "unknown hook 'modelyard_detector'" in str(failure)
     assert "modelyard_detectors" in str(failure)  # the known hooks are listed
     assert host.pm.get_plugin("typo") is None
-    assert FIRST_PARTY <= {i.name for i in host.plugins() if i.error is None}
+    assert {i.name for i in host.plugins() if i.error is None} >= FIRST_PARTY
 
 
 def test_misspelled_prefix_is_caught_too() -> None:
     @hookimpl
-    def modelyrad_detectors():  # noqa: ANN202 - a typo in the project prefix
+    def modelyrad_detectors():  # a typo in the project prefix
         return []
 
     with pytest.raises(PluginValidationError, match="unknown hook 'modelyrad_detectors'"):
@@ -131,9 +131,9 @@ def test_wrong_signature_names_plugin_and_distribution(make_dist) -> None:
         make_host(_module("sig_by_hand", modelyard_on_alert=host_failure_impl()), builtins=False)
 
 
-def host_failure_impl():  # noqa: ANN201 - a hookimpl with an argument the spec lacks
+def host_failure_impl():  # a hookimpl with an argument the spec lacks
     @hookimpl
-    def modelyard_on_alert(alert, severity):  # noqa: ANN001, ANN202
+    def modelyard_on_alert(alert, severity):
         return None
 
     return modelyard_on_alert
@@ -143,7 +143,7 @@ def test_fewer_arguments_than_the_spec_is_fine() -> None:
     seen = []
 
     @hookimpl
-    def modelyard_on_alert():  # noqa: ANN202
+    def modelyard_on_alert():
         seen.append("called")
 
     host = make_host(_module("few_args", modelyard_on_alert=modelyard_on_alert), builtins=False)
@@ -166,7 +166,7 @@ def test_plugin_failing_to_import_is_reported_and_others_load(
     info = next(i for i in host.plugins() if i.name == "broken")
     assert info.version == "0.0.1" and "this_module_does_not_exist_xyz" in info.error
     assert "fine-detector" in host.detectors()
-    assert FIRST_PARTY <= {i.name for i in host.plugins() if i.error is None}
+    assert {i.name for i in host.plugins() if i.error is None} >= FIRST_PARTY
 
     # A config selecting what the broken plugin would have provided fails clearly.
     yard = write_yard(
@@ -237,7 +237,7 @@ def test_disable_autoload_keeps_only_first_party(make_dist, detector_plugin, mon
     host = PluginHost.from_entry_points()
     names = {i.name for i in host.plugins()}
     assert "third" not in names
-    assert FIRST_PARTY <= names
+    assert names >= FIRST_PARTY
     monkeypatch.setenv("MODELYARD_DISABLE_PLUGIN_AUTOLOAD", "0")
     assert "third" in {i.name for i in PluginHost.from_entry_points().plugins()}
 
@@ -270,7 +270,7 @@ def test_make_host_is_isolated(make_dist, detector_plugin, monkeypatch) -> None:
     make_dist("installed-dist", "installed", detector_plugin("installed-detector"))
 
     @hookimpl
-    def modelyard_detectors():  # noqa: ANN202
+    def modelyard_detectors():
         yield DetectorSpec(name="mine", summary="under test", factory="collections:OrderedDict")
 
     mine = _module("my_plugin_under_test", modelyard_detectors=modelyard_detectors)
@@ -301,7 +301,7 @@ def test_event_hooks_survive_a_failing_listener(caplog) -> None:
     calls = []
 
     @hookimpl
-    def modelyard_on_promote(event):  # noqa: ANN001, ANN202
+    def modelyard_on_promote(event):
         raise RuntimeError("listener broke")
 
     bad = _module("bad_listener", modelyard_on_promote=modelyard_on_promote)
@@ -410,7 +410,7 @@ def test_plugin_failing_in_one_role_is_dropped_from_all(make_dist) -> None:
 
 @pytest.mark.parametrize("option", ["wrapper", "hookwrapper", "tryfirst", "trylast"])
 def test_wrappers_and_ordering_options_are_refused_at_load(option) -> None:
-    def modelyard_on_alert(alert):  # noqa: ANN001, ANN202
+    def modelyard_on_alert(alert):
         yield
 
     plugin = _module("wrapping", modelyard_on_alert=hookimpl(**{option: True})(modelyard_on_alert))

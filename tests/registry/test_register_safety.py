@@ -28,7 +28,7 @@ def test_an_artifact_its_flavor_cannot_load_is_not_registered(registry: Registry
     meta = json.loads((tmp_path / "tree" / METADATA_FILE).read_text())
     meta["trusted_types"] = [t for t in meta["trusted_types"] if not t.endswith("._tree.Tree")]
     (tmp_path / "tree" / METADATA_FILE).write_text(json.dumps(meta))
-    with pytest.raises(RegistryError, match="does not load with the 'sklearn' flavor.*nothing was stored"):
+    with pytest.raises(RegistryError, match=r"does not load with the 'sklearn' flavor.*nothing was stored"):
         registry.register("m", tmp_path / "tree")
     assert "m" not in registry.backend.list_models()
     registry.register("m", ThresholdModel(0.5))  # a loadable one still goes in

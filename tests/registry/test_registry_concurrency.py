@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 
 from modelyard.registry.types import VersionDraft
@@ -53,7 +54,7 @@ def test_two_processes_promoting_at_once(db_url: str) -> None:
     assert len(history) == 2 * MOVES
     # each move starts where the previous one ended: no lost or interleaved update
     assert history[0].from_version is None
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         assert after.from_version == before.to_version
     assert [e.revision for e in history] == list(range(1, 2 * MOVES + 1))
     assert backend.alias_revision() == 2 * MOVES

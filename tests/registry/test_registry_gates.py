@@ -98,7 +98,7 @@ def test_a_plugin_vetoes_before_the_move_and_force_does_not_override(tmp_path: P
     broken = Veto(lambda r: 1 / 0 if r.candidate.version == 3 else None)
     registry, _ = _yard(tmp_path, freeze, broken)
     registry.promote("m", 1, reason="ok")
-    with pytest.raises(PromotionRefused, match="vetoed by plugin .*change freeze"):
+    with pytest.raises(PromotionRefused, match=r"vetoed by plugin .*change freeze"):
         registry.promote("m", 4, reason="blocked", force=True)
     with pytest.raises(PromotionRefused, match="ZeroDivisionError"):
         registry.promote("m", 3, reason="the gatekeeper fails: closed", force=True)

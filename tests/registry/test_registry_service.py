@@ -52,7 +52,7 @@ def test_a_tampered_artifact_is_refused_and_names_the_version(registry: Registry
     assert registry.get_version("m", 1) == v  # nothing changed in the registry
 
 
-def test_promote_and_rollback_fire_hooks_and_resolve_aliases(registry: Registry, recorder) -> None:  # noqa: ANN001
+def test_promote_and_rollback_fire_hooks_and_resolve_aliases(registry: Registry, recorder) -> None:
     for threshold in (0.2, 0.5, 0.8):
         registry.register("m", ThresholdModel(threshold))
     registry.promote("m", 1, reason="first", actor="ann")

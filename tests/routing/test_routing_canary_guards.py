@@ -164,5 +164,5 @@ def test_monitor_guard_reads_monitor_results_for_the_version() -> None:
 def test_bad_guard_config_names_the_key() -> None:
     with pytest.raises(ConfigError, match=r"models.rides.deployment.guards.1"):
         parse_guards([{"type": "error_rate", "max": 0.1}, {"type": "latency"}], model="rides")
-    with pytest.raises(ConfigError, match="guards.0"):
+    with pytest.raises(ConfigError, match=r"guards.0"):
         parse_guards([{"type": "p99"}], model="rides")

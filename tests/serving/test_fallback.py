@@ -8,6 +8,7 @@ back they answer from the store again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -42,10 +43,8 @@ def redis(tmp_path_factory):
         pytest.skip(f"cannot start a private Redis for the fallback tests: {exc}")
     server.start()
     yield server
-    try:
+    with contextlib.suppress(Exception):  # best-effort cleanup
         server.stop()
-    except Exception:  # noqa: BLE001 - best effort cleanup
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +107,7 @@ def test_config_rejects_cache_fallback_without_a_cache(servers) -> None:
     from modelyard.serving.pipeline import PredictionService
 
     _, (_, state), _ = servers
-    with pytest.raises(ConfigError, match="serving.online_store_fallback"):
+    with pytest.raises(ConfigError, match=r"serving.online_store_fallback"):
         PredictionService(state.table, cache=None, online_store_fallback="cache")
 
 

@@ -7,6 +7,7 @@ versions and readiness says "degraded" until the database is back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -34,10 +35,8 @@ def servers(tmp_path_factory):
     postgres.start()
     yield redis, postgres
     for server in (redis, postgres):
-        try:
+        with contextlib.suppress(Exception):  # best-effort cleanup
             server.stop()
-        except Exception:  # noqa: BLE001 - best effort cleanup
-            pass
     postgres.remove()
 
 
@@ -153,7 +152,7 @@ def test_redis_down_is_503_naming_the_store_then_recovers(served) -> None:
 
 
 def test_registry_down_keeps_serving_and_reports_degraded(served) -> None:
-    yard, url, state, _, postgres = served
+    yard, url, _state, _, postgres = served
     body = _body(yard, offset=60)
     postgres.stop()
     try:

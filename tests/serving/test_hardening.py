@@ -132,7 +132,7 @@ def test_binding_a_reachable_address_needs_tokens_or_insecure() -> None:
     check_bind("127.0.0.1", none)
     check_bind("::1", none)
     check_bind("localhost", none)
-    with pytest.raises(ConfigError, match="refusing to serve on 0.0.0.0 without authentication"):
+    with pytest.raises(ConfigError, match=r"refusing to serve on 0.0.0.0 without authentication"):
         check_bind("0.0.0.0", none)
     check_bind("0.0.0.0", none, insecure=True)
     check_bind("0.0.0.0", Tokens.load(None, {"MODELYARD_TOKENS_PREDICT": PREDICT}))

@@ -60,7 +60,7 @@ def _body(yard, n: int = 1, offset: int = 0) -> dict:
 
 
 def test_cache_hit_is_marked_and_keyed_on_features_not_request_id(served) -> None:
-    yard, url, state = served
+    yard, url, _state = served
     body = _body(yard, 2, offset=10)
     first = httpx.post(f"{url}/v1/models/trip_acceptance/predict", json={**body, "request_id": "one"}).json()
     second = httpx.post(f"{url}/v1/models/trip_acceptance/predict", json={**body, "request_id": "two"}).json()

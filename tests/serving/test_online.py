@@ -83,7 +83,7 @@ def test_every_value_type_is_covered(redis_feast_repo, decoder: str) -> None:
 
 def test_string_keys_and_subset_service(redis_feast_repo) -> None:
     repo, _ = redis_feast_repo
-    store, fast, slow = _readers(repo, "zone_features")
+    _store, fast, slow = _readers(repo, "zone_features")
     entities = {"zone_id": [*data.ZONES, "nowhere"]}
     assert fast.read(entities) == slow.read(entities)
     assert fast.read(entities)["surge"] == [1.0, 1.5, 2.25, None]
@@ -128,5 +128,5 @@ def test_unreachable_store_names_it(redis_feast_repo) -> None:
         fast.entity_keys,
         store_label="redis 127.0.0.1:1",
     )
-    with pytest.raises(OnlineStoreUnavailable, match="online store .redis 127.0.0.1:1. is unreachable"):
+    with pytest.raises(OnlineStoreUnavailable, match=r"online store .redis 127.0.0.1:1. is unreachable"):
         dead.read({"driver_id": [1001]})

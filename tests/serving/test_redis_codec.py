@@ -445,7 +445,7 @@ def test_batch_commands_equal_commands_built_key_by_key(n: int) -> None:
         )
         resp_fields = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields)
         segments = [b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n" % (len(fields) + 2, key_size) + prefix + heads[0]]
-        segments += heads[1:] + [project + b"\r\n" + resp_fields]
+        segments += [*heads[1:], project + b"\r\n" + resp_fields]
         templates.append(HmgetTemplate(segments, keys, types))
         encoders = [key_encoder(k, t) for k, t in zip(keys, types, strict=True)]
         want += [

@@ -45,7 +45,7 @@ def test_configuration_errors_name_the_problem_and_register_nothing(example_repo
             train_model(Yard.load(example_repo), "trip_acceptance")
 
     edit_models(example_repo, trip_acceptance={"training": dict(good, entities="data/missing.parquet")})
-    with pytest.raises(TrainingError, match="missing.parquet does not exist"):
+    with pytest.raises(TrainingError, match=r"missing.parquet does not exist"):
         train_model(Yard.load(example_repo), "trip_acceptance")
     edit_models(example_repo, trip_acceptance={"training": None})
     with pytest.raises(TrainingError, match="has no training section"):

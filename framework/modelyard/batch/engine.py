@@ -326,13 +326,16 @@ class _ParquetSink:
             writer = None
             with open(self.path, "r+b") as synced:
                 os.fsync(synced.fileno())
-        except BaseException as exc:  # handed to the caller by put() or close()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by put() or close()
             self._error = exc
         finally:
             if writer is not None:
                 try:
                     writer.close()
-                except Exception as exc:  # the file is deleted anyway: keep the first error
+                except (
+                    OSError,
+                    pa.ArrowException,
+                ) as exc:  # the file is deleted anyway: keep the first error
                     logger.debug("closing the batch output after an error failed: %s", exc)
 
 

@@ -120,7 +120,7 @@ def load_scorer(
     def load() -> None:
         try:
             loaded.set_result(registry.load_predictor(model_version))
-        except BaseException as exc:  # raised to the scorer's caller by Future.result()
+        except BaseException as exc:  # noqa: BLE001 - raised to the scorer's caller by Future.result()
             loaded.set_exception(exc)
 
     threading.Thread(target=load, name="modelyard-batch-load-model", daemon=True).start()

@@ -57,11 +57,8 @@ def write_build_context(
     out = Path(out).resolve()
     if out == yard.path and copy_repo:
         copy_repo = False
-    if copy_repo and out.exists() and any(out.iterdir()):
-        if not (out / "Dockerfile").exists():
-            raise ConfigError(
-                f"{out} is not empty and holds no earlier build context; choose an empty directory"
-            )
+    if copy_repo and out.exists() and any(out.iterdir()) and not (out / "Dockerfile").exists():
+        raise ConfigError(f"{out} is not empty and holds no earlier build context; choose an empty directory")
     out.mkdir(parents=True, exist_ok=True)
     image = out / IMAGE_DIR
     if image.exists():

@@ -68,7 +68,7 @@ def parse_definitions(repo_path: str | os.PathLike[str]) -> RepoContents:
     try:
         with _inside(repo, names):
             return repo_operations.parse_repo(repo)
-    except Exception as exc:  # noqa: BLE001 - the user's definitions can raise anything
+    except Exception as exc:  # the user's definitions can raise anything
         raise DefinitionError(_definition_problem(repo, exc)) from exc
     finally:
         repo_operations.get_repo_files = feast_files

@@ -130,9 +130,11 @@ def check_rows(
             out[name] = conform_column(frame[name], vt, name=name)
         except (ValueError, TypeError, OverflowError) as exc:
             raise BadRequest(f"push column {name!r} cannot be read as Feast type {vt}: {exc}") from None
-        if vt in {"INT64", "INT32", "STRING"} and name in {c.name for v in views for c in v.entity_columns}:
-            if out[name].isna().any():
-                raise BadRequest(f"push column {name!r} is a join key and has a missing value")
+        is_key = vt in {"INT64", "INT32", "STRING"} and name in {
+            c.name for v in views for c in v.entity_columns
+        }
+        if is_key and out[name].isna().any():
+            raise BadRequest(f"push column {name!r} is a join key and has a missing value")
     return out
 
 
@@ -190,7 +192,7 @@ def push(
         raise OnlineStoreUnavailable(
             f"pushing to {source!r} failed, the store is unreachable: {exc}"
         ) from None
-    except Exception as exc:  # noqa: BLE001 - Feast and the store clients raise many types
+    except Exception as exc:  # Feast and the store clients raise many types
         if _is_connection_error(exc):
             raise OnlineStoreUnavailable(
                 f"pushing to {source!r} failed, the online store is unreachable: {exc}; retrying is safe"

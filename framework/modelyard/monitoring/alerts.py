@@ -125,7 +125,7 @@ def raise_alert(alert: Alert, *, host: PluginHost, alerters: Iterable[Alerter] =
     for alerter in alerters:
         try:
             alerter.send(alert)
-        except Exception:  # noqa: BLE001 - one broken channel must not silence the others
+        except Exception:  # one broken channel must not silence the others
             logger.exception(
                 "alerter %s failed to deliver the alert on %s", type(alerter).__name__, alert.model
             )

@@ -417,7 +417,7 @@ class Profile:
                 n,
                 MIN_REFERENCE_ROWS,
             )
-        n_hold = int(round(n * holdout)) if n >= 10 else 0
+        n_hold = round(n * holdout) if n >= 10 else 0
         order = rng.permutation(n)
         hold_idx, fit_idx = np.sort(order[:n_hold]), np.sort(order[n_hold:])
         profiles: dict[str, FeatureProfile] = {}

@@ -402,7 +402,7 @@ class PluginHost:
             self._trace("modelyard_veto_promotion [plugin %s] %r", name, request)
             try:
                 reason = impl.function(**({"request": request} if "request" in impl.argnames else {}))
-            except Exception as exc:  # noqa: BLE001 - fail closed: a broken gatekeeper blocks
+            except Exception as exc:  # fail closed: a broken gatekeeper blocks
                 logger.exception("plugin %r failed in modelyard_veto_promotion", name)
                 reason = f"the plugin failed ({type(exc).__name__}: {exc})"
             if reason:
@@ -417,7 +417,7 @@ class PluginHost:
             self._trace("%s [plugin %s] %r", hook_name, self.pm.get_name(impl.plugin), args)
             try:
                 impl.function(**args)
-            except Exception:  # noqa: BLE001 - an event listener must not break the caller
+            except Exception:  # an event listener must not break the caller
                 logger.exception("plugin %r failed in %s", self.pm.get_name(impl.plugin), hook_name)
 
 

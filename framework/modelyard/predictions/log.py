@@ -265,7 +265,7 @@ class PredictionLogger:
             )
         try:
             self.sink.close()
-        except Exception:  # noqa: BLE001 - shutdown goes on; the error is logged
+        except Exception:  # shutdown goes on; the error is logged
             logger.exception("closing the prediction-log sink failed")
 
     def __enter__(self) -> PredictionLogger:
@@ -371,7 +371,7 @@ class PredictionLogger:
                     self._sink_call(self.sink.tick)
                 if waiters or stopping:
                     self._sink_call(self.sink.flush)
-            except Exception:  # noqa: BLE001 - the writer thread must survive anything
+            except Exception:  # the writer thread must survive anything
                 logger.exception("prediction-log writer failed; %d records dropped", len(pending))
                 self._lose_records(pending, "prediction log writer failed")
             finally:
@@ -474,7 +474,7 @@ class PredictionLogger:
     def _refuses(self, exc: BaseException) -> bool:
         try:
             return bool(self.sink.rejects(exc))
-        except Exception:  # noqa: BLE001 - a broken classifier means: not known to be the rows
+        except Exception:  # a broken classifier means: not known to be the rows
             logger.exception("the log sink's rejects() failed")
             return False
 
@@ -624,7 +624,7 @@ class PredictionLogger:
             size = claimed.stat().st_size
             try:
                 rows = pq.read_table(claimed).to_pylist()
-            except Exception:  # noqa: BLE001 - a damaged spool file is set aside, the rest goes on
+            except Exception:  # a damaged spool file is set aside, the rest goes on
                 logger.exception("unreadable prediction-log spool file %s; renamed to .bad", path)
                 os.replace(claimed, path.with_suffix(".bad"))
                 with self._lock:

@@ -61,9 +61,9 @@ class Change:
     @property
     def delta(self) -> float | None:
         """``b - a`` for two numbers, else ``None``."""
-        if isinstance(self.a, (int, float)) and isinstance(self.b, (int, float)):
-            if not isinstance(self.a, bool) and not isinstance(self.b, bool):
-                return float(self.b) - float(self.a)
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.a, self.b))
+        if numbers:
+            return float(self.b) - float(self.a)
         return None
 
     def to_dict(self) -> dict[str, Any]:

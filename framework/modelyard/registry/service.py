@@ -190,7 +190,7 @@ class Registry:
         """Load the artifact with its flavor's loader, as serving will: nothing unloadable is recorded."""
         try:
             build(self.host, flavor_name).load(artifact_dir)
-        except Exception as exc:  # noqa: BLE001 - any loader failure means: do not register
+        except Exception as exc:  # any loader failure means: do not register
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RegistryError(
                 f"cannot register {model}: its artifact does not load with the {flavor_name!r} flavor "

@@ -34,7 +34,7 @@ import math
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,10 +92,8 @@ def repo_on_path(repo: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
+        with suppress(ValueError):
             sys.path.remove(entry)
-        except ValueError:
-            pass
 
 
 def resolve_function(repo: Path, reference: str, *, model: str) -> Callable[..., Any]:
@@ -108,9 +106,11 @@ def resolve_function(repo: Path, reference: str, *, model: str) -> Callable[...,
     where = f"models.{model}.training.function"
     cached = sys.modules.get(module_name)
     cached_file = getattr(cached, "__file__", None)
-    if cached is not None and cached_file and not Path(cached_file).resolve().is_relative_to(repo.resolve()):
-        if (repo / (module_name.replace(".", "/") + ".py")).exists():
-            del sys.modules[module_name]
+    shadowed = (
+        cached is not None and cached_file and not Path(cached_file).resolve().is_relative_to(repo.resolve())
+    )
+    if shadowed and (repo / (module_name.replace(".", "/") + ".py")).exists():
+        del sys.modules[module_name]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -355,7 +355,7 @@ def _summary(
     return VariantSummary(
         variant=name,
         version=version,
-        requests=int(len(rows)),
+        requests=len(rows),
         share=float(len(rows) / total) if total else 0.0,
         errors=int(errs.sum()) if len(rows) else 0,
         error_rate=float(errs.mean()) if len(rows) else None,
@@ -367,7 +367,7 @@ def _summary(
         },
         predictions=_prediction_summary(ok, task) if len(ok) else {},
         metrics=_metrics(labelled, task) if len(labelled) else {},
-        labelled=int(len(labelled)),
+        labelled=len(labelled),
         units=int(units.loc[rows.index].nunique()) if len(rows) else 0,
         dropped=dropped,
     )

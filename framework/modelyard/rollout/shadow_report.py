@@ -64,7 +64,7 @@ def distribution(values: Any) -> dict[str, float | None]:
         return {"n": 0}
     q = np.quantile(arr, [0.05, 0.25, 0.5, 0.75, 0.95])
     return {
-        "n": int(len(arr)),
+        "n": len(arr),
         "mean": float(arr.mean()),
         "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
         "mean_abs": float(np.abs(arr).mean()),
@@ -133,8 +133,8 @@ def shadow_report(log: pd.DataFrame, *, task: str, tolerance: float = 0.0) -> li
             ShadowSummary(
                 variant=str(name),
                 version=int(versions[0]) if len(versions) == 1 else None,
-                requests=int(len(rows)),
-                paired=int(len(common)),
+                requests=len(rows),
+                paired=len(common),
                 errors=int(errs.sum()),
                 error_rate=float(errs.mean()) if len(rows) else None,
                 latency_p50_ms=_quantile(rows["latency_ms"], 0.5),

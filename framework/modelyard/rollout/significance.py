@@ -171,10 +171,7 @@ def _read(diff: float, var: float, plan: seq.Plan, n_eff: float, alpha: float) -
     """Interval, p-value and MDE of an estimate with variance ``var`` under ``plan``."""
     se = math.sqrt(var) if var > 0 else 0.0
     crit = seq.critical_z(plan, n_eff, alpha)
-    if se == 0:
-        z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
-    else:
-        z = diff / se
+    z = (0.0 if diff == 0 else math.copysign(math.inf, diff)) if se == 0 else diff / se
     return {
         "difference": diff,
         "se": se,

@@ -98,7 +98,7 @@ class ServingApp(FastAPI):
     ) -> None:
         try:
             response = await handler(request=Request(scope, receive), **params)
-        except Exception as exc:  # noqa: BLE001 - what FastAPI's error middleware would catch
+        except Exception as exc:  # what FastAPI's error middleware would catch
             logger.exception("unexpected error answering %s", scope["path"])
             response = response_for(exc)
         await response(scope, receive, send)

@@ -232,7 +232,7 @@ class ServingMetrics:
         while not self._closed.wait(interval):
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - metrics must never take the worker down
+            except Exception:  # metrics must never take the worker down
                 logger.exception("flushing serving metrics failed")
 
     def close(self) -> None:

@@ -268,7 +268,7 @@ class ModelTable:
         while not self._stop.wait(self.reload_interval):
             try:
                 self.poll()
-            except Exception:  # noqa: BLE001 - the poller must survive anything
+            except Exception:  # the poller must survive anything
                 logger.exception("model reload poll failed")
 
     # -- status ------------------------------------------------------------------------------

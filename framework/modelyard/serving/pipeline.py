@@ -673,7 +673,7 @@ class PredictionService:
                     raise ValueError(f"the model returned {len(values)} {name} for {len(rows)} rows")
         except ModelyardError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the model's own error, logged and reported to the caller
+        except Exception as exc:  # the model's own error, logged and reported to the caller
             raise _ModelRaised(served.name, loaded.version, exc) from exc
         return predictions, scores
 

@@ -118,7 +118,7 @@ async def metrics(request: Request) -> Response:
         state.metrics.update_log_stats(state.prediction_log.stats)
     try:
         state.metrics.update_freshness(state.yard.features.freshness())
-    except Exception:  # noqa: BLE001 - a registry hiccup must not take /metrics down
+    except Exception:  # a registry hiccup must not take /metrics down
         logger.warning("feature freshness is not available for /metrics", exc_info=True)
     body, content_type = state.metrics.render()
     return Response(body, media_type=content_type)

@@ -92,7 +92,7 @@ class ShadowPool:
             _, job = lane.jobs.popleft()
         try:
             job()
-        except Exception:  # noqa: BLE001 - a shadow never takes the pool down
+        except Exception:  # a shadow never takes the pool down
             logger.exception("shadow %s of %s failed outside the model call", key[1], key[0])
         with self._lock:
             lane.done += 1
@@ -106,7 +106,7 @@ class ShadowPool:
         if self._on_drop is not None:
             try:
                 self._on_drop(model, variant, rows, reason)
-            except Exception:  # noqa: BLE001 - counting must not break the request path
+            except Exception:  # counting must not break the request path
                 logger.exception("recording a dropped shadow job failed")
 
     def stats(self) -> dict[str, dict[str, int]]:

@@ -63,8 +63,8 @@ def build_state(
     yard: Yard,
     *,
     table: ModelTable | None = None,
-    cache: PredictionCache | None | bool = True,
-    prediction_log: PredictionLogger | None | bool = True,
+    cache: PredictionCache | bool | None = True,
+    prediction_log: PredictionLogger | bool | None = True,
 ) -> ServingState:
     """Load the models and open the cache and the prediction log the yard's config names.
 

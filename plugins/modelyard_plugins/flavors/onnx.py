@@ -175,7 +175,7 @@ def convert_sklearn(
     options = {id(final): {"zipmap": False}} if hasattr(final, "classes_") else None
     try:
         proto = skl_convert(clone, initial_types=initial_types, options=options, target_opset=TARGET_OPSET)
-    except Exception as exc:  # noqa: BLE001 - skl2onnx raises many kinds; name the estimator
+    except Exception as exc:  # skl2onnx raises many kinds; name the estimator
         raise FlavorError(
             f"skl2onnx could not convert the {type(estimator).__name__}: {type(exc).__name__}: {exc}; "
             "use the sklearn flavor for it, or convert it yourself and save the .onnx file"
@@ -245,7 +245,7 @@ def _describe_graph(data: bytes, feature_names: list[str] | None) -> dict[str, A
 
     try:
         session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+    except Exception as exc:  # onnxruntime raises its own exception types
         raise FlavorError(f"onnxruntime cannot load this ONNX model: {exc}") from exc
     graph_inputs = session.get_inputs()
     outputs = session.get_outputs()
@@ -349,7 +349,7 @@ class OnnxFlavor(Flavor):
             raise FlavorError(f"{directory} is an onnx artifact without its model file {path.name}")
         try:
             session = ort.InferenceSession(str(path), _session_options(), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        except Exception as exc:  # onnxruntime raises its own exception types
             raise FlavorError(f"onnxruntime cannot load {path}: {exc}") from exc
         return OnnxPredictor(session, meta)
 

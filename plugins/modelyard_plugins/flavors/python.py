@@ -158,7 +158,7 @@ class PythonFlavor(Flavor):
             sys.modules[module_name] = module  # dataclasses and pickling-free helpers look it up
             try:
                 spec.loader.exec_module(module)
-            except Exception as exc:  # noqa: BLE001 - user code: report any failure with its origin
+            except Exception as exc:  # user code: report any failure with its origin
                 del sys.modules[module_name]
                 raise FlavorError(
                     f"importing the saved code {meta['code']} of {meta['qualname']} failed: "

@@ -9,6 +9,8 @@ share grows the keys it already had stay with it.
 
 from __future__ import annotations
 
+import itertools
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelyard.errors import RolloutError
@@ -46,7 +48,7 @@ class CanaryConfig(BaseModel):
             raise ValueError("at least one step is needed")
         if any(not 0 < s <= 100 for s in steps):
             raise ValueError("every step is a percentage in (0, 100]")
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError("steps must increase")
         if steps[-1] != 100:
             raise ValueError("the last step must be 100")

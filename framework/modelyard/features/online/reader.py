@@ -373,7 +373,7 @@ class FeastOnlineReader(OnlineReader):
             raise OnlineStoreUnavailable(
                 f"the Feast online store ({self.store_label}) is unreachable: {exc}"
             ) from None
-        except Exception as exc:  # noqa: BLE001 - Feast raises many types; classify them
+        except Exception as exc:  # Feast raises many types; classify them
             if _is_connection_error(exc):
                 raise OnlineStoreUnavailable(
                     f"the Feast online store ({self.store_label}) is unreachable: {exc}"

@@ -745,7 +745,7 @@ def key_value_array(key: str, value_type: int, values: Sequence[Any]) -> np.ndar
     n, width = len(values), FIXED_WIDTH_KEYS[value_type]
     packed = None
     if set(map(type, values)) == _JUST_INT:
-        try:
+        try:  # noqa: SIM105 - the online read's hot path: no contextlib.suppress call
             packed = struct.pack(f"<{n}{'q' if value_type == INT64 else 'i'}", *values)
         except struct.error:
             pass  # out of range: the per-value packer names the value

@@ -10,6 +10,7 @@ call reconnects, so a restarted Redis is picked up without restarting the worker
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Sequence
@@ -133,7 +134,5 @@ class RedisWire(RedisEndpoint):
         sock = getattr(self._local, "sock", None)
         self._local.sock = None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
