@@ -38,7 +38,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ from modelyard.predictions.records import DROPPED, PredictionRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    import pyarrow as pa
 
     from modelyard.plugins.manager import PluginHost
     from modelyard.yard import Yard
@@ -82,6 +83,16 @@ class LogSink(ABC):
     @abstractmethod
     def write(self, rows: list[dict[str, Any]]) -> None:
         """Store a batch of :meth:`PredictionRecord.to_row` rows (all or nothing)."""
+
+    def write_table(self, table: pa.Table) -> None:
+        """Store a batch given as an Arrow table of :func:`~modelyard.predictions.records.arrow_schema`
+        (all or nothing); this is what the logger calls.
+
+        The default hands the table's rows to :meth:`write`. A sink that can store Arrow data
+        as it is (Parquet files, a columnar database) overrides it and skips building a dict
+        per row, the larger part of the log's cost per record.
+        """
+        self.write(table.to_pylist())
 
     def rejects(self, exc: BaseException) -> bool:
         """True when ``exc`` (raised by :meth:`write`) says the rows themselves cannot be stored.
@@ -364,7 +375,9 @@ class PredictionLogger:
                     pending = []
                 markers = self._markers() if due else []
                 if markers:
-                    self._write_rows(markers)
+                    from modelyard.predictions.records import rows_to_table
+
+                    self._write_batch(rows_to_table(markers))
                 if now >= deadline or stopping:
                     deadline = now + self.flush_interval
                     self._maybe_replay(force=stopping)
@@ -395,81 +408,94 @@ class PredictionLogger:
         if self.host is not None:
             for record in records:
                 self.host.on_prediction(record)
-        rows = self._rows(records)
-        if rows:
-            self._write_rows(rows)
+        table = self._table(records)
+        if table is not None and table.num_rows:
+            self._write_batch(table)
 
-    def _write_rows(self, rows: list[dict[str, Any]]) -> None:
+    def _write_batch(self, table: pa.Table) -> None:
         if self._spool_rows and not self._maybe_replay():
-            self._spool(rows)  # keep order: older spooled rows go first
+            self._spool(table)  # keep order: older spooled rows go first
             return
         if not self._healthy and time.monotonic() < self._next_retry:
-            self._spool(rows)
+            self._spool(table)
             return
-        left = self._write(rows)
-        if left:
+        left = self._write(table)
+        if left is not None:
             self._spool(left)
 
-    def _rows(self, records: list[PredictionRecord]) -> list[dict[str, Any]]:
-        """The rows of ``records``; a record that cannot become a row is dead-lettered, not the batch."""
+    def _table(self, records: list[PredictionRecord]) -> pa.Table | None:
+        """The rows of ``records`` as one Arrow table, built column by column; a record that
+        cannot become a row, or a row Arrow (so no sink or spool) cannot hold, is
+        dead-lettered alone, not with the batch."""
+        from modelyard.predictions.records import records_to_table, rows_to_table
+
         try:
-            return [r.to_row() for r in records]
+            return records_to_table(records)
         except Exception:  # noqa: BLE001 - find the culprits below
             pass
-        rows = []
-        for record in records:
+        rows = self._convertible(records, PredictionRecord.to_row, _record_fields)
+        good = self._convertible(rows, _arrow_row, lambda row: row)
+        return rows_to_table(good) if good else None
+
+    def _convertible(
+        self, items: list[Any], convert: Callable[[Any], Any], fields: Callable[[Any], dict[str, Any]]
+    ) -> list[Any]:
+        """``convert`` of each item; an item it fails on is dead-lettered (as ``fields(item)``)."""
+        out = []
+        for item in items:
             try:
-                rows.append(record.to_row())
+                out.append(convert(item))
             except Exception as exc:  # noqa: BLE001 - one bad record must not cost the batch
-                self._dead_letter([_record_fields(record)], exc)
-        return rows
+                self._dead_letter([fields(item)], exc)
+        return out
 
-    def _write(self, rows: list[dict[str, Any]], *, suspect: bool = False) -> list[dict[str, Any]]:
-        """Write ``rows``, isolating and dead-lettering the ones the sink refuses.
+    def _write(self, table: pa.Table, *, suspect: bool = False) -> pa.Table | None:
+        """Write ``table``, isolating and dead-lettering the rows the sink refuses.
 
-        Returns the rows not delivered because the sink is unavailable (to be spooled). A batch
-        the sink refuses (:meth:`LogSink.rejects`) is split in halves until each refused row
-        is alone. With ``suspect`` (a spool file whose replay keeps failing) any error splits;
-        single rows that fail while others get through are dead-lettered, and
+        Returns the rows not delivered because the sink is unavailable (to be spooled), or
+        None. A batch the sink refuses (:meth:`LogSink.rejects`) is split in halves until each
+        refused row is alone. With ``suspect`` (a spool file whose replay keeps failing) any
+        error splits; single rows that fail while others get through are dead-lettered, and
         :attr:`suspect_streak` single rows failing in a row mean the sink is down after all
         (so an outage costs a bounded number of attempts, not one per row).
         """
-        pending: deque[list[dict[str, Any]]] = deque([rows])
+        pending: deque[pa.Table] = deque([table])
         delivered = 0
-        unexplained: list[tuple[dict[str, Any], BaseException]] = []
+        unexplained: list[tuple[pa.Table, BaseException]] = []
         streak = 0
         while pending:
             chunk = pending.popleft()
             try:
-                self.sink.write(chunk)
+                self.sink.write_table(chunk)
             except Exception as exc:  # noqa: BLE001 - refused rows or an unavailable sink; see below
                 refused = self._refuses(exc)
-                if (refused or suspect) and len(chunk) > 1:
-                    mid = len(chunk) // 2
-                    pending.extendleft([chunk[mid:], chunk[:mid]])
+                n = chunk.num_rows
+                if (refused or suspect) and n > 1:
+                    mid = n // 2
+                    pending.extendleft([chunk.slice(mid), chunk.slice(0, mid)])
                     continue
                 if refused:
-                    self._dead_letter(chunk, exc)
+                    self._dead_letter(chunk.to_pylist(), exc)
                     continue
                 if not suspect:
                     self._sink_failed(exc)
-                    return chunk + [row for c in pending for row in c]
-                unexplained.append((chunk[0], exc))
+                    return _concat([chunk, *pending])
+                unexplained.append((chunk, exc))
                 streak += 1
                 if streak < self.suspect_streak:
                     continue
                 self._sink_failed(exc)
-                return [row for row, _ in unexplained] + [row for c in pending for row in c]
+                return _concat([row for row, _ in unexplained] + list(pending))
             self._sink_ok()
             streak = 0
-            delivered += len(chunk)
-            self._count("written", len(chunk))
+            delivered += chunk.num_rows
+            self._count("written", chunk.num_rows)
         if unexplained and not delivered:
             self._sink_failed(unexplained[-1][1])
-            return [row for row, _ in unexplained]
+            return _concat([row for row, _ in unexplained])
         for row, exc in unexplained:
-            self._dead_letter([row], exc)
-        return []
+            self._dead_letter(row.to_pylist(), exc)
+        return None
 
     def _refuses(self, exc: BaseException) -> bool:
         try:
@@ -520,46 +546,25 @@ class PredictionLogger:
 
     # -- spool ---------------------------------------------------------------------------
 
-    def _spool(self, rows: list[dict[str, Any]]) -> None:
+    def _spool(self, table: pa.Table) -> None:
         if self.spool_dir is None:
-            self._lose_rows(rows, "prediction log sink failed, no spool")
+            self._lose_rows(table.to_pylist(), "prediction log sink failed, no spool")
             logger.error(
-                "prediction-log sink failed and no spool directory is set: dropped %d records", len(rows)
+                "prediction-log sink failed and no spool directory is set: dropped %d records", table.num_rows
             )
             return
-        from modelyard.predictions.records import rows_to_table
-
         if self._spool_bytes >= self.max_spool_bytes:
-            self._lose_rows(rows, "prediction log spool full")
+            self._lose_rows(table.to_pylist(), "prediction log spool full")
             logger.error(
-                "prediction-log spool is full (%d bytes): dropped %d records", self._spool_bytes, len(rows)
+                "prediction-log spool is full (%d bytes): dropped %d records",
+                self._spool_bytes,
+                table.num_rows,
             )
             return
-        try:
-            table = rows_to_table(rows)
-        except Exception:  # noqa: BLE001 - set aside the rows Parquet cannot hold, spool the rest
-            table, rows = self._spoolable(rows)
-            if not rows:
-                return
         name = f"spool-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SPOOL_SUFFIX}"
-        self._write_spool_file(self.spool_dir / name, table, rows)
+        self._write_spool_file(self.spool_dir / name, table)
 
-    def _spoolable(self, rows: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
-        from modelyard.predictions.records import rows_to_table
-
-        good = []
-        for row in rows:
-            try:
-                rows_to_table([row])
-            except Exception as exc:  # noqa: BLE001 - this row cannot be spooled, ever
-                self._dead_letter([row], exc)
-            else:
-                good.append(row)
-        return rows_to_table(good), good
-
-    def _write_spool_file(
-        self, path: Path, table: Any, rows: list[dict[str, Any]], *, respool: bool = False
-    ) -> None:
+    def _write_spool_file(self, path: Path, table: pa.Table, *, respool: bool = False) -> None:
         """Write a spool file atomically (``respool``: what is left of a replayed file, not new rows)."""
         import pyarrow.parquet as pq
 
@@ -570,16 +575,16 @@ class PredictionLogger:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except OSError:
-            logger.exception("could not write the prediction-log spool: dropped %d records", len(rows))
+            logger.exception("could not write the prediction-log spool: dropped %d records", table.num_rows)
             tmp.unlink(missing_ok=True)
-            self._lose_rows(rows, "prediction log spool not writable")
+            self._lose_rows(table.to_pylist(), "prediction log spool not writable")
             return
         size = path.stat().st_size
         with self._lock:
-            self._spool_rows += len(rows)
+            self._spool_rows += table.num_rows
             self._spool_bytes += size
         if not respool:
-            self._count("spooled", len(rows))
+            self._count("spooled", table.num_rows)
 
     def _spool_files(self) -> list[Path]:
         if self.spool_dir is None:
@@ -623,7 +628,7 @@ class PredictionLogger:
                 continue
             size = claimed.stat().st_size
             try:
-                rows = pq.read_table(claimed).to_pylist()
+                table = _conform(pq.read_table(claimed))
             except Exception:  # a damaged spool file is set aside, the rest goes on
                 logger.exception("unreadable prediction-log spool file %s; renamed to .bad", path)
                 os.replace(claimed, path.with_suffix(".bad"))
@@ -632,17 +637,15 @@ class PredictionLogger:
                 continue
             strikes = self._strikes.get(path.name, 0)
             written = self._counters["written"]  # only this thread changes it
-            left = self._write(rows, suspect=strikes >= self.suspect_after)
+            left = self._write(table, suspect=strikes >= self.suspect_after)
             delivered = self._counters["written"] - written
-            if left:  # still down: keep what is left for later, under the same name (same order)
+            if left is not None:  # still down: keep what is left for later, under the same name (same order)
                 self._strikes[path.name] = strikes + 1
-                if len(left) < len(rows):
-                    from modelyard.predictions.records import rows_to_table
-
+                if left.num_rows < table.num_rows:
                     with self._lock:
-                        self._spool_rows = max(0, self._spool_rows - len(rows))
+                        self._spool_rows = max(0, self._spool_rows - table.num_rows)
                         self._spool_bytes = max(0, self._spool_bytes - size)
-                    self._write_spool_file(path, rows_to_table(left), left, respool=True)
+                    self._write_spool_file(path, left, respool=True)
                     claimed.unlink(missing_ok=True)
                     self._count("replayed", delivered)
                 else:
@@ -651,7 +654,7 @@ class PredictionLogger:
             self._strikes.pop(path.name, None)
             claimed.unlink()
             with self._lock:
-                self._spool_rows = max(0, self._spool_rows - len(rows))
+                self._spool_rows = max(0, self._spool_rows - table.num_rows)
                 self._spool_bytes = max(0, self._spool_bytes - size)
             self._count("replayed", delivered)
         if not self._spool_files():
@@ -659,6 +662,29 @@ class PredictionLogger:
                 self._spool_rows = 0
                 self._spool_bytes = 0
         return self._spool_rows == 0
+
+
+def _arrow_row(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` itself once Arrow is known to hold it (raises what Arrow raises)."""
+    from modelyard.predictions.records import rows_to_table
+
+    rows_to_table([row])
+    return row
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """One table of ``tables``' rows, in order."""
+    import pyarrow as pa
+
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    """A spool file's table with exactly the log's schema (columns in order, types as written now)."""
+    from modelyard.predictions.records import arrow_schema
+
+    schema = arrow_schema()
+    return table.select(schema.names).cast(schema)
 
 
 def _record_fields(record: PredictionRecord) -> dict[str, Any]:

@@ -12,6 +12,7 @@ Import-light: only the standard library at import time (pyarrow and pandas insid
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -120,6 +121,22 @@ def _dumps(mapping: Mapping[str, Any]) -> str:
     )
 
 
+def _prediction_columns(value: Any) -> tuple[float | None, str | None]:
+    """A prediction as its two stored columns: ``prediction`` (numbers, booleans as 0/1) and
+    ``prediction_label`` (anything else, as text); NaN and ``None`` leave both empty."""
+    prediction = _clean(value)
+    if isinstance(prediction, bool):
+        return float(prediction), None
+    if isinstance(prediction, (int, float)):
+        return float(prediction), None
+    return None, None if prediction is None else storable_text(str(prediction))
+
+
+def _score(value: Any) -> float | None:
+    """A score as stored: a float, NaN as ``None``."""
+    return None if _clean(value) is None else float(value)
+
+
 @dataclass(slots=True)
 class PredictionRecord:
     """One prediction as it is logged.
@@ -146,11 +163,11 @@ class PredictionRecord:
     timestamp: datetime = field(default_factory=utcnow)
 
     def to_row(self) -> dict[str, Any]:
-        """The flat row sinks store (keys = :data:`ROW_COLUMNS`)."""
-        prediction = _clean(self.prediction)
-        numeric = isinstance(prediction, (int, float)) and not isinstance(prediction, bool)
-        if isinstance(prediction, bool):
-            prediction, numeric = int(prediction), True
+        """The flat row sinks store (keys = :data:`ROW_COLUMNS`).
+
+        :func:`records_to_table` builds the same values column by column for a batch.
+        """
+        prediction, label = _prediction_columns(self.prediction)
         ts = self.timestamp
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=timezone.utc)
@@ -163,9 +180,9 @@ class PredictionRecord:
             "mode": self.mode,
             "entities": _dumps(self.entities),
             "features": _dumps(self.features),
-            "prediction": float(prediction) if numeric else None,
-            "prediction_label": None if numeric or prediction is None else storable_text(str(prediction)),
-            "score": None if _clean(self.score) is None else float(self.score),  # type: ignore[arg-type]
+            "prediction": prediction,
+            "prediction_label": label,
+            "score": _score(self.score),
             "latency_ms": float(self.latency_ms),
             "cache_hit": bool(self.cache_hit),
             "error": storable_text(self.error),
@@ -200,6 +217,7 @@ class PredictionRecord:
         )
 
 
+@functools.cache
 def arrow_schema() -> pa.Schema:
     """The Arrow/Parquet schema of log rows."""
     import pyarrow as pa
@@ -213,6 +231,95 @@ def arrow_schema() -> pa.Schema:
         "bool": pa.bool_(),
     }
     return pa.schema([pa.field(name, types[kind]) for name, kind in ROW_COLUMNS.items()])
+
+
+_FLOAT = frozenset({float})
+_NUMBER = frozenset({float, int})
+_SCORE = frozenset({float, type(None)})
+_INT = frozenset({int})
+_BOOL = frozenset({bool})
+
+
+def records_to_table(records: Sequence[PredictionRecord]) -> pa.Table:
+    """The Arrow table of ``records``' rows: equal to ``rows_to_table([r.to_row() for r in records])``.
+
+    The prediction log's writer thread shares the GIL with the requests, so a batch is
+    converted column by column: one pass per column over the records, each column checked
+    for its common types in a few C calls (all floats, all ASCII text...) and handed to
+    Arrow whole; only a column holding something else goes value by value through the
+    helpers :meth:`PredictionRecord.to_row` uses. Raises what ``to_row`` or Arrow would for a
+    record that cannot be stored (the logger then isolates it).
+    """
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    f64 = pa.float64()
+    predictions = [r.prediction for r in records]
+    kinds = set(map(type, predictions))
+    if kinds <= _NUMBER:  # NaN is stored as null (from_pandas), as to_row's _clean does
+        prediction = pa.array(
+            predictions if kinds <= _FLOAT else [float(p) for p in predictions], f64, from_pandas=True
+        )
+        label = pa.nulls(len(records), pa.string())
+    else:
+        pairs = [_prediction_columns(p) for p in predictions]
+        prediction = pa.array([p for p, _ in pairs], f64)
+        label = pa.array([lab for _, lab in pairs], pa.string())
+    scores = [r.score for r in records]
+    latencies = [r.latency_ms for r in records]
+    versions = [r.version for r in records]
+    hits = [r.cache_hit for r in records]
+    columns = {
+        "request_id": _storable_texts([r.request_id for r in records]),
+        "timestamp": [r.timestamp for r in records],  # Arrow converts aware times to UTC, naive = UTC
+        "model": [r.model for r in records],
+        "version": versions if set(map(type, versions)) <= _INT else [int(v) for v in versions],
+        "variant": _storable_texts([r.variant for r in records]),
+        "mode": [r.mode for r in records],
+        "entities": _dumps_all([r.entities for r in records]),
+        "features": _dumps_all([r.features for r in records]),
+        "prediction": prediction,
+        "prediction_label": label,
+        "score": pa.array(scores, f64, from_pandas=True)
+        if set(map(type, scores)) <= _SCORE
+        else pa.array([_score(s) for s in scores], f64),
+        "latency_ms": latencies if set(map(type, latencies)) <= _FLOAT else [float(x) for x in latencies],
+        "cache_hit": hits if set(map(type, hits)) <= _BOOL else [bool(h) for h in hits],
+        "error": _storable_texts([r.error for r in records]),
+    }
+    return pa.Table.from_arrays(
+        [
+            v if isinstance(v, (pa.Array, pa.ChunkedArray)) else pa.array(v, schema.field(k).type)
+            for k, v in columns.items()
+        ],
+        schema=schema,
+    )
+
+
+def _storable_texts(values: list[Any]) -> list[Any]:
+    """:func:`storable_text` of every value; the common all-ASCII, NUL-free column in two C calls."""
+    try:
+        joined = "".join([v for v in values if v is not None])
+    except TypeError:  # not text: storable_text raises what to_row would
+        return [storable_text(v) for v in values]
+    if joined.isascii() and "\x00" not in joined:
+        return values
+    return [storable_text(v) for v in values]
+
+
+def _dumps_all(mappings: list[Mapping[str, Any]]) -> list[Any]:
+    """:func:`_dumps` of every mapping.
+
+    Each text is decoded at once: a list of orjson's own ``bytes`` results costs several
+    times the encoding itself (their buffers are oversized), short ``str`` copies do not.
+    """
+    if _orjson is not None:
+        dumps, option = _orjson.dumps, _orjson.OPT_NON_STR_KEYS
+        try:
+            return [dumps(m, default=_json_default, option=option).decode() for m in mappings]
+        except TypeError:  # one needs the careful path; take it for the column
+            pass
+    return [_dumps(m) for m in mappings]
 
 
 def rows_to_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:

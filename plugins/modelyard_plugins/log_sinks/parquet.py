@@ -100,15 +100,14 @@ class ParquetSink(LogSink):
     def write(self, rows: list[dict[str, Any]]) -> None:
         from modelyard.predictions.records import rows_to_table
 
-        groups: dict[tuple[str, date], list[dict[str, Any]]] = {}
-        for row in rows:
-            ts: datetime = row["timestamp"]
-            groups.setdefault((_safe_name(row["model"]), ts.astimezone(timezone.utc).date()), []).append(row)
-        # every group converted before any is written: a row Arrow refuses leaves nothing half-written
-        tables = {key: rows_to_table(group) for key, group in groups.items()}
-        for key, table in tables.items():
+        self.write_table(rows_to_table(rows))
+
+    def write_table(self, table: pa.Table) -> None:
+        # every group selected before any is written: a model name we refuse leaves nothing half-written
+        tables = {(_safe_name(model), day): part for (model, day), part in _groups(table)}
+        for key, group in tables.items():
             part = self._parts.get(key) or self._open(*key)
-            for batch in table.to_batches():
+            for batch in group.to_batches():
                 part.writer.write_batch(batch)
             part.handle.flush()
             if self.config.fsync:
@@ -241,6 +240,39 @@ class ParquetSink(LogSink):
                 if not path.exists():
                     return
         yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+
+
+def _groups(table: pa.Table) -> Iterator[tuple[tuple[str, date], pa.Table]]:
+    """``table``'s rows by (model, UTC date of the timestamp), in first-seen order.
+
+    A batch is almost always one model on one day: that is found from the distinct models
+    and the first and last timestamps without touching the rows one by one.
+    """
+    import pyarrow.compute as pc
+
+    if not table.num_rows:
+        return
+    models = pc.unique(table.column("model")).to_pylist()
+    bounds = pc.min_max(table.column("timestamp")).as_py()
+    first, last = (
+        bounds["min"].astimezone(timezone.utc).date(),
+        bounds["max"].astimezone(timezone.utc).date(),
+    )
+    if len(models) == 1 and first == last:
+        yield (models[0], first), table
+        return
+    keys = list(
+        zip(
+            table.column("model").to_pylist(),
+            (ts.astimezone(timezone.utc).date() for ts in table.column("timestamp").to_pylist()),
+            strict=True,
+        )
+    )
+    rows: dict[tuple[str, date], list[int]] = {}
+    for i, key in enumerate(keys):
+        rows.setdefault(key, []).append(i)
+    for key, indices in rows.items():
+        yield key, table.take(indices)
 
 
 def _scalar(value: datetime) -> Any:
