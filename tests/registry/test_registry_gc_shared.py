@@ -1,8 +1,9 @@
 """gc on a registry and artifact store that two yards share, on the real PostgreSQL.
 
 Yard A (the example repo) writes the store as ``file:///...``, yard B (another directory)
-as a plain path; A serves a shadow deployment while B collects garbage. Nothing A uses
-may go, and A's server keeps answering with its versions, live and shadow.
+as a plain path through a symlink, with a trailing slash; A serves a shadow deployment while
+B collects garbage. Nothing A uses may go, and A's server keeps answering with its versions,
+live and shadow. A registry referencing a store B cannot reconcile makes B's gc refuse.
 """
 
 from __future__ import annotations
@@ -68,10 +69,6 @@ def _predict(url: str, repo: Path, request_id: str) -> list[dict]:
     return response.json()["predictions"]
 
 
-@pytest.mark.xfail(
-    reason="known defect (wave 2 close): store-relative artifact URIs (issue 11) and gc's cross-yard store reconciliation (issue 18) disagree; see the closing note",
-    strict=False,
-)
 def test_gc_from_another_yard_keeps_everything_a_serving_yard_uses(
     example_repo: Path, postgres_url: str, tmp_path: Path
 ) -> None:
@@ -103,9 +100,15 @@ def test_gc_from_another_yard_keeps_everything_a_serving_yard_uses(
         actor="test",
         reason="shadow v3",
     )
-    assert v[0].artifact_uri.startswith("file://")
+    # recorded relative to the store, with the store beside it in its one normalised spelling
+    assert v[0].artifact_uri.startswith("objects/")
+    assert {x.artifact_store for x in v} == {str(store.resolve())}
 
-    yard_b = _bare_yard(tmp_path / "elsewhere" / "yard_b", db=postgres_url, store=str(store))
+    # B spells the store as a symlink to it, with a trailing slash
+    link = tmp_path / "elsewhere" / "store-link"
+    link.parent.mkdir()
+    link.symlink_to(store, target_is_directory=True)
+    yard_b = _bare_yard(tmp_path / "elsewhere" / "yard_b", db=postgres_url, store=f"{link}/")
     state = build_state(yard_a, cache=False)
     try:
         with running_server(create_app(state=state)) as url:
@@ -156,10 +159,6 @@ def test_gc_from_another_yard_keeps_everything_a_serving_yard_uses(
     registry.close()
 
 
-@pytest.mark.xfail(
-    reason="known defect (wave 2 close): with store-relative artifact URIs gc no longer sees the foreign store; see the closing note",
-    strict=False,
-)
 def test_gc_refuses_when_the_registry_references_another_store(postgres_url: str, tmp_path: Path) -> None:
     from modelyard.artifacts.store import ArtifactStore
     from modelyard.plugins.testing import make_host

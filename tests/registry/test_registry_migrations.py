@@ -126,3 +126,39 @@ def test_a_revision_2_database_gains_code_hashes_and_forced_flags_with_its_data_
         assert (event.reason, event.forced) == ("first", False)
     finally:
         backend.close()
+
+
+def test_a_revision_3_database_gains_store_columns_with_its_rows_intact(db_url: str) -> None:
+    engine = sa.create_engine(db_url)
+    schema.upgrade(engine, "0003")
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    uri = "/old/place/objects/ff/" + "f" * 64
+    with engine.begin() as conn:
+        conn.execute(
+            _timed("INSERT INTO models (name, description, created_at) VALUES ('m', '', :t)"), {"t": now}
+        )
+        conn.execute(
+            _timed(
+                "INSERT INTO versions (model_id, version, flavor, artifact_uri, artifact_sha256, "
+                "artifact_size, feature_service, python_version, libraries, created_by, created_at, description, "
+                "code_sha256) VALUES (1, 1, 'python', :uri, :sha, 5, 'svc', '3.11', '{}', 'ann', :t, 'old', :sha)"
+            ),
+            {"uri": uri, "sha": "f" * 64, "t": now},
+        )
+        conn.execute(
+            _timed(
+                "INSERT INTO snapshots (id, model, feature_service, uri, content_sha256, size, rows, "
+                "feature_refs, created_at) VALUES ('s1', 'm', 'svc', :uri, :sha, 5, 3, '[]', :t)"
+            ),
+            {"uri": uri, "sha": "f" * 64, "t": now},
+        )
+    engine.dispose()
+
+    backend = SqlAlchemyBackend(SqlAlchemyBackendConfig(url=db_url))
+    try:
+        version = backend.get_version("m", 1)
+        assert (version.artifact_uri, version.code_sha256, version.artifact_store) == (uri, "f" * 64, None)
+        snapshot = backend.get_snapshot("s1")
+        assert (snapshot.uri, snapshot.rows, snapshot.store) == (uri, 3, None)
+    finally:
+        backend.close()

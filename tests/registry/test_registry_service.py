@@ -98,6 +98,7 @@ def _snapshot(registry: Registry, sid: str, frame: pd.DataFrame, created: dateti
             entities_uri=None,
             created_at=created,
             size=1000,
+            store=registry.artifacts.canonical_url,
         )
     )
 

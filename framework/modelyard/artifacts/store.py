@@ -97,6 +97,19 @@ def parse_artifact_uri(uri: str) -> ArtifactAddress | None:
     return ArtifactAddress(store=normalise_store_url(store) if store else None, sha256=match["sha"])
 
 
+def recorded_address(uri: str, store: str | None) -> ArtifactAddress | None:
+    """The store and content hash a registry record names, or ``None`` if ``uri`` is not ours.
+
+    A relative URI (``objects/ab/...``) is placed in ``store``, the store URL recorded beside
+    it; an absolute one names its store itself. The store stays ``None`` only for a relative
+    URI recorded before modelyard kept the store beside it.
+    """
+    address = parse_artifact_uri(uri)
+    if address is not None and address.store is None and store:
+        return ArtifactAddress(store=normalise_store_url(store), sha256=address.sha256)
+    return address
+
+
 @dataclass(frozen=True)
 class StoredArtifact:
     """Where :meth:`ArtifactStore.put` stored an artifact, its tree sha256 and its size in bytes."""
@@ -132,6 +145,14 @@ class ArtifactStore:
     def owns(self, address: ArtifactAddress) -> bool:
         """Whether ``address`` names content in this store (relative addresses always do)."""
         return address.store is None or address.store == self.canonical_url
+
+    def reconciles(self, address: ArtifactAddress) -> bool:
+        """Whether the content ``address`` names is this store's to judge: the address is in this
+        store (any spelling of it), or, written under another or an unrecorded store URL (a yard
+        since copied or moved, another mount of one store), its content hash is stored here."""
+        if address.store is not None and address.store == self.canonical_url:
+            return True
+        return self.exists(self.uri_for(address.sha256))
 
     # -- addresses -------------------------------------------------------------------------
 

@@ -14,13 +14,16 @@ A version is kept when any of these holds, and :class:`GcReport` says which (``r
 Every other version is deleted, its alias history kept. Snapshots are kept while a
 remaining version trained on them, or while younger than ``grace`` (a training run may be
 between snapshot and registration). Artifacts are matched to what the registry references
-**by content hash**: every recorded URI is taken apart into its store and sha256
-(:func:`modelyard.artifacts.store.parse_artifact_uri`), the store URL normalised
-(``file:///data/store`` and ``/data/store`` are one store). If the registry references
-any artifact (of a version or snapshot, kept or not) under a store this gc cannot
-reconcile with its own, :class:`GcRefused` is raised before anything is deleted, naming
-the stores: another yard shares the registry
-with a different artifact store, and deleting by this store's view could lose its files.
+**by content hash**: every record resolves to (store, sha256), its relative URI placed in the
+store recorded beside it (``versions.artifact_store``, ``snapshots.store``) and an absolute
+URI naming its store itself (:func:`modelyard.artifacts.store.recorded_address`), the store
+URL normalised (``file:///data/store``, ``/data/store/`` and a symlink to it are one store).
+A record under another store URL whose content hash is stored here (a yard since copied or
+moved, rows an older modelyard wrote with absolute paths) is re-resolved by hash. If the
+registry references any artifact (of a version or snapshot, kept or not) under a store this
+gc cannot reconcile that way, :class:`GcRefused` is raised before anything is deleted,
+naming the stores: another yard shares the registry with a different artifact store, and
+deleting by this store's view could lose its files.
 An artifact nothing references is deleted unless it was stored less than ``grace`` ago
 (a registration may be in flight). ``dry_run`` reports the same and deletes nothing.
 """
@@ -38,7 +41,7 @@ from modelyard.registry.history import holder_stack
 
 if TYPE_CHECKING:
     from modelyard.registry.service import Registry
-    from modelyard.registry.types import AliasEvent
+    from modelyard.registry.types import AliasEvent, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -221,21 +224,22 @@ def collect_garbage(
         else:
             doomed_snapshots.append(snap.id)
 
-    references: list[tuple[str, str]] = [(v.artifact_uri, f"artifact of {v.label}") for v in remaining]
+    references = [Reference(v.artifact_uri, v.artifact_store, f"artifact of {v.label}") for v in remaining]
     for snap in kept_snapshots:
-        references += [(snap.uri, f"training frame of snapshot {snap.id}")]
-        if snap.entities_uri:
-            references.append((snap.entities_uri, f"entity frame of snapshot {snap.id}"))
-    doomed_references = [backend.get_version(m, n).artifact_uri for m, n in doomed_versions]
+        references += _snapshot_references(snap)
+    doomed_references = [
+        Reference(v.artifact_uri, v.artifact_store, f"artifact of {v.label}")
+        for v in (backend.get_version(m, n) for m, n in doomed_versions)
+    ]
     for snap in backend.list_snapshots():
         if snap.id in doomed_snapshots:
-            doomed_references += [u for u in (snap.uri, snap.entities_uri) if u]
-    referenced = _hashes_in_this_store(registry, [uri for uri, _ in references] + doomed_references)
+            doomed_references += _snapshot_references(snap)
+    hashes = _reconcile(registry, references + doomed_references)
     by_hash: dict[str, list[str]] = {}
-    for uri, reason in references:
-        by_hash.setdefault(referenced[uri], []).append(reason)
+    for ref in references:
+        by_hash.setdefault(hashes[ref], []).append(ref.what)
     # what only deleted records pointed at may go at once, grace or not
-    released = {referenced[uri] for uri in doomed_references}
+    released = {hashes[ref] for ref in doomed_references}
 
     doomed_artifacts: list[tuple[str, int]] = []
     for stored in registry.artifacts.uris():
@@ -270,28 +274,55 @@ def collect_garbage(
     )
 
 
-def _hashes_in_this_store(registry: Registry, uris: Iterable[str]) -> dict[str, str]:
-    """``uri -> content sha256`` for every URI; GcRefused if one is not in this store."""
-    from modelyard.artifacts.store import parse_artifact_uri
+@dataclass(frozen=True)
+class Reference:
+    """An artifact a registry record names: its URI, the store recorded beside it, and whose it is."""
 
-    out: dict[str, str] = {}
-    foreign: dict[str, list[str]] = {}
-    for uri in uris:
-        address = parse_artifact_uri(uri)
-        if address is None or not registry.artifacts.owns(address):
-            store = address.store if address is not None and address.store else uri
-            foreign.setdefault(store, []).append(uri)
+    uri: str
+    store: str | None
+    what: str
+
+
+def _snapshot_references(snap: Snapshot) -> list[Reference]:
+    refs = [Reference(snap.uri, snap.store, f"training frame of snapshot {snap.id}")]
+    if snap.entities_uri:
+        refs.append(Reference(snap.entities_uri, snap.store, f"entity frame of snapshot {snap.id}"))
+    return refs
+
+
+def _reconcile(registry: Registry, references: Iterable[Reference]) -> dict[Reference, str]:
+    """``reference -> content sha256`` for every reference; GcRefused, before anything is deleted,
+    naming each store whose objects this store cannot account for.
+
+    A reference is this store's to judge when its recorded store is this one in any spelling
+    (``file:///p``, ``/p/``, a symlink to ``p``), or when its content hash is stored here: an
+    absolute URI of a yard since copied or moved, another mount of one store, or a relative URI
+    recorded before modelyard kept the store beside it, is re-resolved by hash.
+    """
+    from modelyard.artifacts.store import recorded_address
+
+    out: dict[Reference, str] = {}
+    foreign: dict[str, list[Reference]] = {}
+    for ref in references:
+        address = recorded_address(ref.uri, ref.store)
+        if address is None or not registry.artifacts.reconciles(address):
+            if address is None:
+                store = f"{ref.uri} (not a modelyard artifact URI)"
+            else:
+                store = address.store or "a store not recorded (the row predates store tracking)"
+            foreign.setdefault(store, []).append(ref)
             continue
-        out[uri] = address.sha256
+        out[ref] = address.sha256
     if foreign:
         listed = "; ".join(
-            f"{store} ({len(found)} object(s), e.g. {found[0]})" for store, found in foreign.items()
+            f"{store} ({len(refs)} object(s) missing here, e.g. the {refs[0].what})"
+            for store, refs in sorted(foreign.items())
         )
         raise GcRefused(
-            f"gc deleted nothing: the registry references artifacts under a store this yard's "
-            f"store {registry.artifacts.canonical_url} is not: {listed}. Another yard shares this "
-            "registry with a different artifact store; point artifacts.url at the same store in "
-            "both (any spelling of one path works), or run gc where every reference resolves"
+            f"gc deleted nothing: the registry references artifacts under a store this yard's store "
+            f"{registry.artifacts.canonical_url} cannot reconcile with its own: {listed}. Another yard "
+            "shares this registry with a different artifact store: point artifacts.url at the same "
+            "store in both (any spelling of one path works), or run gc where every reference resolves"
         )
     return out
 

@@ -167,6 +167,7 @@ class Registry:
             flavor=flavor_name,
             artifact_uri=stored.uri,
             artifact_sha256=stored.sha256,
+            artifact_store=self.artifacts.canonical_url,
             artifact_size=stored.size,
             params=dict(params or {}),
             metrics={k: float(v) for k, v in (metrics or {}).items()},
@@ -278,14 +279,25 @@ class Registry:
         ArtifactIntegrityError naming the version and both hashes.
         """
         from modelyard.artifacts.flavor import build_flavor
+        from modelyard.artifacts.store import normalise_store_url
+        from modelyard.errors import ArtifactNotFound
 
         with tempfile.TemporaryDirectory(prefix="modelyard-load-") as tmp:
-            local = self.artifacts.get(
-                model_version.artifact_uri,
-                model_version.artifact_sha256,
-                Path(tmp) / "artifact",
-                label=model_version.label,
-            )
+            try:
+                local = self.artifacts.get(
+                    model_version.artifact_uri,
+                    model_version.artifact_sha256,
+                    Path(tmp) / "artifact",
+                    label=model_version.label,
+                )
+            except ArtifactNotFound as exc:
+                written = model_version.artifact_store
+                if written and normalise_store_url(written) != self.artifacts.canonical_url:
+                    raise ArtifactNotFound(
+                        f"{exc}; {model_version.label} was written to the store {written}, and this "
+                        f"yard's store is {self.artifacts.canonical_url}: point artifacts.url at that store"
+                    ) from None
+                raise
             return build_flavor(self.host, model_version.flavor).load(local)
 
     def versions_in_use(self, model: str) -> list[VersionInUse]:

@@ -197,6 +197,7 @@ def take_snapshot(
         profile=profile.to_dict(),
         entities_uri=stored_entities.uri if stored_entities else None,
         created_at=datetime.now(timezone.utc),
+        store=registry.artifacts.canonical_url,
         feature_service=feature_service or "",
         size=stored.size,
         entities_sha256=stored_entities.sha256 if stored_entities else None,

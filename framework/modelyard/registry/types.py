@@ -54,6 +54,7 @@ class VersionDraft:
     description: str = ""
     code_sha256: str | None = None
     config_sha256: str | None = None
+    artifact_store: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class ModelVersion:
     """sha256 of the training function's source file when it was registered (``None``: unknown)."""
     config_sha256: str | None = None
     """sha256 of the yard's ``modelyard.yaml`` when it was registered (``None``: no yard)."""
+    artifact_store: str | None = None
+    """The normalised URL of the artifact store ``artifact_uri`` was written to (``None``: recorded
+    before modelyard kept it; an absolute URI names its store itself)."""
 
     @property
     def label(self) -> str:
@@ -118,6 +122,9 @@ class Snapshot:
     size: int = 0
     entities_sha256: str | None = None
     entities_size: int = 0
+    store: str | None = None
+    """The normalised URL of the artifact store ``uri`` and ``entities_uri`` were written to
+    (``None``: recorded before modelyard kept it)."""
 
     def to_dict(self, *, with_profile: bool = True) -> dict[str, Any]:
         """A JSON-serialisable dict; ``with_profile=False`` leaves the (large) profile out."""

@@ -209,6 +209,7 @@ class SqlAlchemyBackend(RegistryBackend):
                     description=draft.description,
                     code_sha256=draft.code_sha256,
                     config_sha256=draft.config_sha256,
+                    artifact_store=draft.artifact_store,
                 )
                 .returning(t.versions.c.id)
             ).scalar_one()
@@ -339,6 +340,7 @@ class SqlAlchemyBackend(RegistryBackend):
                 artifact_size=row["artifact_size"],
                 code_sha256=row["code_sha256"],
                 config_sha256=row["config_sha256"],
+                artifact_store=row["artifact_store"],
             )
             for row in rows
         ]
@@ -366,6 +368,7 @@ class SqlAlchemyBackend(RegistryBackend):
                     "entities_uri": snapshot.entities_uri,
                     "entities_sha256": snapshot.entities_sha256,
                     "entities_size": snapshot.entities_size,
+                    "store": snapshot.store,
                     "created_at": _utc(snapshot.created_at) or _now(),
                 },
             )
@@ -664,6 +667,7 @@ def _snapshot(row: Any) -> Snapshot:
         size=row["size"],
         entities_sha256=row["entities_sha256"],
         entities_size=row["entities_size"],
+        store=row["store"],
     )
 
 

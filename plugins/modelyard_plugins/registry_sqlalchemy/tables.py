@@ -44,6 +44,7 @@ versions = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("code_sha256", sa.String(64), nullable=True),
     sa.Column("config_sha256", sa.String(64), nullable=True),
+    sa.Column("artifact_store", sa.Text, nullable=True),
     sa.UniqueConstraint("model_id", "version", name="uq_versions_model_version"),
 )
 
@@ -83,6 +84,7 @@ snapshots = sa.Table(
     sa.Column("entities_sha256", sa.String(64), nullable=True),
     sa.Column("entities_size", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("store", sa.Text, nullable=True),
 )
 
 aliases = sa.Table(
