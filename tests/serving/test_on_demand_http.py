@@ -107,3 +107,32 @@ def test_push_over_http_is_served_on_the_next_request(served) -> None:
     assert wrong.status_code == 400 and "live_acceptance" in wrong.text
     metrics = httpx.get(f"{url}/metrics").text
     assert 'modelyard_feature_view_lag_seconds{view="driver_live"}' in metrics
+
+
+def test_a_raising_transformation_fails_only_its_own_request(served) -> None:
+    """Concurrent requests share the worker (and the model batcher): only the row's request gets the 400."""
+    import asyncio
+
+    _, url, _, _ = served
+
+    def body(hour: int) -> dict:
+        return {
+            "entities": {"driver_id": [3, 4]},
+            "request": {"trip_distance_km": [1.5, 2.5], "pickup_hour": [8, hour]},
+        }
+
+    async def send_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            hours = [9 if i != 7 else 99 for i in range(16)]
+            return await asyncio.gather(
+                *(client.post(f"{url}/v1/models/trip_rt/predict", json=body(h)) for h in hours)
+            )
+
+    answers = asyncio.run(send_all())
+    codes = [r.status_code for r in answers]
+    assert codes == [200] * 7 + [400] + [200] * 8, codes
+    bad = answers[7].text
+    assert "trip_python" in bad and "row 1" in bad, bad
+    assert all(len(r.json()["predictions"]) == 2 for r in answers if r.status_code == 200)
+    # the worker is alive and answers the same request afterwards
+    assert httpx.post(f"{url}/v1/models/trip_rt/predict", json=body(10)).status_code == 200

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest, FeatureError
+from modelyard.features.schema import json_value_problem
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -26,16 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from feast.on_demand_feature_view import OnDemandFeatureView
 
 logger = logging.getLogger(__name__)
-
-#: Feast value type name -> what a request value must be (for the 400 message) and its Python check
-_PY_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
-    "DOUBLE": ("a number", (int, float)),
-    "FLOAT": ("a number", (int, float)),
-    "INT64": ("an integer", (int,)),
-    "INT32": ("an integer", (int,)),
-    "BOOL": ("true or false", (bool,)),
-    "STRING": ("a string", (str,)),
-}
 
 
 def arrow_type(value_type: str) -> pa.DataType:
@@ -75,16 +66,13 @@ class RequestField:
             )
         if len(values) != n:
             raise BadRequest(f"request field {self.name!r} has {len(values)} value(s) for {n} row(s)")
-        expected = _PY_TYPES.get(self.value_type)
-        if expected is not None:
-            what, types = expected
-            for i, v in enumerate(values):
-                ok = v is None or (isinstance(v, types) and (bool in types or not isinstance(v, bool)))
-                if not ok:
-                    raise BadRequest(
-                        f"request field {self.name!r} (RequestSource {self.source!r}, Feast type "
-                        f"{self.value_type}) must be {what}; row {i} is {type(v).__name__} {v!r}"
-                    )
+        for i, v in enumerate(values):
+            problem = json_value_problem(v, self.value_type)
+            if problem is not None:
+                raise BadRequest(
+                    f"request field {self.name!r} (RequestSource {self.source!r}, Feast type "
+                    f"{self.value_type}) {problem}; row {i} is {type(v).__name__} {v!r}"
+                )
         return list(values)
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest, FeatureError, OnlineStoreUnavailable
+from modelyard.features.schema import json_value_problem
+from modelyard.features.unavailable import is_connection_error
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -138,32 +140,14 @@ def check_rows(
     return out
 
 
-_CHECKS: dict[str, tuple[str, tuple[type, ...]]] = {
-    "DOUBLE": ("a number", (int, float)),
-    "FLOAT": ("a number", (int, float)),
-    "INT64": ("an integer", (int,)),
-    "INT32": ("an integer", (int,)),
-    "BOOL": ("true or false", (bool,)),
-    "STRING": ("a string", (str,)),
-}
-
-
 def _check_type(name: str, column: pd.Series, value_type: str) -> None:
     """Python values (from JSON) of the column's type; numpy columns (from files) are conformed as they are."""
-    import numpy as np
-
-    if column.dtype != object or value_type not in _CHECKS:
+    if column.dtype != object:
         return
-    what, kinds = _CHECKS[value_type]
     for i, v in enumerate(column.tolist()):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            continue
-        if isinstance(v, np.generic):
-            v = v.item()
-        if not isinstance(v, kinds) or (isinstance(v, bool) and bool not in kinds):
-            raise BadRequest(
-                f"push column {name!r} (Feast type {value_type}) must be {what}; row {i} is {v!r}"
-            )
+        problem = json_value_problem(v, value_type)
+        if problem is not None:
+            raise BadRequest(f"push column {name!r} (Feast type {value_type}) {problem}; row {i} is {v!r}")
 
 
 def push(
@@ -193,7 +177,7 @@ def push(
             f"pushing to {source!r} failed, the store is unreachable: {exc}"
         ) from None
     except Exception as exc:  # Feast and the store clients raise many types
-        if _is_connection_error(exc):
+        if is_connection_error(exc):
             raise OnlineStoreUnavailable(
                 f"pushing to {source!r} failed, the online store is unreachable: {exc}; retrying is safe"
             ) from None
@@ -230,14 +214,6 @@ def _online_answers(store: FeatureStore, source: str) -> None:
         ) from None
     finally:
         client.close()
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    try:
-        import redis
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
 
 
 def record_push(path: Path, result: PushResult) -> None:

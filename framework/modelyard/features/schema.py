@@ -69,6 +69,36 @@ def input_schema_problems(input_schema: Sequence[Sequence[str]], schema: Feature
     return problems
 
 
+#: Feast value type name -> what a JSON value must be (for messages) and the Python types that fit it
+_JSON_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
+    "DOUBLE": ("a number", (int, float)),
+    "FLOAT": ("a number", (int, float)),
+    "INT64": ("an integer", (int,)),
+    "INT32": ("an integer", (int,)),
+    "BOOL": ("true or false", (bool,)),
+    "STRING": ("a string", (str,)),
+}
+
+
+def json_value_problem(value: Any, value_type: str) -> str | None:
+    """Why ``value`` (as parsed from JSON) cannot be a value of Feast type ``value_type``, or None if it can.
+
+    Missing values (None, NaN) always fit; a bool is not a number. Types without a JSON rule
+    (lists, bytes, timestamps) are left to the conversion that follows, which names its own problem.
+    """
+    rule = _JSON_TYPES.get(value_type)
+    if rule is None or value is None or (isinstance(value, float) and value != value):
+        return None
+    import numpy as np
+
+    what, kinds = rule
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
+        return None
+    return f"must be {what}"
+
+
 def pandas_dtype(value_type: str) -> str:
     """The pandas dtype of a feature of Feast value type ``value_type`` (e.g. ``"DOUBLE"``)."""
     return _DTYPES.get(value_type, "object")

@@ -22,6 +22,7 @@ from modelyard.errors import FeatureError, FeatureServiceNotFound, OnlineStoreUn
 from modelyard.features.definitions import check_models, parse_definitions
 from modelyard.features.schema import FeatureSchema, conform_frame, service_fields
 from modelyard.features.sqlite_codecs import guard_sqlite_codecs
+from modelyard.features.unavailable import is_connection_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -471,7 +472,7 @@ class FeatureFacade:
         try:
             response = self.store.get_online_features(features=self._service(model), entity_rows=columns)
         except Exception as exc:
-            if _is_connection_error(exc):
+            if is_connection_error(exc):
                 raise OnlineStoreUnavailable(
                     f"the Feast online store ({self.store.config.online_store.type}) did not answer: {exc}"
                 ) from exc
@@ -510,19 +511,6 @@ def check_monitor_features(yard: Yard, fields: Mapping[str, Mapping[str, str]]) 
                     f"{yard.path / CONFIG_FILE}: models.{model}.monitors[{i}].features: unknown feature(s) "
                     f"{', '.join(unknown)}; model {model!r} reads: {', '.join(known) or '(none)'}"
                 )
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    import sqlite3
-
-    try:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-    except ImportError:  # redis is optional for Feast
-        return isinstance(exc, (ConnectionError, sqlite3.OperationalError))
-    return isinstance(
-        exc, (ConnectionError, sqlite3.OperationalError, RedisConnectionError, RedisTimeoutError)
-    )
 
 
 def _progress(enabled: bool, total: int) -> Any:

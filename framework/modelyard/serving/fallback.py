@@ -1,8 +1,9 @@
 """What a prediction request gets when the online store is unreachable (``serving.online_store_fallback``).
 
 * ``error`` (the default): the request is answered 503, naming the store.
-* ``cache``: every served row's entity keys are remembered with the last feature vector the
-  store gave for them (:class:`LastVectors`, bounded, least recently seen forgotten first);
+* ``cache``: every served row's entity keys (and request data, for on-demand views) are
+  remembered with the last feature vector the store gave for them (:class:`LastVectors`,
+  bounded, least recently seen forgotten first);
   while the store is down, a row is answered from the prediction cache by that vector. If a
   row was never seen, or its answer is no longer cached, the request is answered 503.
 * ``default``: the model's declared ``missing_values.defaults`` stand in for every feature
@@ -42,17 +43,13 @@ class LastVectors:
     def remember(
         self,
         model: str,
-        keys: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
         names: Sequence[str],
         columns: Mapping[str, Sequence[Any]],
-        n: int,
     ) -> None:
-        """Note the vector of each of the ``n`` rows of ``columns`` (entity keys and features, as read)."""
-        entity_cols = [columns[k] for k in keys]
+        """Note the vector (``columns[names]``) of each row, keyed by its :func:`row_keys`."""
         feature_cols = [columns[f] for f in names]
-        items = [
-            ((model, tuple(c[i] for c in entity_cols)), tuple(c[i] for c in feature_cols)) for i in range(n)
-        ]
+        items = [(((model, row)), tuple(c[i] for c in feature_cols)) for i, row in enumerate(rows)]
         vectors = self._vectors
         with self._lock:
             for key, vector in items:
@@ -67,12 +64,31 @@ class LastVectors:
             return [self._vectors.get((model, row)) for row in entity_rows]
 
 
+def row_keys(
+    served: ServedModel, entities: Mapping[str, Sequence[Any]], request_data: Mapping[str, Any] | None
+) -> list[tuple[Any, ...]]:
+    """What a remembered vector is found by: each row's entity key values, then its request data.
+
+    A model with on-demand views computes some features from the request's own values (the
+    trip's distance), so a vector is only valid again for the same entity *and* the same request
+    values; the request fields come in the reader's order.
+    """
+    reader = served.reader
+    cols = [list(entities[k]) for k in reader.entity_keys]
+    fields = list(reader.request_fields)
+    if fields:
+        data = request_data or {}
+        cols += [list(data.get(f, ())) for f in fields]
+    return list(zip(*cols, strict=True))
+
+
 def fallback_columns(
     served: ServedModel,
     entities: Mapping[str, Sequence[Any]],
     mode: str,
     last: LastVectors | None,
     down: OnlineStoreUnavailable,
+    request_data: Mapping[str, Any] | None = None,
 ) -> dict[str, list[Any]]:
     """The columns (entity keys, then features) to answer with while the store is down.
 
@@ -94,12 +110,12 @@ def fallback_columns(
             columns[name] = [defaults.get(name)] * n
         return columns
     if mode == "cache" and last is not None:
-        rows = list(zip(*(columns[k] for k in keys), strict=True))
-        vectors = last.lookup(served.name, rows)
+        vectors = last.lookup(served.name, row_keys(served, entities, request_data))
         unseen = sum(v is None for v in vectors)
         if unseen:
+            with_request = " with the same request data" if reader.request_fields else ""
             raise OnlineStoreUnavailable(
-                f"{down}; no remembered feature vector for {unseen} of {n} row(s) "
+                f"{down}; no remembered feature vector for {unseen} of {n} row(s){with_request} "
                 "(serving.online_store_fallback: cache)"
             ) from None
         for j, name in enumerate(names):

@@ -36,7 +36,7 @@ from modelyard.errors import (
 )
 from modelyard.features.online.ondemand import no_request_data
 from modelyard.serving.batching import ModelAnswer, ModelBatcher
-from modelyard.serving.fallback import FALLBACKS, LastVectors, fallback_columns
+from modelyard.serving.fallback import FALLBACKS, LastVectors, fallback_columns, row_keys
 from modelyard.serving.frames import build_frame, is_missing
 from modelyard.serving.shadows import ShadowPool
 
@@ -324,7 +324,12 @@ class PredictionService:
                 if not fallback or self.online_store_fallback == "error":
                     raise down
                 columns = fallback_columns(
-                    served, entities, self.online_store_fallback, self.last_vectors, down
+                    served,
+                    entities,
+                    self.online_store_fallback,
+                    self.last_vectors,
+                    down,
+                    request.request_data,
                 )
                 used = self.online_store_fallback
             elif self.metrics is not None:
@@ -337,7 +342,8 @@ class PredictionService:
             assert columns is not None
             n = len(next(iter(columns.values())))
             if self.last_vectors is not None and used is None:
-                self.last_vectors.remember(model, served.reader.entity_keys, names, columns, n)
+                rows = row_keys(served, entities, request.request_data)
+                self.last_vectors.remember(model, rows, names, columns)
         elif overrides and set(overrides) == set(names):
             n = self._override_rows(overrides)
             columns = {}

@@ -69,6 +69,7 @@ from modelyard.features.online.redis.codec import (
 )
 from modelyard.features.online.redis.wire import RedisWireError
 from modelyard.features.sqlite_codecs import guard_sqlite_codecs
+from modelyard.features.unavailable import is_connection_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore
@@ -374,7 +375,7 @@ class FeastOnlineReader(OnlineReader):
                 f"the Feast online store ({self.store_label}) is unreachable: {exc}"
             ) from None
         except Exception as exc:  # Feast raises many types; classify them
-            if _is_connection_error(exc):
+            if is_connection_error(exc):
                 raise OnlineStoreUnavailable(
                     f"the Feast online store ({self.store_label}) is unreachable: {exc}"
                 ) from None
@@ -388,14 +389,6 @@ class FeastOnlineReader(OnlineReader):
         for name in self.feature_names:
             out[name] = data[name]
         return out
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    try:
-        import redis
-    except ImportError:  # pragma: no cover - redis is a serving dependency
-        return False
-    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
 
 
 # -- building a reader ------------------------------------------------------------------------
