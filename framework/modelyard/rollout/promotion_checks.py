@@ -7,8 +7,11 @@
   variant also answered, with an error rate of at most ``promotion.max_shadow_error_rate``;
 - ``experiment``: the candidate is a live arm of ``X``'s current experiment (an ``ab`` or
   ``canary`` deployment) that served at least ``promotion.min_experiment_samples``
-  requests, and the experiment report (``modelyard experiment report``) finds it
-  significantly *worse* than the control on no metric and no sample-ratio mismatch.
+  requests, and the experiment report (``modelyard experiment report``) says it *passed*:
+  significantly *better* than the control on the primary metric (accuracy, or absolute
+  error for regression; it needs feedback), significantly worse on no guardrail, no
+  sample-ratio mismatch and no verdict withheld for lost rows. An inconclusive experiment
+  (no feedback yet, or a primary difference not yet significant) has not passed.
 
 The registry calls this through :meth:`modelyard.yard.Yard.promotion_checks`; results read
 like gate results.
@@ -77,13 +80,39 @@ def experiment_check(yard: Yard, model: str, version: int, promotion: PromotionC
         )
     names = {a.variant for a in arms}
     requests = sum(a.requests for a in arms)
-    worse = [c for c in report.comparisons if c.treatment in names and c.verdict == "worse"]
+    mine = [c for c in report.comparisons if c.treatment in names]
     problems = []
     if requests < promotion.min_experiment_samples:
         problems.append(f"{requests} requests (needs >= {promotion.min_experiment_samples})")
-    problems += [f"significantly worse {c.metric} than {c.control} (p = {c.p_value:.3g})" for c in worse]
+    problems += [
+        f"significantly worse {c.metric} than {c.control} (p = {c.p_value:.3g})"
+        for c in mine
+        if c.verdict == "worse"
+    ]
     if report.srm is not None and report.srm.mismatch:
         problems.append("sample-ratio mismatch: the split is not what was configured")
+    if any(c.verdict.startswith("no verdict") for c in mine):
+        problems.append("no verdict: the prediction logger lost rows (see modelyard experiment report)")
+    primary = [c for c in mine if c.role == "primary"]
+    if not primary:
+        metric = next(
+            (f["metrics"][0] for f in report.families if f.get("name") == "primary"), "primary metric"
+        )
+        problems.append(
+            f"inconclusive: no verdict on {metric} yet (it needs feedback joined to the requests)"
+        )
+    for c in primary:
+        if c.verdict not in ("better", "worse") and not c.verdict.startswith("no verdict"):
+            p_value = "" if c.p_value is None else f", p = {c.p_value:.3g}"
+            problems.append(
+                f"inconclusive: {c.metric} {c.verdict} against {c.control} "
+                f"({c.treatment_value:.4g} vs {c.control_value:.4g}{p_value}; needs significantly better)"
+            )
     if problems:
         return GateResult(label, False, "; ".join(problems))
-    return GateResult(label, True, f"{requests} requests, worse than {report.control} on no metric")
+    better = ", ".join(sorted({c.metric for c in primary}))
+    return GateResult(
+        label,
+        True,
+        f"{requests} requests, significantly better {better} than {report.control}, worse on no metric",
+    )
