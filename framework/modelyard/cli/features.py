@@ -7,6 +7,7 @@ only when one of them runs.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,7 +91,11 @@ def apply(ctx: click.Context, force: bool, as_json: bool) -> None:
 @click.command("materialize")
 @click.option("--start", help="Start time (ISO 8601); default: where the last materialization ended.")
 @click.option("--end", help="End time (ISO 8601); default: now.")
-@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    help="Do not draw the progress bar (drawn only on a terminal; -v logs rows/s).",
+)
 @json_option
 @click.pass_context
 def materialize(
@@ -113,7 +118,8 @@ def materialize(
     if start_at is not None and end_at is not None and start_at >= end_at:
         raise click.BadParameter(f"--start {start} is not before --end {end}", param_hint="--start")
     yard = load_yard(ctx)
-    result = yard.features.materialize(end_at, start=start_at, progress=not no_progress and not as_json)
+    bar = not no_progress and not as_json and sys.stderr.isatty()
+    result = yard.features.materialize(end_at, start=start_at, progress=bar)
     data = _as_dict(result)
     rows_by_view = dict(data.get("rows_by_view") or {})
     if as_json:

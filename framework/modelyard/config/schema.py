@@ -8,6 +8,8 @@ each plugin validates its own ``settings`` with its own model.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -222,6 +224,31 @@ class MonitoringConfig(_Strict):
     )
 
 
+class MaterializeConfig(_Strict):
+    """How ``modelyard materialize`` finds rows that arrived after the previous run (docs/features.md)."""
+
+    lookback: str = Field(
+        "1d",
+        pattern=r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$",
+        description="a view without a created-timestamp column re-reads rows whose event time is this far "
+        "before the previous run's end, so rows appended late are served (30m, 6h, 1d; 0s: none)",
+    )
+
+    @property
+    def lookback_delta(self) -> timedelta:
+        """``lookback`` as a timedelta."""
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", self.lookback)
+        assert match is not None  # the pattern above
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        return timedelta(**{unit: float(match.group(1))})
+
+
+class FeaturesConfig(_Strict):
+    """What modelyard does with the Feast repo beside ``feature_store.yaml``."""
+
+    materialize: MaterializeConfig = Field(default_factory=MaterializeConfig)
+
+
 class YardConfig(_Strict):
     """The whole of ``modelyard.yaml``."""
 
@@ -234,6 +261,7 @@ class YardConfig(_Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
 
     @field_validator("models")

@@ -12,14 +12,16 @@ import contextlib
 import io
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import FeatureError, FeatureServiceNotFound, OnlineStoreUnavailable, SchemaChangeRefused
 from modelyard.features.definitions import check_models, parse_definitions
+from modelyard.features.materialize import MaterializeResult
 from modelyard.features.schema import FeatureSchema, conform_frame, service_fields
 from modelyard.features.sqlite_codecs import guard_sqlite_codecs
 from modelyard.features.unavailable import is_connection_error
@@ -39,7 +41,6 @@ FEATURE_STORE_YAML_ENV = "MODELYARD_FEATURE_STORE_YAML"
 (relative to the repo), e.g. ``feature_store.redis.yaml``."""
 
 _ROW = "__modelyard_row"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def feature_store_yaml(repo_path: str | os.PathLike[str]) -> Path:
@@ -70,33 +71,6 @@ class ApplyResult:
     feature_views: list[str]
     feature_services: list[str]
     report: str = ""
-
-
-@dataclass(frozen=True)
-class MaterializeResult:
-    """Rows written to the online store per feature view, and the window materialized.
-
-    ``start`` is the earliest window start over the views (each view starts where its last
-    materialization ended, or ``end - ttl`` the first time); ``starts`` has each view's.
-    """
-
-    rows_by_view: dict[str, int]
-    start: datetime | None
-    end: datetime
-    starts: dict[str, datetime] = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def _feast_output_to_log() -> Iterator[None]:
-    """Feast prints diffs and progress bars; send them to the log instead of our caller's terminal."""
-    buffer = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-            yield
-    finally:
-        text = buffer.getvalue().strip()
-        if text:
-            logger.debug("feast: %s", text)
 
 
 def _utc(value: datetime) -> datetime:
@@ -265,58 +239,42 @@ class FeatureFacade:
         """Load feature values up to ``end`` (default now) into the online store, incrementally.
 
         Each online feature view starts where its previous materialization ended, or at
-        ``end - ttl`` the first time (so what is online matches a point-in-time join at ``end``);
-        ``start`` overrides that for every view. Rows per view are the latest row per entity
-        in the window, which is what Feast writes.
+        ``end - ttl`` the first time; ``start`` overrides that for every view. Late rows (an
+        event time before the previous end, written after it) are picked up by their created
+        timestamp, or by re-reading ``features.materialize.lookback`` for views without one,
+        so that the online store holds, per entity, the row the point-in-time join picks at
+        ``end`` (docs/features.md, "What materialize writes"). ``rows_by_view`` counts the
+        rows written. ``progress`` draws a bar with rows per second.
         """
-        from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
+        from modelyard.features.materialize import materialize
 
-        store = self.store
         end_at = _utc(end) if end is not None else datetime.now(timezone.utc)
-        offline = get_offline_store_from_config(store.config.offline_store)
-        views = [v for v in store.list_feature_views() if v.online]
-        rows: dict[str, int] = {}
-        starts: dict[str, datetime] = {}
-        bar = _progress(progress, len(views))
+        start_at = _utc(start) if start is not None else None
+        bar = _progress(progress)
         with bar:
-            task = bar.add_task("materializing", total=len(views)) if bar else None
-            for view in views:
-                if start is not None:
-                    begin = _utc(start)
-                elif view.most_recent_end_time is not None:
-                    begin = _utc(view.most_recent_end_time)
-                elif view.ttl:
-                    begin = end_at - view.ttl
-                else:
-                    begin = _EPOCH
-                starts[view.name] = begin
-                if begin >= end_at:
-                    rows[view.name] = 0
-                else:
-                    source = view.batch_source
-                    rows[view.name] = (
-                        offline.pull_latest_from_table_or_query(
-                            config=store.config,
-                            data_source=source,
-                            join_key_columns=[c.name for c in view.entity_columns],
-                            feature_name_columns=[f.name for f in view.features],
-                            timestamp_field=source.timestamp_field,
-                            created_timestamp_column=source.created_timestamp_column or None,
-                            start_date=begin,
-                            end_date=end_at,
-                        )
-                        .to_arrow()
-                        .num_rows
-                    )
-                    guard_sqlite_codecs(store)
-                    with _feast_output_to_log():
-                        store.materialize(begin, end_at, feature_views=[view.name])
-                logger.info("materialized %s: %d rows (%s .. %s)", view.name, rows[view.name], begin, end_at)
-                if bar is not None and task is not None:
-                    bar.update(task, advance=1, description=f"{view.name}: {rows[view.name]} rows")
-        return MaterializeResult(
-            rows_by_view=rows, start=min(starts.values(), default=None), end=end_at, starts=starts
-        )
+            tasks: dict[str, tuple[Any, float]] = {}
+
+            def show(view: str, done: int, total: int) -> None:
+                if view not in tasks:
+                    tasks[view] = (bar.add_task(view, total=total, rate=""), time.perf_counter())
+                task, began = tasks[view]
+                elapsed = time.perf_counter() - began
+                rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 else ""
+                bar.update(task, completed=done, rate=rate)
+
+            return materialize(
+                self.store,
+                end_at,
+                start=start_at,
+                lookback=self.yard.config.features.materialize.lookback_delta,
+                record=self.materialize_record,
+                progress=show if bar else None,
+            )
+
+    @property
+    def materialize_record(self) -> Path:
+        """Where this yard keeps each view's created watermark between materializations."""
+        return self.yard.path / "data" / ".modelyard" / "materialized.json"
 
     # -- push and freshness -------------------------------------------------------------
 
@@ -513,13 +471,20 @@ def check_monitor_features(yard: Yard, fields: Mapping[str, Mapping[str, str]]) 
                 )
 
 
-def _progress(enabled: bool, total: int) -> Any:
-    """A rich progress bar over the views, or a no-op context when disabled."""
-    if not enabled or total == 0:
+def _progress(enabled: bool) -> Any:
+    """A rich progress bar (rows, rows per second) or a no-op context when disabled."""
+    if not enabled:
         return _NoProgress()
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        transient=True,
+    )
 
 
 class _NoProgress(contextlib.nullcontext):

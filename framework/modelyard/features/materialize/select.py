@@ -1,0 +1,156 @@
+"""Which row of each entity a materialization writes: one DuckDB pass over the view's source.
+
+The online store must hold, per entity, the row the point-in-time join picks at the
+materialization's end ``E``: the latest event time ``<= E``, ties broken by the latest
+created timestamp. A run reads each source row once and returns, for every entity it has
+something new for, that row (the *winner*):
+
+* ``window``: rows with an event time in ``[begin, E]`` (``begin`` is where the previous run
+  ended, ``E - ttl`` the first time, ``--start`` when given, or the previous end minus the
+  ``lookback`` for a view without a created-timestamp column, so rows appended late within
+  the lookback are seen again);
+* ``created`` pickup (views with a created-timestamp column, incremental runs): also every
+  entity with a row created after the *watermark*, the latest created time the previous run
+  saw, whatever its event time (a late row). For those entities the winner is chosen over all
+  their rows up to ``E``, so a late row that is older than what is online loses, and one that
+  ties on event time wins only by its created time.
+
+The result also says, per winner, whether it is *new* since the previous run (created after
+the watermark, or event after the previous end), which decides ties with what the online
+store already holds (see :mod:`modelyard.features.materialize.plan`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from feast import FeatureView
+    from feast.repo_config import RepoConfig
+
+TS = "__modelyard_ts"
+"""Output column: the event time as integer nanoseconds since the epoch (exact)."""
+CREATED = "__modelyard_created"
+"""Output column: the created time in nanoseconds (only for views with a created column)."""
+WATERMARK = "__modelyard_watermark"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The winners of one view's run: Feast-named columns plus :data:`TS` (and :data:`CREATED`)."""
+
+    table: pa.Table
+    watermark_ns: int | None
+    """The latest created time among the rows this run considered (``None``: no created column or no rows)."""
+
+
+def select_winners(
+    config: RepoConfig,
+    view: FeatureView,
+    *,
+    begin_ns: int,
+    end_ns: int,
+    created_after_ns: int | None,
+    oldest_ns: int | None = None,
+) -> Selection:
+    """The rows to write for ``view``: see the module docs. ``created_after_ns`` turns on the created
+    pickup; rows with an event time before ``oldest_ns`` (expired at the end) are not read."""
+    import pyarrow as pa
+
+    from modelyard.features.offline.asof import (
+        _connect,
+        _epoch_ns,
+        _exact_integers,
+        _fetch_arrow,
+        _quote,
+        _select,
+    )
+
+    source = view.batch_source
+    keys = [c.name for c in view.entity_columns]
+    features = [f.name for f in view.features]
+    ts_field = source.timestamp_field
+    created = source.created_timestamp_column or None
+    columns = list(dict.fromkeys([*keys, *features, ts_field] + ([created] if created else [])))
+    relation, registered = _relation(config, view, columns, end_ns)
+    # an offline store's own read already names the columns as Feast does
+    named = ", ".join(map(_quote, columns)) if registered is not None else _select(source, columns)
+    times = f", {_epoch_ns(ts_field)} AS {TS}" + (f", {_epoch_ns(created)} AS {CREATED}" if created else "")
+    rows = f"SELECT *{times} FROM (SELECT {named} FROM {relation})"
+    order = f"{TS} DESC" + (f", {CREATED} DESC" if created else "")
+    partition = ", ".join(_quote(k) for k in keys) or "1"
+    watermark = f", max({CREATED}) OVER () AS {WATERMARK}" if created else ""
+    pickup = created is not None and created_after_ns is not None
+    params: list[Any]
+    floor = -(2**63) if oldest_ns is None else oldest_ns
+    if pickup:
+        using = ", ".join(_quote(k) for k in keys)
+        sql = (
+            f"WITH src AS MATERIALIZED (SELECT * FROM ({rows}) WHERE {TS} >= ? AND {TS} <= ?), "
+            f"picked AS (SELECT DISTINCT {using} FROM src WHERE {TS} >= ? OR {CREATED} > ?) "
+            f"SELECT src.*{watermark} FROM src SEMI JOIN picked USING ({using}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
+        )
+        params = [floor, end_ns, begin_ns, created_after_ns]
+    else:
+        sql = (
+            f"SELECT *{watermark} FROM ({rows}) WHERE {TS} >= ? AND {TS} <= ? "
+            f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
+        )
+        params = [max(begin_ns, floor), end_ns]
+    con = _connect(config)
+    try:
+        if registered is not None:
+            con.register("source_rows", registered)
+        table = _fetch_arrow(con, sql, params)
+    finally:
+        con.close()
+    mark: int | None = None
+    if created:
+        column = table.column(WATERMARK)
+        mark = column[0].as_py() if len(column) else None
+        table = table.drop_columns([WATERMARK])
+    if table.num_columns and table.num_rows:
+        table = pa.Table.from_batches(table.combine_chunks().to_batches())
+    return Selection(_exact_integers(table), mark if mark is None else int(mark))
+
+
+def _relation(
+    config: RepoConfig, view: FeatureView, columns: list[str], end_ns: int
+) -> tuple[str, pa.Table | None]:
+    """SQL naming the view's source rows: the Parquet files of a FileSource, else the offline
+    store's own read of every row up to the end (registered as an Arrow table)."""
+    from feast.infra.offline_stores.file_source import FileSource
+
+    from modelyard.features.offline.asof import _source_relation
+
+    source = view.batch_source
+    if isinstance(source, FileSource) and (source.file_format is None or _is_parquet(source)):
+        return _source_relation(config, source), None
+    import pandas as pd
+    from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
+
+    offline = get_offline_store_from_config(config.offline_store)
+    created = source.created_timestamp_column or None
+    keys = [c.name for c in view.entity_columns]
+    job = offline.pull_all_from_table_or_query(
+        config=config,
+        data_source=source,
+        join_key_columns=keys,
+        feature_name_columns=[
+            c for c in columns if c not in keys and c not in (source.timestamp_field, created)
+        ],
+        timestamp_field=source.timestamp_field,
+        created_timestamp_column=created,
+        start_date=None,
+        end_date=pd.Timestamp(end_ns, tz="UTC").to_pydatetime(),
+    )
+    return "source_rows", job.to_arrow()
+
+
+def _is_parquet(source: Any) -> bool:
+    from feast.data_format import ParquetFormat
+
+    return isinstance(source.file_format, ParquetFormat)
