@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml setup.py framework/modelyard/features/online/redis/_red
 	@$(PY) -m pip install --progress-bar off -e ".[dev]" 2>&1 | tee $(VENV)/install.log \
 	  | grep --line-buffered -E '^(Collecting|Building|Successfully|ERROR)' | sed -u 's/^/  /'; \
 	  test $${PIPESTATUS[0]} -eq 0 || { echo "make install failed: see $(VENV)/install.log"; exit 1; }
+	@# setuptools may leave modelyard.egg-info here; `python -m pytest` puts this directory on sys.path,
+	@# where a stale copy would hide the entry points of the installed one (plugins added since)
+	rm -rf modelyard.egg-info
 	@echo "make install: done"
 	touch $(STAMP)
 

@@ -6,6 +6,7 @@ Each message says what is wrong and, where there is one, what to do about it. Ca
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 
 
@@ -79,6 +80,9 @@ class UnknownPluginError(PluginError):
         self.known = sorted(known)
         self.failed = list(failed)
         msg = f"unknown {role} plugin {name!r}; choose one of: {', '.join(self.known) or '(none installed)'}"
+        close = difflib.get_close_matches(name, self.known, n=1, cutoff=0.6)
+        if close:
+            msg += f" (did you mean {close[0]!r}?)"
         if self.failed:
             msg += f". These plugins failed to load and may be the one meant: {'; '.join(self.failed)}"
         super().__init__(msg)

@@ -36,13 +36,19 @@ def _imported_after(args: list[str]) -> tuple[dict, list[str]]:
     return data, data["heavy"]
 
 
+#: built-in plugins that add commands (``modelyard_register_commands``): imported to list them
+COMMAND_PLUGINS = {"ui": "modelyard.cli.ui"}
+
+
 def test_help_imports_no_command_module_and_nothing_heavy() -> None:
     data, heavy = _imported_after(["--help"])
     assert data["exit"] == 0
     assert heavy == []
-    assert data["cli"] == ["modelyard.cli.main"]  # no command module imported just to list them
+    # no command module imported just to list them, but the (import-light) plugins adding commands
+    assert data["cli"] == sorted(["modelyard.cli.main", *COMMAND_PLUGINS.values()])
     for name, (_, short_help) in COMMANDS.items():
         assert name in data["output"] and short_help[:30] in data["output"]
+    assert "Browse the yard in a web browser" in data["output"]  # `ui`, added by its plugin
 
 
 def test_plugins_command_imports_nothing_heavy() -> None:
@@ -53,15 +59,19 @@ def test_plugins_command_imports_nothing_heavy() -> None:
         assert heavy == []
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("name", sorted([*COMMANDS, *COMMAND_PLUGINS]))
 def test_every_command_has_help_with_an_example(name: str) -> None:
-    target, short_help = COMMANDS[name]
-    module, _, attr = target.partition(":")
-    command = getattr(__import__(module, fromlist=[attr]), attr)
+    if name in COMMANDS:
+        target, short_help = COMMANDS[name]
+        module, _, attr = target.partition(":")
+        command = getattr(__import__(module, fromlist=[attr]), attr)
+        assert command.get_short_help_str(limit=200) == short_help  # the table's copy matches
+    else:
+        command = main.get_command(click.Context(main), name)
+        assert command.callback.__module__ == COMMAND_PLUGINS[name]
     assert isinstance(command, click.Command)
     assert command.name == name
     assert command.help and len(command.help) > 40
-    assert command.get_short_help_str(limit=200) == short_help  # the table's copy matches
     for path, leaf in _leaves(command, [name]):
         result = CliRunner().invoke(main, [*path, "--help"])
         assert result.exit_code == 0, result.output

@@ -18,6 +18,7 @@ FIRST_PARTY = {
     "log_sinks": "log_sink",
     "routers": "router",
     "sqlalchemy_registry": "registry_backend",
+    "protocols": "protocol",
 }
 
 
@@ -31,8 +32,13 @@ def test_plugins_json_lists_first_party_with_role_and_source() -> None:
         assert row["module"].startswith("modelyard_plugins.")
         assert role in row["roles"] and row["contributes"][role]
         assert row["error"] is None
-    assert set().union(*(row["roles"] for row in rows.values())) == set(ROLE_HOOKS)
+    assert set().union(*(row["roles"] for row in rows.values())) == {*ROLE_HOOKS, "command"}
     assert "sklearn" in rows["flavors"]["contributes"]["flavor"]
+    assert sorted(rows["protocols"]["contributes"]["protocol"]) == ["feedback", "push", "ui", "v1", "v2"]
+    # the built-in `ui` command is a plugin of the CLI, found through the same entry-point group
+    ui = rows["ui_command"]
+    assert ui["distribution"] == "modelyard" and ui["module"] == "modelyard.cli.ui"
+    assert ui["contributes"] == {"command": ["ui"]}
 
 
 def test_plugins_table() -> None:

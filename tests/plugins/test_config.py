@@ -175,3 +175,33 @@ def test_unknown_model_lists_declared(tmp_path, write_yard) -> None:
     yard = Yard.load(write_yard(tmp_path / "y", MODEL))
     with pytest.raises(ModelNotFound, match=r"unknown model 'chrun'; .* declares: churn"):
         yard.model("chrun")
+
+
+def test_serving_protocols_default_names_and_choices(tmp_path, write_yard) -> None:
+    from modelyard.config.schema import DEFAULT_PROTOCOLS
+
+    yard = Yard.load(write_yard(tmp_path / "default", MODEL))
+    assert [c.plugin for c in yard.config.serving.protocols] == list(DEFAULT_PROTOCOLS)
+    text = MODEL + "serving:\n  protocols: [v2, {plugin: feedback}]\n"
+    yard = Yard.load(write_yard(tmp_path / "chosen", text))
+    assert [c.plugin for c in yard.config.serving.protocols] == ["v2", "feedback"]
+    assert (
+        Yard.load(
+            write_yard(tmp_path / "none", MODEL + "serving:\n  protocols: []\n")
+        ).config.serving.protocols
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("protocols", "key", "fragment"),
+    [
+        ("[v1, feedbak]", "serving.protocols.1", "unknown protocol plugin 'feedbak'; choose one of: "),
+        ("[v1, feedbak]", "serving.protocols.1", "(did you mean 'feedback'?)"),
+        ("[v1, v2, v1]", "serving.protocols", "protocol(s) ['v1'] listed more than once"),
+        ("[{plugin: v1, settings: {fast: true}}]", "serving.protocols.0.settings", "takes no settings"),
+    ],
+)
+def test_bad_serving_protocols_are_config_errors(tmp_path, write_yard, protocols, key, fragment) -> None:
+    err = _error(write_yard(tmp_path / "y", MODEL + f"serving:\n  protocols: {protocols}\n"))
+    assert err.key == key and fragment in str(err), (err.key, str(err))

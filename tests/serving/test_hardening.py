@@ -72,7 +72,7 @@ def guarded(served):
     app = create_app(state=state)
     with TestClient(app) as client:
         app.guard(tokens, max_body_bytes=state.limits.max_body_bytes)
-        yield app, client, tokens
+        yield app, client, app.tokens  # with the scopes each mounted protocol gives its paths
 
 
 def test_every_route_answers_no_token_wrong_token_wrong_scope_and_right_token(guarded) -> None:

@@ -4,6 +4,11 @@
 (``modelyard --help``) reads only this table and each command's short help, kept here
 too, so it never imports Feast, pandas or any command module. Each area adds its
 commands in its own module ``modelyard/cli/<area>.py`` and one line to ``COMMANDS``.
+
+Plugins add commands through the ``modelyard_register_commands`` hook (datasette's and llm's
+``register_commands``); modelyard's own ``ui`` command is added that way too, by the built-in
+plugin :mod:`modelyard.cli.ui`. The plugin host is loaded only to list commands or to find one
+that ``COMMANDS`` does not have.
 """
 
 from __future__ import annotations
@@ -48,7 +53,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("modelyard.cli.rollout:experiment", "Analyse experiments: per-variant statistics, significance, sample-ratio checks, shadows."),
     "replay": ("modelyard.cli.rollout:replay", "Re-score a candidate VERSION on logged live requests with point-in-time features."),
     "monitor": ("modelyard.cli.monitor:monitor", "Run a model's monitors over windows of the prediction log."),
-    "ui": ("modelyard.cli.ui:ui", "Browse the yard in a web browser: models, versions, deployments, experiments, monitoring."),
     "report": ("modelyard.cli.monitor:report", "Write a self-contained HTML monitoring report of MODEL (or print it as JSON)."),
 }
 # fmt: on
@@ -64,9 +68,21 @@ class LazyGroup(click.Group):
     def __init__(self, *args: Any, lazy_commands: dict[str, tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = lazy_commands
+        self._plugin_commands: dict[str, click.Command] | None = None
+
+    def plugin_commands(self) -> dict[str, click.Command]:
+        """The commands plugins add (``modelyard_register_commands``), collected once per process."""
+        if self._plugin_commands is None:
+            from modelyard.plugins.manager import PluginHost
+
+            taken = {*self.lazy_commands, *self.commands}
+            found = PluginHost.from_entry_points().commands(taken=taken)
+            self._plugin_commands = {name: command for name, (command, _) in found.items()}
+        return self._plugin_commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+        names = set(super().list_commands(ctx)) | set(self.lazy_commands) | set(self.plugin_commands())
+        return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
@@ -74,7 +90,7 @@ class LazyGroup(click.Group):
             return command
         entry = self.lazy_commands.get(cmd_name)
         if entry is None:
-            return None
+            return self.plugin_commands().get(cmd_name)
         return _LazyCommand(cmd_name, entry[0], entry[1])
 
     def invoke(self, ctx: click.Context) -> Any:

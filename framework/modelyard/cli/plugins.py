@@ -18,9 +18,11 @@ COLUMNS = ["name", "distribution", "version", "module", "contributes"]
 
 def plugin_rows() -> list[dict[str, Any]]:
     """One row per plugin (entry point) found in the ``modelyard`` group, failed ones included."""
+    from modelyard.cli.main import COMMANDS
     from modelyard.plugins.manager import PluginHost
 
     host = PluginHost.from_entry_points()
+    host.commands(taken=COMMANDS)  # so each plugin's CLI commands are listed with it
     rows = []
     for info in host.plugins():
         rows.append(

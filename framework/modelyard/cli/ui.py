@@ -1,8 +1,19 @@
-"""``modelyard ui``: browse the yard in a web browser without serving any model."""
+"""``modelyard ui``: browse the yard in a web browser without serving any model.
+
+A built-in plugin (entry point ``ui_command``): it adds its command through
+``modelyard_register_commands``, exactly as a third-party plugin adds one.
+"""
 
 from __future__ import annotations
 
 import click
+
+from modelyard.plugins import hookimpl
+
+
+@hookimpl
+def modelyard_register_commands(cli: click.Group) -> None:
+    cli.add_command(ui)
 
 
 @click.command("ui")

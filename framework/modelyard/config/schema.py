@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelyard.config.names import NAME_PATTERN
 
+#: the protocols a server mounts when ``serving.protocols`` is not set (all of modelyard's own)
+DEFAULT_PROTOCOLS = ("v1", "v2", "feedback", "push", "ui")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -211,6 +214,28 @@ class ServingConfig(_Strict):
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    protocols: list[PluginChoice] = Field(
+        default_factory=lambda: [PluginChoice(plugin=name) for name in DEFAULT_PROTOCOLS],
+        description="the HTTP protocol plugins a server mounts, by name ('v1') or as {plugin, settings}; "
+        "default: modelyard's own " + ", ".join(DEFAULT_PROTOCOLS),
+    )
+
+    @field_validator("protocols", mode="before")
+    @classmethod
+    def _protocol_names(cls, value: Any) -> Any:
+        """``[v1, v2]`` is short for ``[{plugin: v1}, {plugin: v2}]``."""
+        if isinstance(value, list):
+            return [{"plugin": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("protocols")
+    @classmethod
+    def _protocols_once(cls, value: list[PluginChoice]) -> list[PluginChoice]:
+        names = [choice.plugin for choice in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"protocol(s) {twice} listed more than once")
+        return value
 
 
 class MonitoringConfig(_Strict):
@@ -281,6 +306,8 @@ class YardConfig(_Strict):
         if self.serving.cache is not None:
             choices.append(("cache", "serving.cache", self.serving.cache))
         choices.append(("log_sink", "serving.log", self.serving.log))
+        for i, protocol in enumerate(self.serving.protocols):
+            choices.append(("protocol", f"serving.protocols.{i}", protocol))
         for i, alerter in enumerate(self.monitoring.alerters):
             choices.append(("alerter", f"monitoring.alerters.{i}", alerter))
         for name, model in self.models.items():

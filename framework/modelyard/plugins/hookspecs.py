@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - only for annotations
+    import click
+
     from modelyard.monitoring.alerts import Alert
     from modelyard.plugins.specs import (
         AlerterSpec,
@@ -31,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - only for annotations
         DetectorSpec,
         FlavorSpec,
         LogSinkSpec,
+        ProtocolSpec,
         RegistryBackendSpec,
         RouterSpec,
     )
@@ -190,6 +193,85 @@ def modelyard_alerters() -> Iterable[AlerterSpec]:
         @hookimpl
         def modelyard_alerters():
             yield AlerterSpec(name="slack", summary="Posts alerts to Slack.", factory="my_slack:Slack")
+    """
+
+
+@hookspec
+def modelyard_protocols() -> Iterable[ProtocolSpec]:
+    """Contribute HTTP protocol front ends (serving role): the routes a serving worker answers.
+
+    Called when a serving app is built (and by ``modelyard plugins``). Return an iterable of
+    :class:`~modelyard.plugins.specs.ProtocolSpec`; the server mounts the ones
+    ``serving.protocols`` in ``modelyard.yaml`` names (default: modelyard's own ``v1``, ``v2``,
+    ``feedback``, ``push`` and ``ui``). The factory is called as ``factory(yard=yard)`` when the
+    app is built and returns a :class:`modelyard.serving.protocol.ProtocolRoutes`: a FastAPI
+    ``APIRouter`` (or a list of Starlette routes), the bearer-token scope each of its paths needs
+    (``predict``, ``feedback``, ``admin`` or ``open``; an unlisted path needs ``admin``), and
+    optionally POST endpoints answered ahead of FastAPI's middleware. A handler reaches the
+    worker's loaded models with :func:`modelyard.serving.protocol.serving_state`. Two protocols
+    answering the same method and path refuse to start, naming both.
+
+    Example (a whole plugin; ``plugins/examples/modelyard-kserve`` is a complete distribution)::
+
+        # my_protocol/__init__.py: listed cheaply, FastAPI imported only when mounted
+        from modelyard.plugins import hookimpl
+        from modelyard.plugins.specs import ProtocolSpec
+
+        @hookimpl
+        def modelyard_protocols():
+            yield ProtocolSpec(
+                name="hello",
+                summary="GET /hello/{model}: the model's loaded versions.",
+                factory="my_protocol.routes:build",
+            )
+
+        # my_protocol/routes.py
+        from fastapi import APIRouter, Request
+        from modelyard.serving.protocol import ProtocolRoutes, serving_state
+
+        def build(yard):
+            router = APIRouter()
+
+            @router.get("/hello/{model}")
+            async def hello(model: str, request: Request) -> dict:
+                return {"versions": sorted(serving_state(request).table.get(model).versions)}
+
+            return ProtocolRoutes(router, scopes={"/hello/{model}": "predict"})
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# Surfaces: what a plugin adds to the command line.
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec
+def modelyard_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``modelyard`` command line (datasette's and llm's ``register_commands``).
+
+    Called when the CLI lists its commands (``modelyard --help``) or is asked for one it does
+    not have itself. ``cli`` is a click group: add commands with ``@cli.command()`` or
+    ``cli.add_command(...)``. A command named like one of modelyard's own, or like another
+    plugin's, is refused (``modelyard plugins`` shows why); the others still load. The command
+    reaches the yard through ``ctx.obj["repo"]`` (the ``--repo`` directory). Import heavy
+    libraries inside the command, not at module level: the hook runs for every ``--help``.
+
+    Example::
+
+        import click
+        from modelyard.plugins import hookimpl
+
+        @hookimpl
+        def modelyard_register_commands(cli):
+            @cli.command()
+            @click.argument("model")
+            @click.pass_context
+            def hello(ctx, model):
+                \"\"\"Say hello to MODEL.\"\"\"
+                from modelyard.yard import Yard
+
+                yard = Yard.load(ctx.obj["repo"])
+                click.echo(f"hello {yard.model(model).feature_service}")
     """
 
 

@@ -36,6 +36,8 @@ from modelyard.plugins import hookspecs
 from modelyard.plugins.specs import ALL_SPEC_TYPES, PluginInfo, PluginSpec
 
 if TYPE_CHECKING:  # pragma: no cover - only for annotations
+    import click
+
     from modelyard.monitoring.alerts import Alert
     from modelyard.predictions.records import PredictionRecord
     from modelyard.registry.gates import PromotionRequest
@@ -82,6 +84,10 @@ class PluginHost:
         self._cache: dict[str, dict[str, _Provided]] = {}
         self._extra_failed: list[PluginInfo] = []  # failed entry points whose name another plugin holds
         self._tracing = False
+        self._commands: dict[str, tuple[Any, str]] | None = None
+        self._callers: dict[
+            tuple[str, int], Any
+        ] = {}  # (hook, plugin) -> a pluggy caller of that plugin alone
         if _truthy(os.environ.get("MODELYARD_TRACE_PLUGINS")):
             self.enable_tracing()
 
@@ -149,6 +155,13 @@ class PluginHost:
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
         module = getattr(plugin, "__name__", type(plugin).__name__)
         try:
+            hash(plugin)  # pluggy calls one plugin at a time through a set of the others
+        except TypeError:
+            raise PluginValidationError(
+                f"plugin {name!r}: a {type(plugin).__name__} cannot be a plugin (it is not hashable); "
+                "register a module, a class or an instance"
+            ) from None
+        try:
             self.pm.register(plugin, name=name)
             self._check_pending(plugin, name, distribution)
         except pluggy.PluginValidationError as exc:
@@ -160,6 +173,8 @@ class PluginHost:
             raise PluginValidationError(f"plugin {name!r}: {exc}") from None
         self._infos[name] = PluginInfo(name=name, module=module, distribution=distribution, version=version)
         self._cache.clear()
+        self._callers.clear()
+        self._commands = None
         return name
 
     def _check_pending(self, plugin: Any, name: str, distribution: str | None) -> None:
@@ -178,8 +193,9 @@ class PluginHost:
                 raise pluggy.PluginValidationError(
                     plugin,
                     f"hook {hook_name!r} is marked {', '.join(f'{o}=True' for o in refused)}; modelyard "
-                    "calls every implementation itself, one plugin at a time and in registration order, "
-                    "so wrappers would never run and ordering options would be ignored: drop the option",
+                    "calls one plugin at a time (so one failing plugin cannot stop another) and in "
+                    "registration order, so a wrapper would wrap nothing and ordering options would be "
+                    "ignored: drop the option",
                 )
             hook = getattr(self.pm.hook, hook_name, None)
             if hook is None or not hook.has_spec():
@@ -219,10 +235,35 @@ class PluginHost:
             self._extra_failed.append(info)
 
     def enable_tracing(self) -> None:
-        """Log every hook call with its arguments and results (``MODELYARD_TRACE_PLUGINS``)."""
+        """Log every hook call with its arguments and results (``MODELYARD_TRACE_PLUGINS``).
+
+        The log comes from pluggy's own call monitoring (``add_hookcall_monitoring``): every
+        line is a call pluggy made, naming the plugin it called.
+        """
+        if self._tracing:
+            return
         self._tracing = True
-        self.pm.trace.root.setwriter(lambda message: _trace_logger.info("%s", message.rstrip()))
-        self.pm.enable_tracing()
+
+        def names(impls: list[pluggy.HookImpl]) -> str:
+            return ", ".join(self.pm.get_name(i.plugin) or repr(i.plugin) for i in impls)
+
+        def before(hook_name: str, impls: list[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+            _trace_logger.info("call %s [plugin %s] %r", hook_name, names(impls), kwargs)
+
+        def after(
+            outcome: pluggy.Result[Any], hook_name: str, impls: list[pluggy.HookImpl], kwargs: dict[str, Any]
+        ) -> None:
+            if outcome.exception is not None:
+                error = outcome.exception
+                _trace_logger.info(
+                    "%s [plugin %s] raised %s: %s", hook_name, names(impls), type(error).__name__, error
+                )
+            else:
+                _trace_logger.info(
+                    "%s [plugin %s] returned %r", hook_name, names(impls), outcome.get_result()
+                )
+
+        self.pm.add_hookcall_monitoring(before, after)
 
     def _trace(self, message: str, *args: Any) -> None:
         if self._tracing:
@@ -236,7 +277,8 @@ class PluginHost:
         return dict(self._failures)
 
     def plugins(self) -> list[PluginInfo]:
-        """Every plugin seen, loaded or not, with what each contributes per role."""
+        """Every plugin seen, loaded or not, with what each contributes per role (and the CLI
+        commands it adds, once :meth:`commands` has collected them)."""
         while True:  # a plugin failing in one role's hook is dropped from every role: recollect
             failed_before = len(self._failures)
             collected = {role: self._specs(role) for role in ROLE_HOOKS}
@@ -246,6 +288,8 @@ class PluginHost:
         for role in ROLE_HOOKS:
             for spec_name, provided in collected[role].items():
                 contributions.setdefault(provided.plugin, {}).setdefault(role, []).append(spec_name)
+        for command, (_, plugin_name) in sorted((self._commands or {}).items()):
+            contributions.setdefault(plugin_name, {}).setdefault("command", []).append(command)
         events = {h for h in dir(self.pm.hook) if h.startswith("modelyard_on_")}
         result = []
         infos = sorted([*self._infos.items(), *((i.name, i) for i in self._extra_failed)], key=lambda x: x[0])
@@ -281,7 +325,7 @@ class PluginHost:
             if plugin_name in self._failures:
                 continue
             try:
-                specs = list(impl.function() or ())
+                specs = list(self._call(hook_name, impl) or ())
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the others
                 self._fail_registered(plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}")
                 continue
@@ -304,6 +348,20 @@ class PluginHost:
         self._cache[role] = found
         return found
 
+    def _call(self, hook_name: str, impl: pluggy.HookImpl, **kwargs: Any) -> Any:
+        """Call one plugin's implementation of ``hook_name`` through pluggy (so tracing sees it).
+
+        Only that plugin is called (a subset caller without the others), so one plugin's
+        exception never stops another's call. Returns what it returned (``None`` included).
+        """
+        key = (hook_name, id(impl.plugin))
+        caller = self._callers.get(key)
+        if caller is None:
+            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
+            caller = self._callers[key] = self.pm.subset_hook_caller(hook_name, others)
+        results = caller(**kwargs)
+        return results[0] if results else None
+
     @staticmethod
     def _in_order(hook: Any) -> list[Any]:
         """The hook's implementations in registration order: the first plugin registered is called first.
@@ -312,8 +370,8 @@ class PluginHost:
         plugins are one distribution among the others); :func:`~modelyard.plugins.testing.make_host`
         registers the built-ins first, then the given plugins in argument order. pluggy's
         ``get_hookimpls()`` lists in registration order because no ``tryfirst``/``trylast``
-        or wrapper is accepted (:meth:`_check_pending`); ``pm.hook.x()`` would call them in the
-        reverse order, which is why the host calls the implementations itself.
+        or wrapper is accepted (:meth:`_check_pending`); ``pm.hook.x()`` would call them all at
+        once in the reverse order, which is why the host calls them one by one (:meth:`_call`).
         """
         return list(hook.get_hookimpls())
 
@@ -324,6 +382,8 @@ class PluginHost:
         if plugin is not None:
             self.pm.unregister(plugin)
         self._cache.clear()
+        self._callers.clear()
+        self._commands = None
         self._record_failure(
             plugin_name,
             info.module if info else plugin_name,
@@ -382,6 +442,42 @@ class PluginHost:
     def alerters(self) -> dict[str, PluginSpec]:
         return self.specs("alerter")
 
+    def commands(self, taken: Iterable[str] = ()) -> dict[str, tuple[click.Command, str]]:
+        """Every command the plugins add to the CLI: name -> (click command, plugin name).
+
+        Each plugin's ``modelyard_register_commands`` gets a group of its own, so a plugin that
+        raises is marked failed without losing the others' commands. A command named like one
+        in ``taken`` (modelyard's own) or like an earlier plugin's is refused with a warning
+        naming both; the plugin's other commands stay.
+        """
+        import click
+
+        if self._commands is not None:
+            return self._commands
+        found: dict[str, tuple[click.Command, str]] = {}
+        reserved = set(taken)
+        for impl in self._in_order(self.pm.hook.modelyard_register_commands):
+            plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            group = click.Group("modelyard")
+            try:
+                self._call("modelyard_register_commands", impl, cli=group)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the CLI down
+                self._fail_registered(
+                    plugin_name, f"modelyard_register_commands raised {type(exc).__name__}: {exc}"
+                )
+                continue
+            for name, command in group.commands.items():
+                if name in reserved or name in found:
+                    owner = "modelyard itself" if name in reserved else self._describe(found[name][1])
+                    reason = (
+                        f"the command {name!r} of {self._describe(plugin_name)} is refused: {owner} has one"
+                    )
+                    logger.warning("%s", reason)
+                    continue
+                found[name] = (command, plugin_name)
+        self._commands = found
+        return found
+
     def on_prediction(self, record: PredictionRecord) -> None:
         self._fire("modelyard_on_prediction", record=record)
 
@@ -399,9 +495,8 @@ class PluginHost:
         vetoes = []
         for impl in self._in_order(self.pm.hook.modelyard_veto_promotion):
             name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
-            self._trace("modelyard_veto_promotion [plugin %s] %r", name, request)
             try:
-                reason = impl.function(**({"request": request} if "request" in impl.argnames else {}))
+                reason = self._call("modelyard_veto_promotion", impl, request=request)
             except Exception as exc:  # fail closed: a broken gatekeeper blocks
                 logger.exception("plugin %r failed in modelyard_veto_promotion", name)
                 reason = f"the plugin failed ({type(exc).__name__}: {exc})"
@@ -413,10 +508,8 @@ class PluginHost:
         """Call an event hook; one failing listener is logged and does not stop the others."""
         hook = getattr(self.pm.hook, hook_name)
         for impl in self._in_order(hook):
-            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
-            self._trace("%s [plugin %s] %r", hook_name, self.pm.get_name(impl.plugin), args)
             try:
-                impl.function(**args)
+                self._call(hook_name, impl, **kwargs)
             except Exception:  # an event listener must not break the caller
                 logger.exception("plugin %r failed in %s", self.pm.get_name(impl.plugin), hook_name)
 

@@ -153,6 +153,21 @@ class AlerterSpec(PluginSpec):
 
 
 @dataclass(frozen=True)
+class ProtocolSpec(PluginSpec):
+    """An HTTP protocol front end: the routes a serving worker answers (v1 JSON, Open Inference v2...).
+
+    The factory is called once per app, as ``factory(yard=yard)`` (or ``factory(config, yard=yard)``
+    with a config model), before any model is loaded, and returns a
+    :class:`modelyard.serving.protocol.ProtocolRoutes`: its routes, the scope each path needs
+    (``predict``, ``feedback``, ``admin`` or ``open``; a path not listed needs ``admin``) and
+    optionally the POST endpoints answered ahead of FastAPI's middleware. ``serving.protocols``
+    in ``modelyard.yaml`` chooses which protocols a server mounts.
+    """
+
+    role: ClassVar[str] = "protocol"
+
+
+@dataclass(frozen=True)
 class PluginInfo:
     """One installed plugin module as ``modelyard plugins`` shows it."""
 
@@ -172,4 +187,5 @@ ALL_SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     LogSinkSpec,
     CacheSpec,
     AlerterSpec,
+    ProtocolSpec,
 )

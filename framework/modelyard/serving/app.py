@@ -2,12 +2,10 @@
 
 ``create_app(yard)`` builds the app; at startup it loads the served models
 (:class:`~modelyard.serving.models.ModelTable`), opens the prediction cache and the prediction
-log, and at shutdown flushes the log. Endpoint families:
-
-* ``/v1``: ``POST /v1/models/{model}/predict``, ``POST /v1/features/{model}``, ``GET /v1/models``;
-* ``/v2``: the Open Inference Protocol (health, model metadata and readiness, ``infer``);
-* ``GET /metrics`` (Prometheus), ``GET /openapi.json`` and ``/docs``;
-* ``GET /ui``: the web UI of the whole yard (HTML, :mod:`modelyard.ui.routes`).
+log, and at shutdown flushes the log. The endpoints are those of the protocol plugins
+``serving.protocols`` names (:mod:`modelyard.serving.protocol`; by default modelyard's own:
+``v1`` JSON, ``v2`` the Open Inference Protocol, ``feedback``, ``push`` and the ``ui``), plus what
+every worker answers: ``GET /metrics`` (Prometheus), ``GET /openapi.json`` and ``/docs``.
 
 Handlers are ``async``: the feature read is awaited (the Redis fast path lets the loop serve
 other requests meanwhile) and the (sub-millisecond) prediction runs on the event loop itself:
@@ -30,6 +28,7 @@ from modelyard.serving.state import ServingState, answer, build_state, json_resp
 if TYPE_CHECKING:  # pragma: no cover
     from fastapi import FastAPI
 
+    from modelyard.serving.hot_routes import ServingApp
     from modelyard.yard import Yard
 
 __all__ = ["REPO_ENV", "ServingState", "answer", "app_from_env", "build_state", "create_app", "json_response"]
@@ -49,21 +48,22 @@ def create_app(
 ) -> FastAPI:
     """The serving app for ``yard`` (or for a prebuilt ``state``; tests pass their own).
 
+    The routes are those of the protocols ``serving.protocols`` of the yard's config names,
+    built and checked here (:func:`mount_protocols`), before any model is loaded.
     ``tune_process`` (set for real worker processes) applies :func:`tune_worker_process` once
     the models are loaded.
     """
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from modelyard import __version__
-    from modelyard.serving import http_errors, routes_push, routes_v1, routes_v2
+    from modelyard.serving import http_errors, routes_ops
     from modelyard.serving.auth import Tokens
     from modelyard.serving.hot_routes import ServingApp
-    from modelyard.serving.routes_feedback import feedback_router
-    from modelyard.ui import routes as ui_routes
 
+    yard = yard if yard is not None else (state.yard if state is not None else None)
+    if yard is None:
+        raise TypeError("create_app needs a yard or a state")
     if state is None and state_factory is None:
-        if yard is None:
-            raise TypeError("create_app needs a yard, a state or a state_factory")
         state_factory = lambda: build_state(yard)  # noqa: E731
 
     @asynccontextmanager
@@ -90,15 +90,35 @@ def create_app(
     app.add_exception_handler(ModelyardError, http_errors.modelyard_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_errors.http_exception_handler)
     app.add_exception_handler(Exception, http_errors.unexpected_error_handler)
-    app.include_router(routes_v1.router)
-    app.include_router(routes_v2.router)
-    app.include_router(routes_push.router)
-    app.include_router(ui_routes.router)
-    feedback_yard = yard if yard is not None else (state.yard if state is not None else None)
-    if feedback_yard is not None:
-        app.include_router(feedback_router(feedback_yard))
-    app.hot_routes([*routes_v1.HOT_ROUTES, *routes_v2.HOT_ROUTES])
+    app.include_router(routes_ops.router)
+    mount_protocols(app, yard)
     return app
+
+
+def mount_protocols(app: ServingApp, yard: Yard) -> list[str]:
+    """Build, check and mount every protocol ``serving.protocols`` names, in that order.
+
+    Each protocol's paths get the scopes it declares (the rest need ``admin``); the POSTs it
+    answers ahead of FastAPI are added to the app's hot routes. Returns the protocol names.
+    """
+    from modelyard.serving.auth import rules_for
+    from modelyard.serving.protocol import check, endpoints, mount
+
+    # what the app answers itself (/metrics, /docs...) no protocol may answer too
+    owners = dict.fromkeys(endpoints(app.routes), "(modelyard itself)")
+    hot = []
+    names = []
+    for choice in yard.config.serving.protocols:  # settings were validated when the yard loaded
+        routes = yard.build_plugin("protocol", choice, yard=yard)
+        check(choice.plugin, routes, owners)
+        mount(app, choice.plugin, routes)
+        app.protect(rules_for(routes.scopes))
+        hot.extend(routes.hot)
+        owners.update(dict.fromkeys(endpoints(routes.route_list()), choice.plugin))
+        names.append(choice.plugin)
+    app.hot_routes(hot)
+    logger.info("protocols: %s", ", ".join(names) or "(none)")
+    return names
 
 
 def tune_worker_process(switch_interval: float = 0.0005) -> None:

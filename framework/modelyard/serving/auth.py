@@ -2,8 +2,9 @@
 
 Scopes: ``predict`` (v1/v2 inference, feature vectors, model metadata), ``feedback``
 (ground truth), ``admin`` (anything that changes state at run time, ``/ui``, and every
-endpoint not listed below: new routes are closed until someone opens them). An ``admin``
-token may use every endpoint. A browser on ``/ui`` may carry its token in the UI's admin
+endpoint nobody gave a scope: new routes are closed until someone opens them). An ``admin``
+token may use every endpoint. Each protocol plugin says what its own paths need
+(:class:`modelyard.serving.protocol.ProtocolRoutes`); the app's own paths are in :data:`RULES`. A browser on ``/ui`` may carry its token in the UI's admin
 cookie instead of a header: signing in at ``/ui/admin`` (open; the UI checks the token against
 ``MODELYARD_ADMIN_TOKEN``) sets it, so make that token one of the admin tokens. Health endpoints (liveness, readiness, per-model readiness),
 the OpenAPI document and, unless ``serving.auth.open_metrics`` is false, ``/metrics`` answer
@@ -25,7 +26,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from modelyard.errors import ConfigError
@@ -40,27 +41,26 @@ OPEN = "open"
 ENV_PREFIX = "MODELYARD_TOKENS_"
 MIN_TOKEN_LENGTH = 16
 
-_NAME = r"[^/]+"
-_MODEL = rf"/v2/models/{_NAME}(?:/versions/{_NAME})?"
-#: (path pattern, scope); the first match wins, anything unmatched needs ``admin``
+#: (path pattern, scope) of the paths the app itself serves, whatever the protocols; the first
+#: match wins. The protocols' paths come from each protocol plugin (:class:`ProtocolRules`), and
+#: anything matched by neither needs ``admin``.
 RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(f"^{pattern}$"), scope)
     for pattern, scope in (
-        (r"/v2/health/(?:live|ready)", OPEN),
-        (rf"{_MODEL}/ready", OPEN),
         (r"/openapi\.json", OPEN),
-        (r"/ui/admin", OPEN),  # the UI's sign-in form: it checks the token it is given itself
         (r"/docs(?:/oauth2-redirect)?", OPEN),
-        (rf"/v1/models/{_NAME}/predict", "predict"),
-        (rf"/v1/features/{_NAME}", "predict"),
-        (rf"{_MODEL}/infer", "predict"),
-        (r"/v2", "predict"),
-        (_MODEL, "predict"),
-        (r"/v1/models", "predict"),
-        (rf"/v1/models/{_NAME}/feedback", "feedback"),
         (r"/metrics", "metrics"),
     )
 )
+
+ProtocolRules = tuple[tuple[re.Pattern[str], str], ...]
+
+
+def rules_for(scopes: Mapping[str, str]) -> ProtocolRules:
+    """(pattern, scope) for path templates (``/v1/models/{model}/predict``) as routes declare them."""
+    from starlette.routing import compile_path
+
+    return tuple((compile_path(path)[0], scope) for path, scope in scopes.items())
 
 
 def digest(token: str) -> str:
@@ -81,6 +81,8 @@ class Tokens:
 
     entries: tuple[tuple[bytes, frozenset[str]], ...] = ()
     open_metrics: bool = True
+    #: the mounted protocols' paths and scopes (:func:`rules_for`), after :data:`RULES`
+    protocol_rules: ProtocolRules = ()
 
     @property
     def enabled(self) -> bool:
@@ -118,14 +120,23 @@ class Tokens:
                 granted = granted | scopes
         return granted
 
+    def with_rules(self, rules: ProtocolRules) -> Tokens:
+        """These tokens, checking the paths of the protocols ``rules`` describes."""
+        return replace(self, protocol_rules=rules)
+
     def required(self, path: str) -> str:
-        """The scope ``path`` needs (:data:`OPEN` for none)."""
+        """The scope ``path`` needs (:data:`OPEN` for none).
+
+        The app's own paths first; then the protocols' paths: when patterns of protocols giving
+        different scopes both match (``/m/{name}`` and ``/m/{name}:predict``), ``admin``.
+        """
         for pattern, scope in RULES:
             if pattern.match(path):
                 if scope == "metrics":
                     return OPEN if self.open_metrics else "admin"
                 return scope
-        return "admin"
+        found = {scope for pattern, scope in self.protocol_rules if pattern.match(path)}
+        return found.pop() if len(found) == 1 else "admin"
 
     def check(
         self, path: str, authorization: str | None, *, cookie_token: str | None = None

@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
-from modelyard.serving.auth import SCOPES_KEY, Tokens
+from modelyard.serving.auth import SCOPES_KEY, ProtocolRules, Tokens
 from modelyard.serving.http_errors import error_response, response_for
 
 logger = logging.getLogger(__name__)
@@ -44,12 +44,26 @@ class ServingApp(FastAPI):
         super().__init__(*args, **kwargs)
         self._hot: list[tuple[re.Pattern[str], HotHandler]] = []
         self._tokens = Tokens()
+        self._rules: ProtocolRules = ()
         self._max_body: int | None = None
 
+    @property
+    def tokens(self) -> Tokens:
+        """The tokens every request is checked against, with the mounted protocols' scopes."""
+        return self._tokens
+
     def guard(self, tokens: Tokens, *, max_body_bytes: int | None) -> None:
-        """Check every request's token against ``tokens`` and bound its body to ``max_body_bytes``."""
-        self._tokens = tokens
+        """Check every request's token against ``tokens`` and bound its body to ``max_body_bytes``.
+
+        The paths of the protocols :meth:`protect` was given keep their scopes.
+        """
+        self._tokens = tokens.with_rules(self._rules)
         self._max_body = max_body_bytes
+
+    def protect(self, rules: ProtocolRules) -> None:
+        """Add the (path pattern, scope) rules of a mounted protocol (:func:`modelyard.serving.auth.rules_for`)."""
+        self._rules = (*self._rules, *rules)
+        self._tokens = self._tokens.with_rules(self._rules)
 
     def hot_routes(self, routes: Sequence[tuple[str, HotHandler]]) -> None:
         """Answer POSTs to these path templates (``/v1/models/{model}/predict``) with their handler.

@@ -1,6 +1,6 @@
 """``POST /v1/models/{model}/feedback``: ground truth over HTTP.
 
-For the SERVING work: mount it with ``app.include_router(feedback_router(yard))``. The
+The built-in ``feedback`` protocol (:func:`protocol`, declared in :mod:`modelyard_plugins.protocols`). The
 route calls :func:`modelyard.predictions.feedback.record_feedback` in FastAPI's thread pool.
 Imports FastAPI (a ``modelyard[serve]`` dependency) at module level: import it only from the server.
 
@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from modelyard.errors import BadRequest, ModelNotFound, ModelyardError
 from modelyard.serving.http_errors import error_response, parse_json_value, response_for
+from modelyard.serving.protocol import ProtocolRoutes
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.yard import Yard
@@ -106,3 +107,8 @@ def feedback_router(yard: Yard) -> APIRouter:
         return Response(orjson.dumps({"model": model, "recorded": recorded}), media_type="application/json")
 
     return router
+
+
+def protocol(yard: Yard) -> ProtocolRoutes:
+    """The ``feedback`` protocol plugin's route: a ``feedback``-scope token may use it."""
+    return ProtocolRoutes(feedback_router(yard), scopes={"/v1/models/{model}/feedback": "feedback"})

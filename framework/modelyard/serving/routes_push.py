@@ -5,7 +5,8 @@ with ``to`` one of ``online``, ``offline``, ``online_and_offline``. The rows are
 the push source's feature views before anything is written (400 naming the column); an
 unknown source is 404; an unreachable store is 503 and the push may be retried as it is
 (see :mod:`modelyard.features.push`). Answers ``200 {"push_source", "rows", "to",
-"feature_views", "pushed_at"}``.
+"feature_views", "pushed_at"}``. Writing features changes what every model answers, so it needs
+an ``admin`` token (the built-in ``push`` protocol).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from starlette.responses import Response
 
 from modelyard.errors import BadRequest
 from modelyard.serving.http_errors import parse_json
+from modelyard.serving.protocol import ProtocolRoutes
 from modelyard.serving.schemas import ERRORS
 from modelyard.serving.state import answer, json_response
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.serving.state import ServingState
+    from modelyard.yard import Yard
 
 router = APIRouter()
 
@@ -80,3 +83,8 @@ async def push(push_source: str, request: Request) -> Response:
         return json_response(result.to_dict())
 
     return await answer(request, "push", "(push)", run)
+
+
+def protocol(yard: Yard) -> ProtocolRoutes:
+    """The ``push`` protocol plugin's route (admin scope)."""
+    return ProtocolRoutes(router, scopes={"/v1/push/{push_source}": "admin"})

@@ -1,17 +1,17 @@
-"""The v1 JSON endpoints: predictions, online feature vectors, models, metrics."""
+"""The v1 JSON endpoints: predictions, online feature vectors, models (the built-in ``v1`` protocol)."""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from modelyard.errors import BadRequest
 from modelyard.serving.frames import is_missing
 from modelyard.serving.http_errors import parse_json, request_id_of
+from modelyard.serving.protocol import ProtocolRoutes
 from modelyard.serving.schemas import (
     ERRORS,
     FeaturesRequest,
@@ -24,8 +24,7 @@ from modelyard.serving.state import answer, json_response
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.serving.state import ServingState
-
-logger = logging.getLogger(__name__)
+    from modelyard.yard import Yard
 
 router = APIRouter()
 
@@ -105,24 +104,12 @@ async def models(request: Request) -> Response:
     return json_response(state.table.status())
 
 
-@router.get(
-    "/metrics",
-    tags=["operations"],
-    summary="Prometheus metrics of this worker",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
-)
-async def metrics(request: Request) -> Response:
-    state: ServingState = request.app.state.serving
-    if state.prediction_log is not None:
-        state.metrics.update_log_stats(state.prediction_log.stats)
-    try:
-        state.metrics.update_freshness(state.yard.features.freshness())
-    except Exception:  # a registry hiccup must not take /metrics down
-        logger.warning("feature freshness is not available for /metrics", exc_info=True)
-    body, content_type = state.metrics.render()
-    return Response(body, media_type=content_type)
-
-
-#: (path, handler) of the endpoints served through plain Starlette routes (see app._fast_routes)
+#: (path, handler) of the endpoints answered ahead of FastAPI's middleware (:mod:`modelyard.serving.hot_routes`)
 HOT_ROUTES = [("/v1/models/{model}/predict", predict), ("/v1/features/{model}", features)]
+
+SCOPES = {"/v1/models/{model}/predict": "predict", "/v1/features/{model}": "predict", "/v1/models": "predict"}
+
+
+def protocol(yard: Yard) -> ProtocolRoutes:
+    """The ``v1`` protocol plugin's routes (:mod:`modelyard_plugins.protocols`)."""
+    return ProtocolRoutes(router, scopes=SCOPES, hot=HOT_ROUTES)

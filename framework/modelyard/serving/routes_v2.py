@@ -19,12 +19,14 @@ from starlette.responses import Response
 from modelyard import __version__
 from modelyard.errors import BadRequest, PredictionFailed, VersionNotFound
 from modelyard.serving.http_errors import error_response, parse_json, request_id_of
+from modelyard.serving.protocol import ProtocolRoutes
 from modelyard.serving.schemas import ERRORS, InferRequest, InferResponse, request_body
 from modelyard.serving.state import answer, json_response
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.serving.models import ServedModel
     from modelyard.serving.state import ServingState
+    from modelyard.yard import Yard
 
 router = APIRouter(tags=["v2 (Open Inference Protocol)"])
 
@@ -438,3 +440,21 @@ HOT_ROUTES = [
     ("/v2/models/{model}/infer", infer),
     ("/v2/models/{model}/versions/{version}/infer", infer_version),
 ]
+
+#: health and readiness answer without a token (probes); the rest needs ``predict``
+SCOPES = {
+    "/v2/health/live": "open",
+    "/v2/health/ready": "open",
+    "/v2/models/{model}/ready": "open",
+    "/v2/models/{model}/versions/{version}/ready": "open",
+    "/v2": "predict",
+    "/v2/models/{model}": "predict",
+    "/v2/models/{model}/versions/{version}": "predict",
+    "/v2/models/{model}/infer": "predict",
+    "/v2/models/{model}/versions/{version}/infer": "predict",
+}
+
+
+def protocol(yard: Yard) -> ProtocolRoutes:
+    """The ``v2`` protocol plugin's routes (:mod:`modelyard_plugins.protocols`)."""
+    return ProtocolRoutes(router, scopes=SCOPES, hot=HOT_ROUTES)

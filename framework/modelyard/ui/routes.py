@@ -27,7 +27,7 @@ import hmac
 import logging
 import os
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Form
 from fastapi.concurrency import run_in_threadpool
@@ -35,7 +35,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from modelyard.errors import BadRequest, ModelyardError, MonitoringError, RolloutError
+from modelyard.serving.protocol import ProtocolRoutes
 from modelyard.ui import views
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelyard.yard import Yard
 
 logger = logging.getLogger(__name__)
 
@@ -353,3 +357,9 @@ async def monitoring_page(request: Request, model: str, window: str = DEFAULT_RE
         raise BadRequest(str(exc)) from None
     report = await run_in_threadpool(build_report, yard, model, window=window)
     return render(request, "monitoring.html", model=model, window=window, **report_context(report))
+
+
+def protocol(yard: Yard) -> ProtocolRoutes:
+    """The ``ui`` protocol plugin: every page needs ``admin`` (a bearer token or the sign-in
+    cookie) except the sign-in form, which checks the token it is given itself."""
+    return ProtocolRoutes(router, scopes={"/ui/admin": "open"})
