@@ -43,7 +43,11 @@ def test_valid_config_loads_with_defaults(tmp_path, write_yard) -> None:
             "did you mean 'entity_keys'?",
         ),
         (MODEL + "servng: {}\n", "servng", "did you mean 'serving'?"),  # an optional section
-        (MODEL + "zzz: {}\n", "zzz", "unknown key (allowed here: artifacts, features, home, models, monitoring"),
+        (
+            MODEL + "zzz: {}\n",
+            "zzz",
+            "unknown key (allowed here: artifacts, features, home, models, monitoring",
+        ),
         (
             MODEL + "serving:\n  port: eighty\n",
             "serving.port",
