@@ -155,23 +155,46 @@ def history(ctx: click.Context, model: str, alias: str | None, as_json: bool) ->
 @click.argument("model")
 @click.argument("a", type=int)
 @click.argument("b", type=int)
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the diff as a self-contained HTML page to this file.",
+)
 @json_option
 @click.pass_context
-def diff(ctx: click.Context, model: str, a: int, b: int, as_json: bool) -> None:
+def diff(ctx: click.Context, model: str, a: int, b: int, html_out: str | None, as_json: bool) -> None:
     """What differs between two versions: params, metrics, data, features, code, libraries.
 
     \b
     Example:
       modelyard models diff trip_acceptance 1 2
+      modelyard models diff trip_acceptance 1 2 --html diff.html
     """
     d = _registry(ctx).diff(model, a, b)
     data = d.to_dict()
+    if html_out is not None:
+        from modelyard.monitoring.report.build import render_diff_html
+
+        with open(html_out, "w", encoding="utf-8") as fh:
+            fh.write(render_diff_html(data))
     if as_json:
         click.echo(to_json(data))
         return
+    if html_out is not None:
+        click.echo(f"wrote {plain(html_out)}")
     click.echo(plain(f"{model}: v{a} -> v{b}"))
     if d.identical:
         click.echo("identical: same artifact, parameters, metrics, data, code and libraries")
+    code = data["code"]
+    print_table(
+        [
+            {"what": key, "a": _readable(code["a"][key]), "b": _readable(code["b"][key])}
+            for key in ("code_sha256", "config_sha256")
+        ],
+        ["what", "a", "b"],
+        title="training code and config",
+    )
     change_columns = ["name", "a", "b", "delta"]
     for key, title in (
         ("params", "parameters"),

@@ -5,8 +5,10 @@ parameters, validation metrics, flavor and artifact, feature service and schema,
 feature set and the training data (rows, time range and per-feature statistics from the
 two snapshots' reference profiles, and row by row: see :mod:`modelyard.registry.data_diff`),
 the code commit and the training code's and config's hashes, Python and library versions.
-Only what differs is listed; :meth:`VersionDiff.to_dict` gives it to scripts,
-``modelyard models diff`` renders it as tables.
+Only what differs is listed (and the code identity of both, always);
+:meth:`VersionDiff.to_dict` gives it to scripts, ``modelyard models diff`` renders it as
+tables or (``--html``) as a self-contained page, the same body the web UI shows
+(:func:`modelyard.monitoring.report.build.render_diff_html`).
 """
 
 from __future__ import annotations
@@ -118,6 +120,9 @@ class VersionDiff:
     notes: list[str] = field(default_factory=list)
     data: DataDiff | None = None
     """Row-level data diff of the two snapshots (``None``: same snapshot, or not computable)."""
+    code: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The code identity of both versions, equal or not: ``{"a": {...}, "b": {...}}`` with
+    ``code_sha256``, ``config_sha256``, ``git_commit`` and ``git_dirty``."""
 
     @property
     def identical(self) -> bool:
@@ -150,6 +155,7 @@ class VersionDiff:
             "snapshot": [c.to_dict() for c in self.snapshot],
             "feature_stats": [c.to_dict() for c in self.feature_stats],
             "data": self.data.to_dict() if self.data is not None else None,
+            "code": {side: dict(values) for side, values in self.code.items()},
             "notes": list(self.notes),
         }
 
@@ -177,7 +183,17 @@ def diff_versions(registry: Registry, model: str, a: int, b: int) -> VersionDiff
         ),
         data=_data_diff(registry, model, sa_, sb, notes),
         notes=notes,
+        code={"a": _code(va), "b": _code(vb)},
     )
+
+
+def _code(v: ModelVersion) -> dict[str, Any]:
+    return {
+        "code_sha256": v.code_sha256,
+        "config_sha256": v.config_sha256,
+        "git_commit": v.git_commit,
+        "git_dirty": v.git_dirty,
+    }
 
 
 def _data_diff(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -184,3 +185,9 @@ def report_context(report: Report) -> dict[str, Any]:
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page (no scripts, no external assets)."""
     return templates().get_template("report.html").render(**report_context(report))
+
+
+def render_diff_html(diff: Mapping[str, Any]) -> str:
+    """What differs between two versions (``VersionDiff.to_dict()``) as one self-contained page:
+    the same body the web UI's diff page shows, every value autoescaped."""
+    return templates().get_template("diff.html").render(d=dict(diff), generated_at=datetime.now(timezone.utc))
