@@ -158,3 +158,45 @@ def test_intervals_shrink_for_large_labelled_samples(host) -> None:
     small = detector.intervals(_classified(1_000, 50, 0.35))["accuracy"]
     large = detector.intervals(_classified(16_000, 51, 0.35))["accuracy"]
     assert (large[1] - large[0]) == pytest.approx((small[1] - small[0]) / 4, rel=0.35)
+
+
+def test_a_baseline_from_a_small_held_out_set_is_judged_with_its_own_noise(host) -> None:
+    """The same model, measured on 150 held-out rows (the baseline) and then on 5,000 labelled rows.
+
+    A lucky held-out sample makes the baseline look better than the model is; treated as exact,
+    it fails the unchanged model in the window. With its size known, the difference's interval
+    carries both sample sizes, and an unchanged model passes on every seed, while a model that
+    really lost 15 points still fails.
+    """
+    config = {"metrics": ["accuracy"], "bootstrap": 60, "max_degradation": 0.01}
+    exact_fails = noisy_fails = 0
+    for seed in range(30):
+        held_out = _classified(150, 1_000 + seed, 0.35)
+        window = _classified(5_000, 2_000 + seed, 0.35)
+        baseline = host.spec("detector", "performance").build(config).fit().compute(held_out)
+        exact = host.spec("detector", "performance").build(config).fit().with_baseline(baseline)
+        noisy = host.spec("detector", "performance").build(config).fit()
+        noisy.with_baseline(baseline, baseline_rows=150)
+        exact_fails += exact.score(window)[0].drifted
+        result = noisy.score(window)[0]
+        noisy_fails += result.drifted
+        assert result.details["baseline_rows"] == 150
+        assert (
+            result.details["difference_ci_low"]
+            < result.value - baseline["accuracy"]
+            < result.details["difference_ci_high"]
+        )
+    assert exact_fails >= 3, exact_fails  # the fixed baseline fails a good model through its own noise
+    assert noisy_fails == 0, noisy_fails
+    degraded = host.spec("detector", "performance").build(config).fit()
+    degraded.with_baseline(baseline, baseline_rows=150)
+    verdict = degraded.score(_classified(5_000, 77, 0.8))[0]
+    assert verdict.drifted and "150 held-out rows" in verdict.details["reasons"][0]
+
+
+def test_baseline_rows_must_be_a_row_count(host) -> None:
+    from modelyard.errors import MonitoringError
+
+    detector = host.spec("detector", "performance").build({}).fit()
+    with pytest.raises(MonitoringError, match="baseline_rows"):
+        detector.with_baseline({"accuracy": 0.9}, baseline_rows=0)

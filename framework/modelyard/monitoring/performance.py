@@ -12,7 +12,9 @@ error, ``bootstrap`` resamples, times the normal quantile of ``confidence`` with
 correction over the window's metrics: 99% for the family by default, so a good model fails a
 window through sampling noise at most 1% of the time), and the verdict asks for both a
 meaningful and a demonstrable change. A metric fails when it is worse than the baseline by more than
-``max_degradation`` (absolute) *and* its interval excludes the baseline; when its whole
+``max_degradation`` (absolute) *and* the interval of its difference from the baseline excludes
+zero (the baseline is itself measured on a finite held-out set: when its size is known, its
+standard error is added, see :meth:`PerformanceDetector.with_baseline`); when its whole
 interval is below a floor from ``min_values`` (or above a ceiling for error metrics, from
 ``max_values``); or when it moved by more than ``max_change`` since the previous window.
 Every result reports the labelled share of the window, the interval, and whether the sample
@@ -95,6 +97,7 @@ class PerformanceDetector(Detector):
         super().__init__(config or PerformanceConfig())
         self.baseline: dict[str, float] = {}
         self.previous: dict[str, float] = {}
+        self.baseline_rows: int | None = None
         names = self.config.metrics or list(
             m.CLASSIFICATION if self.config.task == "classification" else m.REGRESSION
         )
@@ -128,11 +131,24 @@ class PerformanceDetector(Detector):
         return [replace(results, detector=self.name, statistic=f"label_shift:{results.statistic}")]
 
     def with_baseline(
-        self, baseline: Mapping[str, float], previous: Mapping[str, float] | None = None
+        self,
+        baseline: Mapping[str, float],
+        previous: Mapping[str, float] | None = None,
+        *,
+        baseline_rows: int | None = None,
     ) -> PerformanceDetector:
-        """Set the version's validation metrics and (optionally) the previous window's; returns ``self``."""
+        """Set the version's validation metrics and (optionally) the previous window's; returns ``self``.
+
+        ``baseline_rows`` is the number of held-out rows the baseline was measured on (a version
+        trained by ``modelyard train`` records it as ``test_rows``). With it, the baseline is a
+        noisy estimate too, and a window is judged against it with the standard error of the
+        *difference*; without it the baseline counts as exact.
+        """
+        if baseline_rows is not None and baseline_rows < 1:
+            raise MonitoringError(f"baseline_rows must be a positive row count, got {baseline_rows}")
         self.baseline = {k: float(v) for k, v in baseline.items()}
         self.previous = {k: float(v) for k, v in (previous or {}).items()}
+        self.baseline_rows = baseline_rows
         return self
 
     def compute(self, current: pd.DataFrame) -> dict[str, float]:
@@ -260,14 +276,22 @@ class PerformanceDetector(Detector):
             base = self.baseline.get(name)
             threshold = float("nan")
             distinguishable = None
+            diff_lo = diff_hi = float("nan")
             if base is not None:
                 threshold = base + cfg.max_degradation if lower_better else base - cfg.max_degradation
-                distinguishable = bool(best > base if lower_better else best < base)
+                # the difference's interval: the window's spread, plus the baseline's own when its
+                # held-out size is known (the same metric on n_base rows spreads sqrt(n / n_base) as much)
+                half = (hi - lo) / 2
+                if self.baseline_rows:
+                    half *= float(np.sqrt(1 + n / self.baseline_rows))
+                diff_lo, diff_hi = value - base - half, value - base + half
+                distinguishable = bool(diff_lo > 0 if lower_better else diff_hi < 0)
                 worse = (value > threshold) if lower_better else (value < threshold)
                 if worse and distinguishable:
+                    held_out = f" on {self.baseline_rows} held-out rows" if self.baseline_rows else ""
                     reasons.append(
                         f"{name} {value:.4g} (CI {lo:.4g} to {hi:.4g}, {n} labelled rows) is worse than the "
-                        f"baseline {base:.4g} by more than {cfg.max_degradation}"
+                        f"baseline {base:.4g}{held_out} by more than {cfg.max_degradation}"
                     )
             if name in cfg.min_values and best < cfg.min_values[name]:
                 reasons.append(
@@ -302,6 +326,9 @@ class PerformanceDetector(Detector):
                         "window_rows": len(current),
                         "labelled_share": share,
                         "distinguishable_from_baseline": distinguishable,
+                        "baseline_rows": self.baseline_rows,
+                        "difference_ci_low": float(diff_lo),
+                        "difference_ci_high": float(diff_hi),
                     },
                 )
             )

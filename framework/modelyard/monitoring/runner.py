@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -247,9 +247,16 @@ def _judge(
         detector.fit(reference, label=yard.model(model).label).with_baseline(
             {k: v for k, v in (baseline or {}).items() if isinstance(v, (int, float))},
             previous=_previous_metrics(yard, model, monitor.name, version, variant),
+            baseline_rows=_held_out_rows(mv.params if mv is not None else None),
         )
         return spec.name, kind, detector.score(labelled)
     return spec.name, kind, detector.fit(None).score(frame)
+
+
+def _held_out_rows(params: Mapping[str, Any] | None) -> int | None:
+    """The held-out row count a version's metrics were measured on (``test_rows``), when recorded."""
+    rows = (params or {}).get("test_rows")
+    return int(rows) if isinstance(rows, (int, float)) and not isinstance(rows, bool) and rows >= 1 else None
 
 
 def _alert_for(run: MonitorRun, decision: Decision, history: list[Run]) -> Alert:
