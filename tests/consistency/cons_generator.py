@@ -4,9 +4,11 @@ Each seed gives a different repo with the same shape:
 
 * ``rider_stats``: keyed by an Int64 join key, every Feast scalar type (Int32, Int64, Float32,
   Float64, String, Bytes, Bool, UnixTimestamp), a created-timestamp column, rows that share an
-  event time and differ in created time, exact duplicate rows and late rows (an event time
-  before the first materialization, created after it);
-* ``zone_lists``: keyed by a String join key, ``Array(Float32)``, ``Array(Int64)``, ``Array(String)``;
+  event time and differ in created time, rows that tie on both (other values, a float zero
+  against the other signed zero: the place in the source decides), exact duplicate rows and
+  late rows (an event time before the first materialization, created after it);
+* ``zone_lists``: keyed by a String join key, ``Array(Float32)``, ``Array(Int64)``, ``Array(String)``,
+  no created-timestamp column (rows sharing an event time: the place in the source decides);
 * ``pair_stats``: a compound key (the Int64 and the String join key).
 
 Every view's ttl is drawn from none / short (minutes) / long (days); every feature cell is null
@@ -152,12 +154,13 @@ def _view_rows(
     late: list[dict[str, Any]] = []
     span = 6 * 3600 * SECOND
     for n_key, key in enumerate(_key_sets(view)):
+        mine: list[dict[str, Any]] = []  # this key's rows, in source order
         if n_key == 0:  # fresh at END whatever the ttl, and complete: something to serve and corrupt
             record = dict(zip(view.keys, key, strict=True))
             record["event_ns"] = END_NS - int(rng.integers(1, SECOND))
             record["created_ns"] = record["event_ns"]
             record.update({name: _value(rng, kind) for name, kind in view.features})
-            records.append(record)
+            mine.append(record)
         for _ in range(int(rng.integers(0, 4))):
             event = END_NS - int(rng.integers(0, span))
             record = dict(zip(view.keys, key, strict=True))
@@ -165,26 +168,46 @@ def _view_rows(
             record["created_ns"] = event + int(rng.integers(0, 60 * SECOND))
             for name, kind in view.features:
                 record[name] = None if rng.random() < null_rate else _value(rng, kind)
-            records.append(record)
-        if not records:
+            mine.append(record)
+        if not mine:
             continue
-        last = records[-1]
+        last = mine[-1]
         if view.created and rng.random() < 0.7:  # same event time, later created time, other values
             twin = dict(last, created_ns=last["created_ns"] + 1)
             for name, kind in view.features:
                 twin[name] = _value(rng, kind)
-            records.append(twin)
+            mine.append(twin)
+        if rng.random() < 0.6:  # a full tie with the latest row: only the place in the source decides
+            mine.insert(int(rng.integers(0, len(mine) + 1)), _tie(rng, view, max(mine, key=_latest)))
         if rng.random() < 0.5:  # an exact duplicate row
-            records.append(dict(records[int(rng.integers(0, len(records)))]))
+            mine.append(dict(mine[int(rng.integers(0, len(mine)))]))
         if view.created and rng.random() < 0.5:  # a late row: event before MID, written after it
             row = dict(last, event_ns=MID_NS - int(rng.integers(1, 600 * SECOND)))
             row["created_ns"] = MID_NS + int(rng.integers(1, 600 * SECOND))
             for name, kind in view.features:
                 row[name] = _value(rng, kind)
             late.append(row)
-            records.append(row)
+            mine.append(row)
+        records += mine
     columns = [*view.keys, *(n for n, _ in view.features), "event_ns", "created_ns"]
     return _frame(records, columns), _frame(late, columns)
+
+
+def _latest(record: dict[str, Any]) -> tuple[int, int]:
+    return record["event_ns"], record["created_ns"]
+
+
+def _tie(rng: np.random.Generator, view: ViewSpec, row: dict[str, Any]) -> dict[str, Any]:
+    """A row with the keys, event and created time of ``row`` and other values: a float zero
+    becomes the other signed zero (the case -0.0 vs 0.0 is to catch), anything else is redrawn."""
+    tie = dict(row)
+    for name, kind in view.features:
+        value = row[name]
+        if kind in ("Float32", "Float64") and (value is None or value == 0.0 or rng.random() < 0.7):
+            tie[name] = 0.0 if value is not None and value == 0.0 and np.signbit(value) else -0.0
+        else:
+            tie[name] = _value(rng, kind)
+    return tie
 
 
 def _frame(records: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:

@@ -5,7 +5,9 @@ It shares no code with modelyard. The rules it implements are the documented one
 
 * the row of a view for an entity row at time ``t`` is the latest feature row of the same keys
   with event time ``<= t``, compared exactly at the nanosecond; among rows with the same event
-  time, the latest created time wins;
+  time, the latest created time wins (a view without a created column has none), and among rows
+  tying on that too, the one last in the source file (what Feast's file offline store does:
+  a stable sort, then the last row);
 * with a ttl, that row's value is kept only if its event time, in whole seconds rounded down
   (what every Feast online store keeps), plus the ttl is ``>= t``; else every feature of the
   view is missing;
@@ -68,9 +70,11 @@ def expected_frame(repo: GeneratedRepo, entities: pd.DataFrame) -> list[dict[str
     probe["__t"] = probe["event_timestamp"].map(lambda t: pd.Timestamp(t).value).astype("int64")
     probe["__pos"] = np.arange(len(probe))
     for view in repo.views:
-        rows = repo.rows[view.name].copy()
-        # one row per (keys, event time): the latest created one
-        rows = rows.sort_values([*view.keys, "event_ns", "created_ns"], kind="stable")
+        rows = repo.rows[view.name].copy()  # in the order they are in the source file
+        # one row per (keys, event time): the latest created one (only a view with a created
+        # column has one), and of rows tying on that too, the last in the source
+        order = [*view.keys, "event_ns", *(["created_ns"] if view.created else [])]
+        rows = rows.sort_values(order, kind="stable")
         rows = rows.drop_duplicates([*view.keys, "event_ns"], keep="last")
         rows = rows.sort_values("event_ns", kind="stable").rename(columns={"event_ns": "__t_row"})
         left = probe.sort_values("__t", kind="stable")

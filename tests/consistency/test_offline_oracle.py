@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from cons_generator import generate
-from cons_oracle import EXPECTED_DTYPES, canonical_rows, diff, expected_frame
+from cons_oracle import EXPECTED_DTYPES, canonical, canonical_rows, diff, expected_frame
 
 from modelyard.yard import Yard
 
@@ -53,3 +53,40 @@ def test_the_join_never_takes_a_value_from_the_future_at_the_nanosecond(tmp_path
     assert all(v is None for v in (expected[0][n] for n, _ in repo.views[0].features))
     problems = diff(expected, canonical_rows(frame[list(types)], types), "training")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("last", ["positive zero", "negative zero"])
+def test_of_rows_tying_on_event_and_created_time_the_last_in_the_source_wins(tmp_path, monkeypatch, last):
+    """Feast's file offline store keeps the last of rows sharing keys, event and created time; the
+    join and the materialized online store take that row too, signed zeros told apart."""
+    from cons_generator import END_NS, _write_parquet
+
+    from modelyard.features import expiry
+
+    repo = generate(tmp_path, 12)
+    view = repo.views[0]
+    rows = repo.rows[view.name]
+    fresh = rows[rows["event_ns"] == rows["event_ns"].max()].iloc[[0]]  # the latest row of one rider
+    zeros = {"positive zero": 0.0, "negative zero": -0.0}
+    tied = [fresh.assign(r_float64=value, r_string=name) for name, value in zeros.items() if name != last]
+    tied.append(fresh.assign(r_float64=zeros[last], r_string=last))
+    repo.rows[view.name] = pd.concat([rows, *tied], ignore_index=True)
+    _write_parquet(repo.path / "data" / f"{view.name}.parquet", view, repo.rows[view.name])
+
+    yard = Yard.load(repo.path)
+    yard.features.apply()
+    rider = int(fresh["rider_id"].iloc[0])
+    entities = pd.DataFrame(
+        {"rider_id": [rider], "zone": ["north"], "event_timestamp": pd.to_datetime([END_NS], utc=True)}
+    )
+    expected = expected_frame(repo, entities)
+    assert expected[0]["r_string"] == ("str", last)
+    assert expected[0]["r_float64"] == canonical(zeros[last], "Float64")
+    types = repo.feature_types()
+    training = yard.features.training_frame(repo.model, entities)
+    assert not diff(expected, canonical_rows(training[list(types)], types), "training")
+
+    yard.features.materialize(pd.Timestamp(END_NS, tz="UTC").to_pydatetime(), progress=False)
+    monkeypatch.setattr(expiry, "now_ns", lambda: END_NS)
+    online = yard.features.online_vectors(repo.model, {"rider_id": [rider], "zone": ["north"]})
+    assert not diff(expected, canonical_rows(online[list(types)], types), "online")

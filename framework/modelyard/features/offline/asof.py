@@ -13,7 +13,9 @@ share join keys and timestamp. This store keeps Feast's semantics and interface 
   (the value is missing unless its event time, rounded down to the second, plus the ttl is
   at or after the entity time), the same rule every online read applies;
 * rows sharing join keys and event time are resolved by the latest ``created_timestamp_column``,
-  as Feast does;
+  as Feast does; rows that tie on that too (or a view without one) are resolved by their place
+  in the source: the row last in it wins (files in name order, rows in file order), which is
+  what Feast's file offline store does (:data:`TIE_BREAK`);
 * relative ``FileSource`` paths are resolved against the repo, so a copied repo keeps working.
 
 Select it in ``feature_store.yaml``::
@@ -101,8 +103,23 @@ def _connect(config: RepoConfig) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _source_relation(config: RepoConfig, source: DataSource) -> str:
-    """SQL reading ``source`` (a Parquet FileSource; a relative path is taken against the repo)."""
+FILE = "__modelyard_file"
+"""Column of :func:`_source_relation` with ``positions=True``: the Parquet file a row comes from."""
+FILE_ROW = "file_row_number"
+"""Column of :func:`_source_relation` with ``positions=True``: the row's number in its file
+(DuckDB's name for it, so a source must not have a column of that name)."""
+TIE_BREAK = f"{FILE} DESC, {FILE_ROW} DESC"
+"""The last ``ORDER BY`` terms choosing among rows of one entity that tie on event time and
+created time: the row last in the source wins (docs/features.md, "What is guaranteed"). The
+point-in-time join and materialization both order by it, so they pick the same row."""
+
+
+def _source_relation(config: RepoConfig, source: DataSource, *, positions: bool = False) -> str:
+    """SQL reading ``source`` (a Parquet FileSource; a relative path is taken against the repo).
+
+    With ``positions``, each row also carries where it is in the source (:data:`FILE`,
+    :data:`FILE_ROW`), for :data:`TIE_BREAK`.
+    """
     if not isinstance(source, FileSource):
         raise FeatureError(
             f"data source {source.name!r} is a {type(source).__name__}; the modelyard ASOF offline store "
@@ -116,7 +133,8 @@ def _source_relation(config: RepoConfig, source: DataSource) -> str:
             f"data source {source.name!r}: file {path} does not exist "
             "(for the example repo, run `python -m modelyard.examples.rideshare --repo REPO`)"
         )
-    return f"read_parquet({_literal(path)})"
+    options = f", filename = {_literal(FILE)}, file_row_number = true" if positions else ""
+    return f"read_parquet({_literal(path)}{options})"
 
 
 def _source_column(source: DataSource, name: str) -> str:
@@ -267,11 +285,12 @@ def point_in_time_join(
         inner = (
             f"SELECT {_select(source, cols)}, {_epoch_ns(_source_column(source, ts_field))} AS {_TS}"
             + (f", {_epoch_ns(_source_column(source, created))} AS __created" if created else "")
-            + f" FROM {_source_relation(config, source)}"
+            + f", {FILE}, {FILE_ROW} FROM {_source_relation(config, source, positions=True)}"
         )
-        if created:
-            partition = ", ".join([_quote(k) for k in keys] + [_TS])
-            inner += f" QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY __created DESC) = 1"
+        # one row per keys and event time: the latest created, then the last in the source
+        partition = ", ".join([_quote(k) for k in keys] + [_TS])
+        order = ("__created DESC, " if created else "") + TIE_BREAK
+        inner += f" QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
         alias = f"f{i}"
         # DuckDB's ASOF join turns -0.0 into 0.0 in the columns it carries: it carries only the
         # keys, the time and a row id; the values come by an ordinary join on that id
@@ -454,13 +473,18 @@ def _pull(
     if end is not None:
         where.append(f"{ts} <= ?")
         params.append(_ns(end))
-    sql = f"SELECT * FROM (SELECT {_select(source, columns)} FROM {_source_relation(config, source)})"
+    relation = _source_relation(config, source, positions=True)
+    sql = f"SELECT * EXCLUDE ({FILE}, {FILE_ROW}) FROM (SELECT {_select(source, columns)}, {FILE}, {FILE_ROW} FROM {relation})"
     if where:
         sql += " WHERE " + " AND ".join(where)
+    # rows that tie on keys, event and created time: only the one the point-in-time join takes
+    times = [ts] + ([_epoch_ns(created)] if created else [])
+    partition = [_quote(k) for k in keys]
     if latest:
-        order = f"{ts} DESC" + (f", {_epoch_ns(created)} DESC" if created else "")
-        partition = ", ".join(_quote(k) for k in keys) or "1"
-        sql += f" QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
+        order = ", ".join([f"{t} DESC" for t in times] + [TIE_BREAK])
+        sql += f" QUALIFY row_number() OVER (PARTITION BY {', '.join(partition) or '1'} ORDER BY {order}) = 1"
+    else:
+        sql += f" QUALIFY row_number() OVER (PARTITION BY {', '.join(partition + times)} ORDER BY {TIE_BREAK}) = 1"
     con = _connect(config)
     try:
         result = _fetch_arrow(con, sql, params)
