@@ -60,6 +60,9 @@ def select_winners(
     import pyarrow as pa
 
     from modelyard.features.offline.asof import (
+        FILE,
+        FILE_ROW,
+        TIE_BREAK,
         _connect,
         _epoch_ns,
         _exact_integers,
@@ -77,9 +80,13 @@ def select_winners(
     relation, registered = _relation(config, view, columns, end_ns)
     # an offline store's own read already names the columns as Feast does
     named = ", ".join(map(_quote, columns)) if registered is not None else _select(source, columns)
+    # where each row is in the source, for ties (another offline store's read has no such order)
+    named += f", NULL AS {FILE}, NULL AS {FILE_ROW}" if registered is not None else f", {FILE}, {FILE_ROW}"
     times = f", {_epoch_ns(ts_field)} AS {TS}" + (f", {_epoch_ns(created)} AS {CREATED}" if created else "")
     rows = f"SELECT *{times} FROM (SELECT {named} FROM {relation})"
-    order = f"{TS} DESC" + (f", {CREATED} DESC" if created else "")
+    # the point-in-time join's order: latest event, latest created, last in the source
+    order = f"{TS} DESC" + (f", {CREATED} DESC" if created else "") + f", {TIE_BREAK}"
+    positions = f"EXCLUDE ({FILE}, {FILE_ROW})"
     partition = ", ".join(_quote(k) for k in keys) or "1"
     watermark = f", max({CREATED}) OVER () AS {WATERMARK}" if created else ""
     pickup = created is not None and created_after_ns is not None
@@ -90,13 +97,13 @@ def select_winners(
         sql = (
             f"WITH src AS MATERIALIZED (SELECT * FROM ({rows}) WHERE {TS} >= ? AND {TS} <= ?), "
             f"picked AS (SELECT DISTINCT {using} FROM src WHERE {TS} >= ? OR {CREATED} > ?) "
-            f"SELECT src.*{watermark} FROM src SEMI JOIN picked USING ({using}) "
+            f"SELECT src.* {positions}{watermark} FROM src SEMI JOIN picked USING ({using}) "
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
         )
         params = [floor, end_ns, begin_ns, created_after_ns]
     else:
         sql = (
-            f"SELECT *{watermark} FROM ({rows}) WHERE {TS} >= ? AND {TS} <= ? "
+            f"SELECT * {positions}{watermark} FROM ({rows}) WHERE {TS} >= ? AND {TS} <= ? "
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
         )
         params = [max(begin_ns, floor), end_ns]
@@ -128,7 +135,7 @@ def _relation(
 
     source = view.batch_source
     if isinstance(source, FileSource) and (source.file_format is None or _is_parquet(source)):
-        return _source_relation(config, source), None
+        return _source_relation(config, source, positions=True), None
     import pandas as pd
     from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
 
