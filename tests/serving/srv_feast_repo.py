@@ -83,10 +83,14 @@ CUSTOMERS = list(range(2001, 2011))
 ZONES = ["north", "south", "éast"]
 
 
-def build(tmp: Path, redis_url: str, *, n_drivers: int = len(DRIVERS)) -> tuple[Path, str]:
+def build(
+    tmp: Path, redis_url: str, *, n_drivers: int = len(DRIVERS), cluster: str | None = None
+) -> tuple[Path, str]:
     """Write, apply and materialize the repo into ``tmp``; return (repo path, Feast project).
 
-    Drivers are ``1001..1000+n_drivers`` (tests use the default 20, benchmarks more).
+    Drivers are ``1001..1000+n_drivers`` (tests use the default 20, benchmarks more). With
+    ``cluster`` (``"host:port,host:port,..."``) the online store is that Redis Cluster
+    (``redis_type: redis_cluster``) instead of ``redis_url``.
     """
     import numpy as np
     import pandas as pd
@@ -98,6 +102,11 @@ def build(tmp: Path, redis_url: str, *, n_drivers: int = len(DRIVERS)) -> tuple[
     project = f"my_srv_{uuid.uuid4().hex[:10]}"
     host_port_db = redis_url.removeprefix("redis://")
     host_port, _, db = host_port_db.partition("/")
+    online = (
+        f'redis_type: redis_cluster\n              connection_string: "{cluster}"'
+        if cluster
+        else f'connection_string: "{host_port},db={db or 0}"'
+    )
     (repo / "feature_store.yaml").write_text(
         textwrap.dedent(
             f"""
@@ -106,7 +115,7 @@ def build(tmp: Path, redis_url: str, *, n_drivers: int = len(DRIVERS)) -> tuple[
             registry: data/registry.db
             online_store:
               type: redis
-              connection_string: "{host_port},db={db or 0}"
+              {online}
             offline_store:
               type: file
             entity_key_serialization_version: 3

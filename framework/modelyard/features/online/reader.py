@@ -33,8 +33,14 @@ around the round trip must cost no more than the round trip itself:
   for any column that holds something unexpected. The codecs live in
   :mod:`modelyard.features.online.redis.codec`.
 
+Feast's store in cluster mode (``redis_type: redis_cluster``) holds the same hashes spread
+over the cluster's hash slots: :class:`RedisClusterOnlineReader` builds the same commands
+key by key, and :class:`~modelyard.features.online.redis.cluster.RedisClusterWire` sends them
+grouped by node, one pipelined round trip per node (all nodes at once), following ``MOVED``
+and ``ASK`` redirections; the replies are decoded as for one server.
+
 Anything the fast path does not cover (other online stores, on-demand views, join-key
-maps, versioned views, Redis cluster, other join-key types) is served by
+maps, versioned views, Redis Sentinel, TLS, other join-key types) is served by
 :class:`FeastOnlineReader`, which is Feast's own call.
 
 Build one with :func:`online_reader`; both readers answer ``read(entities)`` with columns:
@@ -75,6 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore
 
     from modelyard.features.online.redis.async_wire import AsyncRedisWire
+    from modelyard.features.online.redis.cluster import RedisClusterWire
     from modelyard.features.online.redis.wire import RedisWire
 
 logger = logging.getLogger(__name__)
@@ -219,18 +226,24 @@ class RedisOnlineReader(OnlineReader):
         store_label: str,
     ) -> None:
         self.wire = wire
-        self.project = project.encode("utf-8")
-        self.plans = tuple(plans)
-        self.entity_keys = tuple(entity_keys)
-        self.feature_names = tuple(name for plan in self.plans for name in plan.outputs)
-        self.store_label = store_label
+        self._setup(project, plans, entity_keys, store_label)
         self.async_wire: AsyncRedisWire | None = None  # opened by the first read_async
-        self._key_set = frozenset(self.entity_keys)
         # the commands of views with fixed-width join keys come from templates (all views: one batch)
         templates = [_hmget_template(plan, self.project) for plan in self.plans]
         fixed = [t for t in templates if t is not None]
         self._batch = HmgetBatch(fixed) if len(fixed) == len(templates) else None
         self._batches = tuple(None if t is None else HmgetBatch([t]) for t in templates)
+
+    def _setup(
+        self, project: str, plans: Sequence[_ViewPlan], entity_keys: Sequence[str], store_label: str
+    ) -> None:
+        """What every Redis layout shares: the views' plans, the answer's columns, the decoders."""
+        self.project = project.encode("utf-8")
+        self.plans = tuple(plans)
+        self.entity_keys = tuple(entity_keys)
+        self.feature_names = tuple(name for plan in self.plans for name in plan.outputs)
+        self.store_label = store_label
+        self._key_set = frozenset(self.entity_keys)
         self._outputs = tuple((plan.outputs, plan.decode, plan.ttl) for plan in self.plans)
         self._value_decoders = tuple(d for plan in self.plans for d in plan.decode.values)
         self._ttl = any(plan.ttl is not None for plan in self.plans)
@@ -268,10 +281,7 @@ class RedisOnlineReader(OnlineReader):
             if batch is not None:
                 out.append(batch.build(entities, n))
             else:  # string / bytes join keys: key by key
-                head, tail = plan.resp_head, plan.resp_fields
-                out.extend(
-                    b"%s$%d\r\n%s\r\n%s" % (head, len(key), key, tail) for key in self.keys(plan, entities, n)
-                )
+                out.extend(_hmgets(plan, self.keys(plan, entities, n)))
         return b"".join(out)
 
     def read(self, entities: Mapping[str, Sequence[Any]]) -> Columns:
@@ -336,6 +346,62 @@ class RedisOnlineReader(OnlineReader):
             self.async_wire.close()
 
 
+class RedisClusterOnlineReader(RedisOnlineReader):
+    """Feast's Redis online store in cluster mode, read directly: the same keys, fields and
+    decoding as :class:`RedisOnlineReader`, the ``HMGET`` commands grouped by node, one
+    pipelined round trip per node, redirections followed
+    (:class:`~modelyard.features.online.redis.cluster.RedisClusterWire`)."""
+
+    def __init__(
+        self,
+        cluster: RedisClusterWire,
+        project: str,
+        plans: Sequence[_ViewPlan],
+        entity_keys: Sequence[str],
+        *,
+        store_label: str,
+    ) -> None:
+        self.cluster = cluster
+        self._setup(project, plans, entity_keys, store_label)
+
+    def commands(self, entities: Mapping[str, Sequence[Any]], n: int) -> tuple[list[bytes], list[bytes]]:
+        """Every ``HMGET`` of the read (view by view, entity by entity) and its key."""
+        keys: list[bytes] = []
+        commands: list[bytes] = []
+        for plan in self.plans:
+            view_keys = self.keys(plan, entities, n)
+            keys += view_keys
+            commands += _hmgets(plan, view_keys)
+        return keys, commands
+
+    def read(self, entities: Mapping[str, Sequence[Any]]) -> Columns:
+        n = self._rows(entities)
+        keys, commands = self.commands(entities, n)
+        try:
+            replies = self.cluster.execute(keys, commands)
+        except (OSError, RedisWireError) as exc:
+            raise self._read_error(exc) from None
+        return self.columns(entities, replies, n)
+
+    async def read_async(self, entities: Mapping[str, Sequence[Any]]) -> Columns:
+        n = self._rows(entities)
+        keys, commands = self.commands(entities, n)
+        try:
+            replies = await self.cluster.execute_async(keys, commands)
+        except (OSError, RedisWireError) as exc:
+            raise self._read_error(exc) from None
+        return self.columns(entities, replies, n)
+
+    def close(self) -> None:
+        self.cluster.close()
+
+
+def _hmgets(plan: _ViewPlan, keys: Sequence[bytes]) -> list[bytes]:
+    """The RESP bytes of ``plan``'s ``HMGET`` for each key."""
+    head, tail = plan.resp_head, plan.resp_fields
+    return [b"%s$%d\r\n%s\r\n%s" % (head, len(key), key, tail) for key in keys]
+
+
 class FeastOnlineReader(OnlineReader):
     """Feast's own ``get_online_features`` (every online store, on-demand views, everything)."""
 
@@ -394,27 +460,35 @@ class FeastOnlineReader(OnlineReader):
 # -- building a reader ------------------------------------------------------------------------
 
 
-def _redis_wire(connection_string: str, *, timeout: float) -> tuple[RedisWire, str]:
+def _connection(connection_string: str) -> tuple[list[tuple[str, int]], dict[str, Any], dict[str, Any]]:
+    """Feast's connection string -> (nodes, its other parameters, the credentials to open a node with)."""
     from feast.infra.online_stores.redis import RedisOnlineStore
-
-    from modelyard.features.online.redis.wire import RedisWire
 
     nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
     if not nodes:
         raise _Unsupported("the connection string names no Redis host")
     if params.get("ssl"):
         raise _Unsupported("TLS connections")
-    host = nodes[0].get("host", "localhost")
-    port = int(nodes[0].get("port", 6379))
-    wire = RedisWire(
-        host,
-        port,
-        db=int(params.get("db", 0)),
-        username=params.get("username"),
-        password=None if params.get("password") is None else str(params["password"]),
-        timeout=timeout,
-    )
+    password = params.get("password")
+    auth = {"username": params.get("username"), "password": None if password is None else str(password)}
+    return [(n.get("host", "localhost"), int(n.get("port", 6379))) for n in nodes], params, auth
+
+
+def _redis_wire(connection_string: str, *, timeout: float) -> tuple[RedisWire, str]:
+    from modelyard.features.online.redis.wire import RedisWire
+
+    nodes, params, auth = _connection(connection_string)
+    host, port = nodes[0]
+    wire = RedisWire(host, port, db=int(params.get("db", 0)), timeout=timeout, **auth)
     return wire, f"redis {host}:{port}"
+
+
+def _cluster_wire(connection_string: str, *, timeout: float) -> tuple[RedisClusterWire, str]:
+    from modelyard.features.online.redis.cluster import RedisClusterWire
+
+    nodes, _, auth = _connection(connection_string)
+    cluster = RedisClusterWire(nodes, timeout=timeout, **auth)
+    return cluster, cluster.label
 
 
 def _plans(store: FeatureStore, service: Any, full_feature_names: bool) -> list[_ViewPlan]:
@@ -521,19 +595,23 @@ def _reader(
     """The reader of ``service``'s plain views; an unregistered (synthetic) service is read by feature refs."""
     entity_keys = _entity_keys(store, service)
     online = store.config.online_store
-    if (
-        fast
-        and getattr(online, "type", None) == "redis"
-        and str(getattr(online, "redis_type", "redis")).endswith("redis")
-    ):
+    redis_type = str(getattr(online, "redis_type", "redis")).rpartition(".")[2]  # an enum in Feast
+    if fast and getattr(online, "type", None) == "redis" and redis_type in ("redis", "redis_cluster"):
         try:
             plans = _plans(store, service, full_feature_names)
-            wire, label = _redis_wire(online.connection_string, timeout=timeout)
             if store.config.entity_key_serialization_version < 3:
                 raise _Unsupported("entity key serialisation version < 3")
-            reader: OnlineReader = RedisOnlineReader(
-                wire, store.config.project, plans, list(entity_keys), store_label=label
-            )
+            reader: OnlineReader
+            if redis_type == "redis_cluster":
+                cluster, label = _cluster_wire(online.connection_string, timeout=timeout)
+                reader = RedisClusterOnlineReader(
+                    cluster, store.config.project, plans, list(entity_keys), store_label=label
+                )
+            else:
+                wire, label = _redis_wire(online.connection_string, timeout=timeout)
+                reader = RedisOnlineReader(
+                    wire, store.config.project, plans, list(entity_keys), store_label=label
+                )
             reader.key_types = entity_keys
             logger.info(
                 "feature service %s: direct Redis reads, %s row decoder",

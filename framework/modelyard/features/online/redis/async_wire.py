@@ -27,7 +27,7 @@ from typing import Any
 
 import hiredis
 
-from modelyard.features.online.redis.wire import RedisEndpoint, RedisWireError, check_setup
+from modelyard.features.online.redis.wire import RedisEndpoint, RedisWireError, check_replies, check_setup
 
 logger = logging.getLogger(__name__)
 
@@ -144,20 +144,20 @@ class AsyncRedisWire(RedisEndpoint):
             asyncio.AbstractEventLoop, asyncio.Future[_Connection]
         ] = weakref.WeakKeyDictionary()
 
-    async def execute(self, payload: bytes, n_replies: int) -> list[Any]:
+    async def execute(self, payload: bytes, n_replies: int, *, error_replies: bool = False) -> list[Any]:
         """Send ``payload`` (RESP commands) and return its ``n_replies`` parsed replies.
 
         Raises OSError (including timeouts) when Redis cannot be reached or stops answering,
-        :class:`RedisWireError` when it answers an error.
+        :class:`RedisWireError` when it answers an error (unless ``error_replies``: then the
+        error is returned in place, as by :meth:`RedisWire.execute`).
         """
         loop = asyncio.get_running_loop()
         connection = self._connections.get(loop)
         if connection is None or connection.closed:
             connection = await self._connection(loop)
         replies = await connection.send(payload, n_replies)
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise RedisWireError(str(reply))
+        if not error_replies:
+            check_replies(replies)
         return replies
 
     async def _connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:

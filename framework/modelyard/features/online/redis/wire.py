@@ -73,6 +73,13 @@ def check_setup(replies: list[Any]) -> None:
             raise RedisWireError(f"Redis refused the connection setup: {reply}")
 
 
+def check_replies(replies: list[Any]) -> None:
+    """Raise :class:`RedisWireError` for the first error reply among ``replies``."""
+    for reply in replies:
+        if isinstance(reply, hiredis.ReplyError):
+            raise RedisWireError(str(reply))
+
+
 class RedisWire(RedisEndpoint):
     """Pipelined request/response over a plain TCP socket (one per thread)."""
 
@@ -93,27 +100,45 @@ class RedisWire(RedisEndpoint):
                 raise
         return sock
 
-    def execute(self, payload: bytes, n_replies: int) -> list[Any]:
+    def execute(self, payload: bytes, n_replies: int, *, error_replies: bool = False) -> list[Any]:
         """Send ``payload`` (RESP commands) and return ``n_replies`` parsed replies.
 
         Raises OSError (incl. timeouts) when Redis cannot be reached; the socket is then
-        discarded so the next call reconnects.
+        discarded so the next call reconnects. An error reply raises :class:`RedisWireError`,
+        unless ``error_replies``: then it is returned in place (a ``hiredis.ReplyError``), for
+        callers that act on some (a cluster's ``MOVED`` / ``ASK``).
         """
+        replies = self.receive(self.send(payload), n_replies)
+        if not error_replies:
+            check_replies(replies)
+        return replies
+
+    def send(self, payload: bytes) -> socket.socket:
+        """Write ``payload`` on this thread's socket (connecting first if needed); the socket."""
         sock = getattr(self._local, "sock", None)
         if sock is None:
             sock = self._connect()
         try:
-            replies = self._roundtrip(sock, payload, n_replies)
+            sock.sendall(payload)
         except OSError:
             self.close()
             raise
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise RedisWireError(str(reply))
-        return replies
+        return sock
+
+    def receive(self, sock: socket.socket, n_replies: int) -> list[Any]:
+        """The next ``n_replies`` replies on ``sock`` (as :meth:`send` returned it)."""
+        try:
+            return self._read(sock, n_replies)
+        except OSError:
+            self.close()
+            raise
 
     def _roundtrip(self, sock: socket.socket, payload: bytes, n_replies: int) -> list[Any]:
         sock.sendall(payload)
+        return self._read(sock, n_replies)
+
+    @staticmethod
+    def _read(sock: socket.socket, n_replies: int) -> list[Any]:
         reader = hiredis.Reader()
         replies: list[Any] = []
         recv = sock.recv
