@@ -25,6 +25,7 @@ ANSI = "\x1b[31mred\x1b[0m"
 CONTROL = "bell\x07 cr\r nul\x00 del\x7f"
 HOSTILE = f"{MARKUP} {ANSI} {CONTROL}"
 ESCAPED = plain(HOSTILE)
+LABELS = ["[bold]yes[/bold]", f"no{ANSI}\x07"]
 
 
 def test_plain_escapes_control_characters_but_keeps_newlines() -> None:
@@ -60,7 +61,11 @@ def test_no_cli_module_but_output_prints_with_rich() -> None:
 def hostile_yard(tmp_path: Path) -> Path:
     """A bare yard whose registry is full of hostile text: params, metrics, reasons, actors, categories."""
     (tmp_path / "feature_store.yaml").write_text("project: t\nprovider: local\n")
-    (tmp_path / "modelyard.yaml").write_text("project: t\nretention: {keep_last: 1, keep_alias_days: 0}\n")
+    (tmp_path / "modelyard.yaml").write_text(
+        "project: t\nretention: {keep_last: 1, keep_alias_days: 0}\n"
+        # declared, so models diff matches rows by 'id' and shows the label 'y' and feature movement
+        "models:\n  m: {feature_service: svc, entity_keys: [id], task: classification, label: y}\n"
+    )
     backend = SqlAlchemyBackend(
         SqlAlchemyBackendConfig(url=f"sqlite:///{tmp_path / '.modelyard' / 'registry.db'}")
     )
@@ -72,9 +77,11 @@ def hostile_yard(tmp_path: Path) -> Path:
             {
                 "x": rng.normal(i, 1, 200),
                 "car": rng.choice(categories, 200, p=[0.6 - 0.3 * i, 0.2 + 0.2 * i, 0.2 + 0.1 * i]),
+                "id": np.arange(200) + 20 * i,
+                "y": rng.choice(LABELS, 200),
             }
         )
-        snap = registry.snapshot("m", frame, categorical=["car"])
+        snap = registry.snapshot("m", frame, features=["x", "car"], categorical=["car"])
         registry.register(
             "m",
             ThresholdModel(threshold),
@@ -113,6 +120,10 @@ def test_every_registry_table_survives_hostile_text(hostile_yard: Path, command:
     if command[:2] == ["models", "diff"]:
         assert "share[hatchback]" in out and "share[[red]suv[/red]\\x1b[31m" in out
         assert "acc[0]" in out and "acc[1]" in out
+        # the row-level data diff: label classes and feature names as written
+        assert "training rows matched by id" in out and "label y (categorical)" in out
+        assert "[bold]yes[/bold]" in out and "no\\x1b[31mred\\x1b[0m\\x07" in out
+        assert "features by movement" in out
 
 
 def test_hostile_text_round_trips_through_json(hostile_yard: Path) -> None:
