@@ -115,3 +115,18 @@ def test_writing_a_plugin_walks_through_the_example() -> None:
         in (example / "pyproject.toml").read_text()
     )
     assert "modelyard_hello.detector:MeanShiftDetector" in text
+
+
+def test_writing_a_plugin_shows_the_protocol_example_as_it_is() -> None:
+    """The protocol and command plugin on the page is the example distribution's code, verbatim."""
+    text = (DOCS / "writing-a-plugin.md").read_text()
+    example = DOCS.parent / "plugins" / "examples" / "modelyard-kserve"
+    assert (
+        '[project.entry-points.modelyard]\nkserve = "modelyard_kserve"'
+        in (example / "pyproject.toml").read_text()
+    )
+    assert '[project.entry-points.modelyard]\nkserve = "modelyard_kserve"' in text
+    blocks = re.findall(r"```python\n# src/(modelyard_kserve/\w+\.py)[^\n]*\n(.*?)```", text, flags=re.S)
+    assert {path for path, _ in blocks} == {"modelyard_kserve/__init__.py", "modelyard_kserve/protocol.py"}
+    for path, code in blocks:
+        assert code in (example / "src" / path).read_text(), f"the page's {path} differs from the example"

@@ -259,6 +259,9 @@ def test_trace_plugins_logs_hook_calls(make_dist, detector_plugin, monkeypatch, 
         host.on_alert("an alert")
     traced = [r.getMessage() for r in caplog.records if r.name == "modelyard.plugins.trace"]
     assert any("modelyard_detectors [plugin third] -> ['third-detector']" in m for m in traced)
+    # pluggy's own call monitoring: the call it made, of which plugin, and what came back
+    assert "call modelyard_detectors [plugin third] {}" in traced
+    assert any(m.startswith("modelyard_detectors [plugin third] returned [<generator") for m in traced)
     caplog.clear()
     monkeypatch.delenv("MODELYARD_TRACE_PLUGINS")
     with caplog.at_level(logging.INFO, logger="modelyard.plugins.trace"):
@@ -435,3 +438,85 @@ def test_hooks_are_called_in_registration_order(make_dist, detector_plugin) -> N
         host.detectors()
     first, second = (n for n in order if n in {"acme_one", "acme_two"})
     assert str(err.value).index(first) < str(err.value).index(second)
+
+
+def test_trace_shows_each_call_pluggy_makes_and_its_outcome(monkeypatch, caplog) -> None:
+    def fails(alert):
+        raise ValueError("listener broke")
+
+    seen: list[str] = []
+    calm = _module("calm", modelyard_on_alert=hookimpl(lambda alert: seen.append(alert)))
+    broken = _module("broken_listener", modelyard_on_alert=hookimpl(fails))
+    monkeypatch.setenv("MODELYARD_TRACE_PLUGINS", "1")
+    with caplog.at_level(logging.INFO, logger="modelyard.plugins.trace"):
+        make_host(broken, calm, builtins=False).on_alert("an alert")
+    traced = [r.getMessage() for r in caplog.records if r.name == "modelyard.plugins.trace"]
+    assert traced == [
+        "call modelyard_on_alert [plugin broken_listener] {'alert': 'an alert'}",
+        "modelyard_on_alert [plugin broken_listener] raised ValueError: listener broke",
+        "call modelyard_on_alert [plugin calm] {'alert': 'an alert'}",
+        "modelyard_on_alert [plugin calm] returned []",
+    ]
+    assert seen == ["an alert"]  # the broken listener did not stop the next one
+
+
+def test_a_plugin_object_must_be_hashable() -> None:
+    unhashable = types.SimpleNamespace(modelyard_on_alert=hookimpl(lambda alert: None))
+    with pytest.raises(PluginValidationError, match=r"SimpleNamespace cannot be a plugin .*not hashable"):
+        make_host(unhashable, builtins=False)
+
+
+COMMAND_PLUGIN = """
+import click
+from modelyard.plugins import hookimpl
+
+@hookimpl
+def modelyard_register_commands(cli):
+    @cli.command({name!r})
+    @click.argument("who")
+    def hello(who):
+        \"\"\"Greet WHO.\"\"\"
+        click.echo(f"hello {{who}} from {name}")
+"""
+
+
+def test_plugins_add_commands_and_may_not_take_anothers(make_dist, monkeypatch, caplog) -> None:
+    from click.testing import CliRunner
+
+    from modelyard.cli.main import COMMANDS, main
+
+    make_dist("greet-dist", "greet", COMMAND_PLUGIN.format(name="greet"))
+    make_dist("clash-dist", "clash", COMMAND_PLUGIN.format(name="serve"))  # modelyard's own
+    make_dist("copy-dist", "copy", COMMAND_PLUGIN.format(name="ui"))  # the built-in plugin's
+    make_dist(
+        "raising-dist",
+        "raising",
+        "from modelyard.plugins import hookimpl\n"
+        "@hookimpl\ndef modelyard_register_commands(cli):\n    raise RuntimeError('no commands today')\n",
+    )
+    host = PluginHost.from_entry_points()
+    with caplog.at_level(logging.WARNING, logger="modelyard.plugins.manager"):
+        commands = host.commands(taken=COMMANDS)
+    assert {name: plugin for name, (_, plugin) in commands.items()} == {"greet": "greet", "ui": "ui_command"}
+    warnings = " ".join(r.getMessage() for r in caplog.records)
+    assert (
+        "the command 'serve' of plugin 'clash' (distribution clash-dist) is refused: modelyard itself has one"
+        in warnings
+    )
+    assert (
+        "the command 'ui' of plugin 'copy' (distribution copy-dist) is refused: plugin 'ui_command'"
+        in warnings
+    )
+    infos = {i.name: i for i in host.plugins()}
+    assert infos["greet"].contributes == {"command": ["greet"]} and infos["ui_command"].contributes == {
+        "command": ["ui"]
+    }
+    assert "modelyard_register_commands raised RuntimeError: no commands today" in infos["raising"].error
+
+    monkeypatch.setattr(main, "_plugin_commands", None)  # the group collects them once per process
+    result = CliRunner().invoke(main, ["greet", "you"])
+    assert result.exit_code == 0 and result.output == "hello you from greet\n"
+    assert "Greet WHO." in CliRunner().invoke(main, ["--help"]).output
+    assert (
+        "Serve online predictions over HTTP" in CliRunner().invoke(main, ["serve", "--help"]).output
+    )  # still ours

@@ -448,7 +448,8 @@ class PluginHost:
         Each plugin's ``modelyard_register_commands`` gets a group of its own, so a plugin that
         raises is marked failed without losing the others' commands. A command named like one
         in ``taken`` (modelyard's own) or like an earlier plugin's is refused with a warning
-        naming both; the plugin's other commands stay.
+        naming both; the plugin's other commands stay. modelyard's own plugins go first, then the
+        others in registration order.
         """
         import click
 
@@ -456,7 +457,11 @@ class PluginHost:
             return self._commands
         found: dict[str, tuple[click.Command, str]] = {}
         reserved = set(taken)
-        for impl in self._in_order(self.pm.hook.modelyard_register_commands):
+        impls = sorted(  # modelyard's own first, so a plugin cannot take a built-in plugin's command
+            self._in_order(self.pm.hook.modelyard_register_commands),
+            key=lambda impl: self._dist(self.pm.get_name(impl.plugin) or "") != FIRST_PARTY_DISTRIBUTION,
+        )
+        for impl in impls:
             plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
             group = click.Group("modelyard")
             try:
