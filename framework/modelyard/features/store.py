@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
 
     from modelyard.features.freshness import ViewFreshness
+    from modelyard.features.offline.registry_file import RegistryFile, ServicePlan
     from modelyard.features.push import PushResult
     from modelyard.yard import Yard
 
@@ -83,6 +84,24 @@ class FeatureFacade:
     def __init__(self, yard: Yard) -> None:
         self.yard = yard
         self._schemas: dict[str, FeatureSchema] = {}
+        self._registry_file: RegistryFile | None = None
+        self._registry_looked_up = False
+
+    def plan(self, model: str) -> ServicePlan | None:
+        """The model's FeatureService read from Feast's registry file without importing Feast.
+
+        ``None`` when Feast has to answer (a registry that is not a local file, another offline
+        store, on-demand views...: see :mod:`modelyard.features.offline.registry_file`); the
+        training frame is the same either way, only faster to get without Feast.
+        """
+        if not self._registry_looked_up:
+            from modelyard.features.offline.registry_file import RegistryFile
+
+            self._registry_file = RegistryFile.of_repo(self.yard.path, feature_store_yaml(self.yard.path))
+            self._registry_looked_up = True
+        if self._registry_file is None:
+            return None
+        return self._registry_file.service_plan(self.yard.model(model).feature_service)
 
     @property
     def store(self) -> FeatureStore:
@@ -114,18 +133,24 @@ class FeatureFacade:
     def schema(self, model: str) -> FeatureSchema:
         """Names and Feast value types of the model's features (cached until the next :meth:`apply`)."""
         if model not in self._schemas:
-            service = self._service(model)
-            fields = service_fields(service)
+            plan = self.plan(model)
+            if plan is not None:
+                service_name = plan.name
+                fields = plan.fields
+                views = [view.name for view in plan.views for _ in view.features]
+            else:
+                service = self._service(model)
+                service_name = service.name
+                fields = service_fields(service)
+                views = [p.name_to_use() for p in service.feature_view_projections for _ in p.features]
             seen: dict[str, str] = {}
-            for (name, _), projection in zip(
-                fields, [p for p in service.feature_view_projections for _ in p.features], strict=True
-            ):
+            for (name, _), view in zip(fields, views, strict=True):
                 if name in seen:
                     raise FeatureError(
-                        f"FeatureService {service.name!r} of model {model!r} has two features named {name!r} "
-                        f"(views {seen[name]!r} and {projection.name_to_use()!r}); rename one in a projection"
+                        f"FeatureService {service_name!r} of model {model!r} has two features named {name!r} "
+                        f"(views {seen[name]!r} and {view!r}); rename one in a projection"
                     )
-                seen[name] = projection.name_to_use()
+                seen[name] = view
             self._schemas[model] = FeatureSchema(fields)
         return self._schemas[model]
 
@@ -133,6 +158,8 @@ class FeatureFacade:
         """Request data the model's on-demand views read: RequestSource field -> Feast value type name."""
         from modelyard.features.ondemand import OnDemandViews
 
+        if self.plan(model) is not None:  # a plan reads no on-demand view
+            return {}
         views = OnDemandViews.of(self.store, self._service(model))
         return {} if views is None else {n: f.value_type for n, f in views.request_fields.items()}
 
@@ -194,6 +221,7 @@ class FeatureFacade:
                 store, store.project, store.registry, repo, skip_source_validation=False
             )
         self._schemas.clear()
+        self._registry_looked_up = False
         logger.info("feast apply: %s", report.getvalue().strip())
         # Feast's placeholder entity of entity-less views is its own business, not the user's
         shown = "\n".join(line for line in report.getvalue().splitlines() if "__dummy" not in line)
@@ -370,8 +398,14 @@ class FeatureFacade:
             if timestamp != "event_timestamp"
             else unique
         )
-        job = self.store.get_historical_features(entity_df=unique, features=self._service(model))
-        joined = job.to_df()
+        plan = self.plan(model)
+        if plan is not None:  # the ASOF store's own join, without importing Feast
+            from modelyard.features.offline.pit import join
+
+            joined = join(plan.views, unique, "event_timestamp")
+        else:
+            job = self.store.get_historical_features(entity_df=unique, features=self._service(model))
+            joined = job.to_df()
         if joined[_ROW].duplicated().any():
             raise FeatureError(
                 f"the offline store ({self.store.config.offline_store.type}) returned several rows for one "

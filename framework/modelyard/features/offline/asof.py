@@ -1,22 +1,14 @@
-"""A Feast offline store doing point-in-time joins with DuckDB's ASOF JOIN over Parquet file sources.
+"""A Feast offline store doing exact point-in-time joins over Parquet file sources (DuckDB for materialization).
 
 Feast's default file (Dask) store is slow and memory-hungry on a 100k-row entity frame, and both it
 and Feast's DuckDB store lose the caller's row order; the file store also drops entity rows that
-share join keys and timestamp. This store keeps Feast's semantics and interface while fixing that:
-
-* exactly one output row per entity row, in the entity frame's order, duplicates included: every
-  entity row gets a row number, each feature view is joined with ``ASOF LEFT JOIN`` on its join
-  keys and ``entity time >= feature time``, and the result is sorted by that row number;
-* times are compared exactly, in integer nanoseconds on both sides (entity and feature times
-  are never rounded, so no value from the future is ever joined);
-* a feature view's ``ttl`` is honoured by the rule of :mod:`modelyard.features.expiry`
-  (the value is missing unless its event time, rounded down to the second, plus the ttl is
-  at or after the entity time), the same rule every online read applies;
-* rows sharing join keys and event time are resolved by the latest ``created_timestamp_column``,
-  as Feast does; rows that tie on that too (or a view without one) are resolved by their place
-  in the source: the row last in it wins (files in name order, rows in file order), which is
-  what Feast's file offline store does (:data:`TIE_BREAK`);
-* relative ``FileSource`` paths are resolved against the repo, so a copied repo keeps working.
+share join keys and timestamp. This store keeps Feast's semantics and interface while fixing that.
+Its point-in-time join is :func:`modelyard.features.offline.pit.join` (the rules are there: one row
+per entity row in order, exact nanosecond times, the ttl rule of :mod:`modelyard.features.expiry`,
+the created-timestamp tie-break, then the row last in the source), the same join modelyard runs
+when it reads Feast's registry itself, so training frames are equal whichever path built them.
+Materialization (:func:`_pull`) breaks ties the same way (:data:`TIE_BREAK`). Relative
+``FileSource`` paths are resolved against the repo, so a copied repo keeps working.
 
 Select it in ``feature_store.yaml``::
 
@@ -36,7 +28,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -52,17 +43,13 @@ from feast.saved_dataset import SavedDatasetStorage
 from pydantic import StrictStr
 
 from modelyard.errors import FeatureError
-from modelyard.features.expiry import fresh_sql, ttl_ns
+from modelyard.features.expiry import ttl_ns
+from modelyard.features.offline.pit import ViewRead, join, source_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
 
 logger = logging.getLogger(__name__)
-
-_ROW = "__modelyard_row"
-# Integer columns with missing values stay exact (nullable pandas ints) instead of turning into floats.
-_EXACT_INTS = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype()}
-_TS = "__modelyard_ts"
 
 
 class AsofDuckDBOfflineStoreConfig(FeastConfigBaseModel):
@@ -110,8 +97,9 @@ FILE_ROW = "file_row_number"
 (DuckDB's name for it, so a source must not have a column of that name)."""
 TIE_BREAK = f"{FILE} DESC, {FILE_ROW} DESC"
 """The last ``ORDER BY`` terms choosing among rows of one entity that tie on event time and
-created time: the row last in the source wins (docs/features.md, "What is guaranteed"). The
-point-in-time join and materialization both order by it, so they pick the same row."""
+created time: the row last in the source wins (docs/features.md, "What is guaranteed").
+Materialization orders by it; the point-in-time join (:mod:`modelyard.features.offline.pit`)
+reads files in the same name order and keeps the last row, so they pick the same row."""
 
 
 def _source_relation(config: RepoConfig, source: DataSource, *, positions: bool = False) -> str:
@@ -234,6 +222,41 @@ def _join_keys(view: FeatureView) -> dict[str, str]:
     return view.projection.join_key_map or {c.name: c.name for c in view.entity_columns}
 
 
+def view_reads(
+    config: RepoConfig, feature_views: list[FeatureView], feature_refs: list[str]
+) -> list[ViewRead]:
+    """What :func:`modelyard.features.offline.pit.join` reads of each view that ``feature_refs`` name."""
+    reads: list[ViewRead] = []
+    for view in feature_views:
+        source = view.batch_source
+        if source is None:
+            raise FeatureError(f"feature view {view.name!r} has no batch source to read history from")
+        prefix = view.projection.name_to_use()
+        wanted = [r.split(":", 1)[1] for r in feature_refs if r.split(":", 1)[0] == prefix]
+        if not wanted:
+            continue
+        if not isinstance(source, FileSource):
+            raise FeatureError(
+                f"data source {source.name!r} is a {type(source).__name__}; the modelyard ASOF offline store "
+                "reads Parquet FileSources only (choose another offline_store in feature_store.yaml)"
+            )
+        reads.append(
+            ViewRead(
+                name=prefix,
+                base=view.projection.name_alias or view.name,
+                join_keys=tuple(_join_keys(view).items()),
+                features=tuple(wanted),
+                path=source_path(config.repo_path, source.path),
+                source_name=source.name,
+                timestamp_field=source.timestamp_field,
+                created_column=source.created_timestamp_column or None,
+                ttl_ns=ttl_ns(view.ttl),
+                field_mapping=tuple((source.field_mapping or {}).items()),
+            )
+        )
+    return reads
+
+
 def point_in_time_join(
     config: RepoConfig,
     feature_views: list[FeatureView],
@@ -242,93 +265,15 @@ def point_in_time_join(
     *,
     full_feature_names: bool = False,
 ) -> pd.DataFrame:
-    """The entity frame with each requested feature as of each row's event time (one row per row, in order)."""
+    """The entity frame with each requested feature as of each row's event time (one row per row, in order).
+
+    The join is :func:`modelyard.features.offline.pit.join`, the one modelyard runs when it
+    reads the registry without Feast, so both paths give the same frame.
+    """
     entity_df = entity_df.reset_index(drop=True)
     ts_col = infer_event_timestamp_from_entity_df(dict(zip(entity_df.columns, entity_df.dtypes, strict=True)))
-    # exact nanoseconds on both sides: no rounding, so no value from the future (see features.expiry)
-    timestamps = pd.DatetimeIndex(pd.to_datetime(entity_df[ts_col], utc=True)).as_unit("ns").asi8
-
-    key_columns: list[str] = []
-    for view in feature_views:
-        for entity_col in _join_keys(view).values():
-            if entity_col not in entity_df.columns:
-                raise FeatureError(
-                    f"entity frame has no column {entity_col!r}, which feature view {view.name!r} joins on "
-                    f"(columns: {', '.join(map(str, entity_df.columns))})"
-                )
-            if entity_col not in key_columns:
-                key_columns.append(entity_col)
-    entities = pa.table(
-        {
-            _ROW: pa.array(np.arange(len(entity_df), dtype=np.int64)),
-            _TS: pa.array(timestamps, type=pa.int64()),
-            **{c: pa.array(entity_df[c]) for c in key_columns},
-        }
-    )
-
-    ctes: list[str] = []
-    selects: list[str] = []
-    joins: list[str] = []
-    out_names: list[str] = []
-    for i, view in enumerate(feature_views):
-        source = view.batch_source
-        if source is None:
-            raise FeatureError(f"feature view {view.name!r} has no batch source to read history from")
-        prefix = view.projection.name_to_use()
-        wanted = [r.split(":", 1)[1] for r in feature_refs if r.split(":", 1)[0] == prefix]
-        if not wanted:
-            continue
-        keys = _join_keys(view)
-        ts_field = source.timestamp_field
-        created = source.created_timestamp_column
-        cols = list(keys) + wanted
-        inner = (
-            f"SELECT {_select(source, cols)}, {_epoch_ns(_source_column(source, ts_field))} AS {_TS}"
-            + (f", {_epoch_ns(_source_column(source, created))} AS __created" if created else "")
-            + f", {FILE}, {FILE_ROW} FROM {_source_relation(config, source, positions=True)}"
-        )
-        # one row per keys and event time: the latest created, then the last in the source
-        partition = ", ".join([_quote(k) for k in keys] + [_TS])
-        order = ("__created DESC, " if created else "") + TIE_BREAK
-        inner += f" QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
-        alias = f"f{i}"
-        # DuckDB's ASOF join turns -0.0 into 0.0 in the columns it carries: it carries only the
-        # keys, the time and a row id; the values come by an ordinary join on that id
-        ctes.append(f"{alias} AS (SELECT *, row_number() OVER () AS __rid FROM ({inner}))")
-        on = " AND ".join(f"e.{_quote(ecol)} = m.{_quote(k)}" for k, ecol in keys.items())
-        slim = ", ".join([*(_quote(k) for k in keys), _TS, "__rid"])
-        ctes.append(
-            f"a{i} AS (SELECT e.{_ROW}, m.__rid FROM entities e ASOF LEFT JOIN "
-            f"(SELECT {slim} FROM {alias}) m ON {on} AND e.{_TS} >= m.{_TS})"
-        )
-        joins.append(
-            f"LEFT JOIN a{i} ON a{i}.{_ROW} = e.{_ROW} LEFT JOIN {alias} ON {alias}.__rid = a{i}.__rid"
-        )
-        ttl = ttl_ns(view.ttl)
-        for j, feature in enumerate(wanted):
-            value = f"{alias}.{_quote(feature)}"
-            if ttl is not None:
-                value = f"CASE WHEN {fresh_sql(f'{alias}.{_TS}', f'e.{_TS}', ttl)} THEN {value} END"
-            selects.append(f"{value} AS c{i}_{j}")
-            base = view.projection.name_alias or view.name
-            out_names.append(f"{base}__{feature}" if full_feature_names else feature)
-
-    if not selects:
-        return entity_df.copy()
-    sql = (
-        f"WITH {', '.join(ctes)} SELECT e.{_ROW}, {', '.join(selects)} "
-        f"FROM entities e {' '.join(joins)} ORDER BY e.{_ROW}"
-    )
-    con = _connect(config)
-    try:
-        con.register("entities", entities)
-        features = _fetch_arrow(con, sql)
-    finally:
-        con.close()
-    result = entity_df.copy()
-    for k, name in enumerate(out_names):
-        result[name] = features.column(k + 1).to_pandas(types_mapper=_EXACT_INTS.get)
-    return result
+    reads = view_reads(config, feature_views, feature_refs)
+    return join(reads, entity_df, ts_col, full_feature_names=full_feature_names)
 
 
 class AsofDuckDBOfflineStore(OfflineStore):
