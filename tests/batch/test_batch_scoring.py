@@ -287,3 +287,96 @@ def test_reading_memory_does_not_grow_with_the_input(tmp_path: Path) -> None:
     # 80 chunks against one over 10, and the scanner's read-ahead makes each sample vary by ~2 MB.
     assert big_peak < 2 * small_peak + 1_000_000
     assert big_peak < big_bytes / 5
+
+
+@pytest.mark.slow
+def test_dask_cluster_started_from_the_command_line_equals_local(
+    scored_yard, entity_file, tmp_path: Path
+) -> None:
+    """``dask scheduler`` + two ``dask worker`` processes, ``modelyard score --scheduler``: same file as local.
+
+    Each worker loads the model once through the preload plugin, and the run ends without the
+    comm tracebacks Dask prints when a client leaves carelessly.
+    """
+    import json
+    import subprocess
+    import sys
+    import time
+
+    bin_dir = Path(sys.executable).parent
+    scheduler_file = tmp_path / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
+    procs = [
+        subprocess.Popen(
+            [
+                str(bin_dir / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            **quiet,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet
+                )
+            )
+        local = tmp_path / "local.parquet"
+        score(scored_yard, "trip_acceptance", ParquetSource(entity_file), local, chunk_rows=300)
+        out = tmp_path / "dask.parquet"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "modelyard.cli.main",
+                "--repo",
+                str(scored_yard.path),
+                "score",
+                "trip_acceptance",
+                "--entities",
+                str(entity_file),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--engine",
+                "dask",
+                "--scheduler",
+                address,
+                "--chunk-rows",
+                "300",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr and "CommClosedError" not in done.stderr, done.stderr
+        pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(local), check_exact=True)
+
+        from dask.distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+        assert len(plugins) == 2
+        assert all("modelyard-score-trip_acceptance-v1" in names for names in plugins.values()), plugins
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()

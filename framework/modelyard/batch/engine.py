@@ -127,6 +127,10 @@ def score(
                 chunks += 1
         else:
             with _dask_client(scheduler, workers, processes) as client:
+                from modelyard.batch.dask_plugin import ScorerPreload
+
+                # each worker loads the yard and the model once, as it joins, not in its first chunk
+                client.register_plugin(ScorerPreload(str(yard.path), model, resolved, timestamp))
                 window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
                 for frame in _dask_results(
                     client, str(yard.path), model, resolved, timestamp, source, chunk_rows, window

@@ -128,21 +128,47 @@ def load_scorer(
 
 
 _LOCAL = threading.local()
+#: scorers every thread of this process may share (see :func:`preload`), by (repo, model, version, timestamp)
+_SHARED: dict[tuple[str, str, int, str], ChunkScorer] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def preload(repo: str, model: str, version: int, timestamp: str) -> ChunkScorer:
+    """Load the yard, the model and the feature plan once for this process (a Dask worker's start).
+
+    When the model's features are read without Feast (:meth:`FeatureFacade.plan`), the scorer
+    holds no Feast object and every worker thread shares it; otherwise it serves only the
+    thread that loaded it and :func:`scorer_for` loads one per thread, as before.
+    """
+    from modelyard.yard import Yard
+
+    key = (repo, model, version, timestamp)
+    with _SHARED_LOCK:
+        scorer = _SHARED.get(key)
+        if scorer is None:
+            scorer = load_scorer(Yard.load(repo), model, version, timestamp=timestamp)
+            scorer.feature_names  # noqa: B018 - resolve the model and the feature schema now
+            if scorer.yard.features.plan(model) is not None:
+                _SHARED[key] = scorer
+        return scorer
 
 
 def scorer_for(repo: str, model: str, version: int, timestamp: str) -> ChunkScorer:
-    """This thread's scorer for (repo, model, version), loaded on first use.
+    """This process's or this thread's scorer for (repo, model, version), loaded on first use.
 
-    Per thread, not per process: a Feast FeatureStore is not safe to share between threads,
-    and a threaded Dask worker runs several tasks at once.
+    Shared by the process when it reads features without Feast (see :func:`preload`); else
+    per thread: a Feast FeatureStore is not safe to share between threads, and a threaded
+    Dask worker runs several tasks at once.
     """
-    cache: dict[tuple[str, str, int, str], ChunkScorer] = _LOCAL.__dict__.setdefault("scorers", {})
     key = (repo, model, version, timestamp)
+    shared = _SHARED.get(key)
+    if shared is not None:
+        return shared
+    cache: dict[tuple[str, str, int, str], ChunkScorer] = _LOCAL.__dict__.setdefault("scorers", {})
     scorer = cache.get(key)
     if scorer is None:
-        from modelyard.yard import Yard
-
-        scorer = cache[key] = load_scorer(Yard.load(repo), model, version, timestamp=timestamp)
+        scorer = preload(repo, model, version, timestamp)
+        cache[key] = scorer
     return scorer
 
 
