@@ -327,11 +327,9 @@ def _asof(
     if not len(usable) or not len(codes_e):
         return np.full(len(codes_e), -1, dtype=np.int64)
     s_code, s_ts = codes_s[usable], source_ts[usable]
-    if created is None:
-        order = np.lexsort((s_ts, s_code))
-    else:
-        # a missing created time sorts first, so the latest known one ends each (keys, time) group
-        order = np.lexsort((created[usable], s_ts, s_code))
+    # a missing created time sorts first, so the latest known one ends each (keys, time) group
+    keys = (s_ts, s_code) if created is None else (created[usable], s_ts, s_code)
+    order = np.lexsort(keys)
     rows = usable[order]
     s_code, s_ts = s_code[order], s_ts[order]
     # one row per (keys, time): the last of each run, i.e. the latest created
