@@ -19,12 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import FeatureError, FeatureServiceNotFound, OnlineStoreUnavailable, SchemaChangeRefused
+from modelyard.errors import FeatureError, FeatureServiceNotFound, SchemaChangeRefused
 from modelyard.features.definitions import check_models, parse_definitions
 from modelyard.features.materialize import MaterializeResult
 from modelyard.features.schema import FeatureSchema, conform_frame, service_fields
-from modelyard.features.sqlite_codecs import guard_sqlite_codecs
-from modelyard.features.unavailable import is_connection_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -437,14 +435,17 @@ class FeatureFacade:
         Columns: the entity keys, then :meth:`feature_names`, with the same dtypes as
         :meth:`training_frame`'s feature columns; a value the online store lacks is missing.
 
-        Each view's ``ttl`` is applied at ``as_of`` (default: now) by the rule of
-        :mod:`modelyard.features.expiry`, exactly as the point-in-time join and the serving
-        readers apply it, so the vector equals the training-frame row at ``as_of`` (Feast's own
-        online read would still serve a value older than its ttl).
+        The read is serving's (:func:`modelyard.features.online.build.online_reader`: the Redis
+        fast path where it applies, else Feast's own read; on-demand views computed from
+        ``request``), so what a model is served is what this returns. Each view's ``ttl`` is
+        applied at ``as_of`` (default: now) by the rule of :mod:`modelyard.features.expiry`,
+        exactly as the point-in-time join applies it, so the vector equals the training-frame
+        row at ``as_of`` (Feast's own online read would still serve a value older than its ttl).
         """
         import pandas as pd
 
-        from modelyard.features.expiry import blank_expired, now_ns
+        from modelyard.features.online.build import online_reader
+        from modelyard.features.online.ondemand import no_request_data
 
         keys = self._check_columns(model, list(entities), "the entity keys")
         columns = {k: list(entities[k]) for k in keys}
@@ -454,24 +455,13 @@ class FeatureFacade:
                 f"entity key columns for model {model!r} have different lengths: {sorted(lengths)}"
             )
         schema = self.schema(model)
-        if request is not None or self.request_fields(model):
-            # on-demand views: the serving reader, which runs their transformations as training does
-            from modelyard.features.online.reader import online_reader
-
-            read = online_reader(self.store, self.yard.model(model).feature_service).read(columns, request)
-            return conform_frame(pd.DataFrame(read), schema)
-        guard_sqlite_codecs(self.store)
+        at_ns = None if as_of is None else int(pd.Timestamp(_utc(as_of)).value)
+        reader = online_reader(self.store, self.yard.model(model).feature_service)
         try:
-            response = self.store.get_online_features(features=self._service(model), entity_rows=columns)
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise OnlineStoreUnavailable(
-                    f"the Feast online store ({self.store.config.online_store.type}) did not answer: {exc}"
-                ) from exc
-            raise
-        values = response.to_dict()
-        at_ns = now_ns() if as_of is None else int(pd.Timestamp(_utc(as_of)).value)
-        blank_expired(values, response, self.ttls(model), at_ns)
+            no_request_data(reader, request)
+            values = reader.read(columns, request, at_ns=at_ns)
+        finally:
+            reader.close()
         frame = pd.DataFrame({k: columns[k] for k in keys})
         for name in schema.names:
             frame[name] = pd.Series(values[name], dtype=object)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest, FeatureError
-from modelyard.features.online.reader import Columns, OnlineReader
+from modelyard.features.online.base import Columns, OnlineReader
 
 if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureService, FeatureStore
@@ -83,13 +83,17 @@ class OnDemandReader(OnlineReader):
         n = self.base.check_entities(entities)
         return self.views.check_request(request, n)
 
-    def read(self, entities: Mapping[str, Sequence[Any]], request: Any = None) -> Columns:
+    def read(
+        self, entities: Mapping[str, Sequence[Any]], request: Any = None, *, at_ns: int | None = None
+    ) -> Columns:
         values = self._request(entities, request)
-        return self._finish(self.base.read(entities), values)
+        return self._finish(self.base.read(entities, at_ns=at_ns), values)
 
-    async def read_async(self, entities: Mapping[str, Sequence[Any]], request: Any = None) -> Columns:
+    async def read_async(
+        self, entities: Mapping[str, Sequence[Any]], request: Any = None, *, at_ns: int | None = None
+    ) -> Columns:
         values = self._request(entities, request)
-        return self._finish(await self.base.read_async(entities), values)
+        return self._finish(await self.base.read_async(entities, at_ns=at_ns), values)
 
     def close(self) -> None:
         self.base.close()

@@ -181,7 +181,7 @@ def _double_list_decoder(slow: ValueDecoder) -> ValueDecoder:
 class _ListLayout(NamedTuple):
     size: int  # bytes of the whole value
     start: int  # offset of the first double
-    count: int  # number of doubles
+    doubles: int  # number of doubles (not "count": that is tuple.count)
     unpack: Callable[[bytes, int], tuple[float, ...]]
 
 
@@ -491,9 +491,9 @@ def _double_list_bulk(col: Sequence[bytes]) -> list[Any] | None:
     """``double_list_val`` values all of one length and header (fixed-size lists), via numpy."""
     first = col[0]
     layout = _double_list_layout(first)
-    if layout is None or layout.count == 0:
+    if layout is None or layout.doubles == 0:
         return None
-    start, count = layout.start, layout.count
+    start, count = layout.start, layout.doubles
     n, size = len(col), layout.size
     joined = b"".join(col)
     if len(joined) != size * n or max(map(len, col)) != size:
@@ -583,7 +583,7 @@ class RowsDecoder:
         """The feature columns of ``rows``. With ``fresh_from`` (Unix seconds), each row ends with
         its ``_ts:<view>`` value and a row whose event time is earlier is stale: all missing."""
         if self.compiled and compiled_rows is not None:
-            out = (
+            out: list[Any] | None = (
                 compiled_rows(rows, self.value_types)
                 if fresh_from is None
                 else compiled_rows(rows, self.value_types, fresh_from)
@@ -653,10 +653,16 @@ def live_rows(rows: Sequence[Sequence[bytes | None]], fresh_from: int) -> list[b
 #: the value types the compiled decoder handles (see _redis_rows.c)
 COMPILED_TYPES = frozenset({STRING, INT32, INT64, DOUBLE, FLOAT, BOOL, UNIX_TIMESTAMP})
 
-try:
-    from modelyard.features.online.redis._redis_rows import decode_rows as compiled_rows
-except ImportError:  # installed without a C compiler: the Python decoders do everything
-    compiled_rows = None
+
+def _compiled_rows() -> Callable[..., list[list[Any] | None] | None] | None:
+    try:
+        from modelyard.features.online.redis._redis_rows import decode_rows
+    except ImportError:  # installed without a C compiler: the Python decoders do everything
+        return None
+    return decode_rows
+
+
+compiled_rows = _compiled_rows()
 
 
 # -- join keys -------------------------------------------------------------------------------
@@ -846,7 +852,7 @@ class HmgetBatch:
         view's commands, command size, start and end in a command, join key)."""
         sizes = [len(t.row) for t in self.templates]
         buffer = np.empty(n * sum(sizes), np.uint8)
-        slots = []
+        slots: list[tuple[int, int, int, int, str]] = []
         offset = 0
         for template, size in zip(self.templates, sizes, strict=True):
             buffer[offset : offset + n * size].reshape(n, size)[:] = template.row

@@ -62,7 +62,8 @@ class RedisEndpoint:
                 args = ("AUTH", self.username, self.password)
             setup.append(hiredis.pack_command(args))
         if self.db:
-            setup.append(hiredis.pack_command(("SELECT", str(self.db))))
+            select: tuple[Any, ...] = ("SELECT", str(self.db))
+            setup.append(hiredis.pack_command(select))
         return setup
 
 
