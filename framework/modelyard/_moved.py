@@ -29,6 +29,8 @@ MOVED: dict[str, str] = {
     "modelyard.serving.feedback": "modelyard.predictions.feedback",
     "modelyard.serving.feedback_store": "modelyard.predictions.feedback_store",
     "modelyard.serving.cache": "modelyard.predictions.cache",
+    # the ONNX fast path is the onnx flavor's predict_columns; the lookup is the flavor contract's
+    "modelyard.serving.fastpath": "modelyard.artifacts.flavor",
     "modelyard.routing.policy": "modelyard.rollout.policy",
     "modelyard.routing.changes": "modelyard.rollout.changes",
 }

@@ -129,3 +129,34 @@ def test_model_threads_size_onnxruntimes_pool(tmp_path: Path, classifier: Any, f
         assert model_threads() == 0  # a refused value changes nothing
     finally:
         set_model_threads(previous)
+
+
+def test_predict_columns_is_the_flavor_contracts_columnar_predict(
+    tmp_path: Path, classifier: Any, frame: pd.DataFrame
+) -> None:
+    """The onnx predictor's optional predict_columns answers what predict / predict_proba of the frame do."""
+    import warnings
+
+    from modelyard.artifacts.flavor import columnar_predictor
+    from modelyard_plugins.flavors.sklearn import SklearnFlavor
+
+    OnnxFlavor().save(classifier, tmp_path / "onnx")
+    predictor = OnnxFlavor().load(tmp_path / "onnx")
+    fast = columnar_predictor(predictor)
+    assert fast is not None and fast == predictor.predict_columns
+    columns = {name: frame[name].astype(object).where(frame[name].notna(), None).tolist() for name in frame}
+    for rows in (list(range(len(frame))), [2, 0], [1]):
+        labels, proba = fast(columns, rows)
+        subset = frame.iloc[rows].reset_index(drop=True)
+        assert labels == predictor.predict(subset).tolist()
+        assert proba == predictor.predict_proba(subset).tolist()
+    # a predictor without it: serving builds a frame (the protocol's predict)
+    SklearnFlavor().save(classifier, tmp_path / "sk")
+    assert columnar_predictor(SklearnFlavor().load(tmp_path / "sk")) is None
+    # the old module of the fast path still imports, with a DeprecationWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from modelyard.serving import fastpath
+
+        assert fastpath.columnar_predictor(predictor) == fast
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)

@@ -348,7 +348,7 @@ def test_onnx_columnar_fast_path_equals_the_flavor(served) -> None:
     """The ONNX fast path (no DataFrame) answers exactly what the flavor's predict(frame) answers."""
     from srv_helpers import train
 
-    from modelyard.serving.fastpath import columnar_predictor
+    from modelyard.artifacts.flavor import columnar_predictor
     from modelyard.serving.frames import build_frame
 
     yard, _, state = served

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -61,14 +61,27 @@ def model_threads() -> int:
     return _model_threads
 
 
+#: A columnar predict: ``(columns, rows) -> (labels, positive-class probabilities or None)``,
+#: see :class:`Predictor`.
+ColumnarPredict = Callable[[Mapping[str, Sequence[Any]], Sequence[int]], tuple[list[Any], list[Any] | None]]
+
+
 @runtime_checkable
 class Predictor(Protocol):
     """A loaded model, as serving, batch scoring and training evaluation use it.
 
-    A predictor may also offer ``predict_with_proba(frame) -> (labels, proba)``, equal to
-    ``(predict(frame), predict_proba(frame))`` but cheaper (e.g. a pipeline's transformers
-    run once); :func:`predict_with_proba` uses it when it is there. It is optional and not
-    part of the protocol.
+    Two optional methods, not part of the protocol's required surface (a predictor without
+    them works everywhere):
+
+    * ``predict_with_proba(frame) -> (labels, proba)``, equal to
+      ``(predict(frame), predict_proba(frame))`` but cheaper (e.g. a pipeline's transformers
+      run once); :func:`predict_with_proba` uses it when it is there.
+    * ``predict_columns(columns, rows) -> (labels, proba or None)``, a :data:`ColumnarPredict`:
+      the predictions for ``rows`` (indices into each column) of ``columns`` (feature name ->
+      one value per entity, missing values as ``None``), equal to ``predict`` and
+      ``predict_proba`` of the frame of those rows, as Python lists. Serving's request path
+      uses it instead of building a DataFrame, which costs more than a small model
+      (:func:`columnar_predictor`); the ``onnx`` flavor implements it.
     """
 
     #: the input columns in model order, or ``None`` if the model takes the frame as is
@@ -203,6 +216,12 @@ def predict_with_proba(predictor: Predictor, frame: pd.DataFrame) -> tuple[np.nd
     if callable(both):
         return both(frame)
     return predictor.predict(frame), predictor.predict_proba(frame)
+
+
+def columnar_predictor(predictor: Predictor) -> ColumnarPredict | None:
+    """The predictor's optional ``predict_columns`` (see :class:`Predictor`), or ``None``."""
+    predict_columns = getattr(predictor, "predict_columns", None)
+    return predict_columns if callable(predict_columns) else None
 
 
 def feature_names_of(obj: Any, given: Sequence[str] | None = None) -> list[str] | None:

@@ -28,14 +28,13 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import ModelyardError, SchemaMismatch, ServingError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelyard.artifacts.flavor import Predictor
+    from modelyard.artifacts.flavor import ColumnarPredict, Predictor
     from modelyard.config.schema import ModelConfig
     from modelyard.features.online.reader import OnlineReader
     from modelyard.features.schema import FeatureSchema
     from modelyard.registry.types import ModelVersion
     from modelyard.routing.router import RouteDecision
     from modelyard.routing.runtime import RoutingTable
-    from modelyard.serving.fastpath import ColumnarPredict
     from modelyard.yard import Yard
 
 logger = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ class LoadedVersion:
     info: ModelVersion
     predictor: Predictor
     loaded_at: float
-    #: predicts from feature columns without a DataFrame (see modelyard.serving.fastpath), if possible
+    #: the predictor's optional columnar predict (no DataFrame; see modelyard.artifacts.flavor.Predictor)
     columnar: ColumnarPredict | None = None
 
 
@@ -190,7 +189,7 @@ class ModelTable:
                 info.schema_fingerprint[:12],
                 served.schema.fingerprint[:12],
             )
-        from modelyard.serving.fastpath import columnar_predictor
+        from modelyard.artifacts.flavor import columnar_predictor
 
         predictor = registry.load_predictor(info)
         names = getattr(predictor, "feature_names", None) or []

@@ -653,8 +653,12 @@ class PredictionService:
             )
 
     def _run_model(
-        self, served: ServedModel, loaded: LoadedVersion, columns: dict[str, list[Any]], rows: list[int]
-    ) -> tuple[list[Any], list[float | None] | None]:
+        self,
+        served: ServedModel,
+        loaded: LoadedVersion,
+        columns: Mapping[str, Sequence[Any]],
+        rows: Sequence[int],
+    ) -> tuple[list[Any], list[Any] | None]:
         """One model call: a prediction (and a score, for classifiers) per row, or :class:`_ModelRaised`."""
         try:
             if loaded.columnar is not None:

@@ -35,22 +35,13 @@ from modelyard.artifacts.flavor import (
     write_metadata,
 )
 from modelyard.errors import FlavorError
+from modelyard_plugins.flavors.onnx_columns import _NUMPY_OF, columnar_predict
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.onnx"
 TARGET_OPSET = 17
 MATRIX_INPUT = "input"
-
-#: ONNX tensor element types -> numpy dtypes the predictor feeds
-_NUMPY_OF = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(bool)": np.bool_,
-    "tensor(string)": object,
-}
 
 
 def _is_sklearn(obj: Any) -> bool:
@@ -110,7 +101,7 @@ def string_columns(estimator: Any, feature_names: Sequence[str]) -> set[str]:
             for child, cols in _children(est):
                 if _sees_strings(_first_leaf(child)):
                     names = [
-                        feature_names[c] if isinstance(c, int | np.integer) else c
+                        feature_names[int(c)] if isinstance(c, int | np.integer) else c
                         for c in np.atleast_1d(cols)
                     ]
                     found.update(str(n) for n in names)
@@ -197,6 +188,9 @@ class OnnxPredictor:
         self.label_output: str = meta["label_output"]
         self.proba_output: str | None = meta.get("proba_output")
         self.classes: list[Any] | None = meta.get("classes")
+        columnar = columnar_predict(self)
+        if columnar is not None:  # the graph's inputs can be built from columns (it has types numpy builds)
+            self.predict_columns = columnar
 
     def _feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         frame = select_columns(frame, self.feature_names)

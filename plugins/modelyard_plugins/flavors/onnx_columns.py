@@ -1,16 +1,14 @@
-"""Columnar fast paths: predict straight from feature columns, skipping the pandas frame.
+"""The ``onnx`` predictor's columnar predict: straight from feature columns, no pandas frame.
 
 A one-row DataFrame and the pandas work a flavor does on it (column selection, missing
-values, dtype conversion) cost more than a small model itself. For predictors whose inputs
-are plain arrays this module feeds them directly from the feature columns:
-
-* ONNX (the ``onnx`` flavor's predictor: an onnxruntime session plus its input metadata):
-  the feeds are built with numpy exactly as the flavor builds them from a frame (missing
-  numbers as NaN, missing text as ``""``), and one ``session.run`` returns both the label
-  and the probability output.
-
-:func:`columnar_predictor` returns ``None`` for anything else, and the caller uses the
-predictor's own ``predict(frame)``. Tests check that both paths give identical answers.
+values, dtype conversion) cost more than a small model itself. An ONNX graph's inputs are
+plain arrays, so :func:`columnar_predict` builds them with numpy straight from the feature
+columns, exactly as the flavor builds them from a frame (missing numbers as NaN, missing
+text as ``""``), and one ``session.run`` returns both the label and the probability output.
+It is :meth:`OnnxPredictor.predict_columns` (the optional columnar predict of the
+:class:`~modelyard.artifacts.flavor.Predictor` contract); ``None`` when the graph takes
+input types it does not build, and then serving uses ``predict(frame)``. Tests check that
+both paths give identical answers.
 """
 
 from __future__ import annotations
@@ -18,12 +16,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-ColumnarPredict = Callable[[Mapping[str, Sequence[Any]], Sequence[int]], tuple[list[Any], list[Any] | None]]
+from modelyard.artifacts.flavor import ColumnarPredict
 
+if TYPE_CHECKING:  # pragma: no cover
+    from modelyard_plugins.flavors.onnx import OnnxPredictor
+
+#: ONNX tensor element types -> numpy dtypes the predictor feeds (from a frame or from columns)
 _NUMPY_OF: dict[str, Any] = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -54,24 +56,20 @@ def _run_compiled(run: Callable[..., Any], outputs: list[str], feeds: dict[str, 
     return run(outputs, feeds, None)  # no RunOptions
 
 
-def _onnx(predictor: Any) -> ColumnarPredict | None:
-    session = getattr(predictor, "session", None)
-    inputs = getattr(predictor, "inputs", None)
-    mode = getattr(predictor, "mode", None)
-    names = getattr(predictor, "feature_names", None)
-    label = getattr(predictor, "label_output", None)
-    if (
-        session is None
-        or not isinstance(inputs, list)
-        or mode not in ("matrix", "columns")
-        or not names
-        or not label
-    ):
+def columnar_predict(predictor: OnnxPredictor) -> ColumnarPredict | None:
+    """``(columns, rows) -> (labels, positive-class probabilities or None)`` for ``predictor``,
+    or ``None`` when its graph takes something this does not build."""
+    session = predictor.session
+    inputs = predictor.inputs
+    mode = predictor.mode
+    names = predictor.feature_names
+    label = predictor.label_output
+    if mode not in ("matrix", "columns") or not names or not label:
         return None
     if any(spec.get("type") not in _NUMPY_OF for spec in inputs):
         return None
-    proba_output = getattr(predictor, "proba_output", None)
-    classes = getattr(predictor, "classes", None)
+    proba_output = predictor.proba_output
+    classes = predictor.classes
     if proba_output is not None and classes is not None and len(classes) != 2:
         proba_output = None
     outputs = [label] + ([proba_output] if proba_output else [])
@@ -139,8 +137,3 @@ def _onnx(predictor: Any) -> ColumnarPredict | None:
         return labels, scores
 
     return predict
-
-
-def columnar_predictor(predictor: Any) -> ColumnarPredict | None:
-    """A function ``(columns, rows) -> (predictions, scores or None)`` for ``predictor``, if one applies."""
-    return _onnx(predictor)
