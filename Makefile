@@ -35,10 +35,12 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
-# ruff (rules in pyproject.toml), formatting, and the layering contracts in .importlinter
+# ruff (rules in pyproject.toml), formatting, mypy on framework/ and plugins/ ([tool.mypy] in
+# pyproject.toml), and the layering contracts in .importlinter
 lint: install
 	$(VENV)/bin/ruff check framework plugins tests bench demo
 	$(VENV)/bin/ruff format --check framework plugins tests bench demo
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 bench: install

@@ -404,3 +404,28 @@ def test_poison_record_under_steady_load_parquet(served, tmp_path: Path) -> None
         f"parquet: sent {sent} ({answered} 2xx + 1 poison), delivered {delivered}, dead-lettered {len(dead)}"
     )
     assert delivered + len(dead) == sent and len(dead) == 1
+
+
+def test_docs_page_loads_nothing_from_another_host(guarded) -> None:
+    """/docs (Swagger UI) works offline: every URL on the page is the worker's own, and each asset is served."""
+    import re
+
+    _, client, _ = guarded
+    page = client.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    assert not re.search(r"(?:https?:)?//[A-Za-z0-9]", page.text), (
+        page.text
+    )  # no other host, not even a badge
+    urls = set(re.findall(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""", page.text))
+    assets = {u for u in urls if u.startswith("/docs/assets/")}
+    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= assets, urls
+    assert urls - assets <= {"/openapi.json", "/docs/oauth2-redirect"}, urls
+    for url in assets:
+        asset = client.get(url)
+        assert asset.status_code == 200 and asset.content, url
+    bundle = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert len(bundle.content) > 100_000 and "SwaggerUIBundle" in bundle.text
+    assert bundle.headers["content-type"].startswith(("application/javascript", "text/javascript"))
+    assert client.get("/docs/oauth2-redirect").status_code == 200
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    assert client.get("/redoc", headers=admin).status_code == 404  # ReDoc only ever loaded from a CDN

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +207,9 @@ class ArtifactStore:
             raise ArtifactNotFound(f"cannot store {local_dir}: no such file or directory")
         if not files:
             raise RegistryError(f"cannot store {local_dir}: the directory holds no files")
-        entries = {rel: {"sha256": file_sha256(path), "size": path.stat().st_size} for rel, path in files}
+        entries: dict[str, dict[str, Any]] = {
+            rel: {"sha256": file_sha256(path), "size": path.stat().st_size} for rel, path in files
+        }
         sha256 = combine_pairs((rel, e["sha256"]) for rel, e in entries.items())
         size = sum(e["size"] for e in entries.values())
         uri = self.uri_for(sha256)
@@ -274,7 +277,7 @@ class ArtifactStore:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 digest = hashlib.sha256()
                 with self.fs.open(remote, "rb") as src, open(dest, "wb") as out:
-                    for chunk in iter(lambda src=src: src.read(CHUNK), b""):
+                    for chunk in iter(partial(src.read, CHUNK), b""):
                         digest.update(chunk)
                         out.write(chunk)
                 pairs.append((rel, digest.hexdigest()))

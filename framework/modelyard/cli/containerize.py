@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -69,7 +70,7 @@ from modelyard.cli.output import emit, json_option
 )
 @json_option
 @click.pass_context
-def containerize(ctx: click.Context, out: Path, no_copy: bool, as_json: bool, **options: object) -> None:
+def containerize(ctx: click.Context, out: Path, no_copy: bool, as_json: bool, **options: Any) -> None:
     """Write a Docker build context and Kubernetes manifests for serving this yard.
 
     image/requirements.txt lists exactly what the image installs: a wheel of the modelyard
@@ -90,9 +91,9 @@ def containerize(ctx: click.Context, out: Path, no_copy: bool, as_json: bool, **
     from modelyard.deploy.context import write_build_context
 
     yard = load_yard(ctx)
-    if options["min_replicas"] > options["max_replicas"]:  # type: ignore[operator]
+    if options["min_replicas"] > options["max_replicas"]:
         raise click.BadParameter("--min-replicas is above --max-replicas", param_hint="--min-replicas")
-    options["extra_requirements"] = tuple(options["extra_requirements"])  # type: ignore[arg-type]
+    options["extra_requirements"] = tuple(options["extra_requirements"])
     result = write_build_context(yard, out, copy_repo=not no_copy, **options)
     summary = {
         "directory": str(result.directory),

@@ -43,7 +43,7 @@ def feedback(ctx: click.Context, model: str, file: Path, as_json: bool) -> None:
 
     yard = load_yard(ctx)
     frame = read_table_file(file)
-    recorded = record_feedback(yard, model, frame, source=f"file:{file.name}")  # type: ignore[arg-type]
+    recorded = record_feedback(yard, model, frame, source=f"file:{file.name}")
     emit(
         {"model": model, "file": str(file), "recorded": recorded}, as_json=as_json, title="feedback recorded"
     )

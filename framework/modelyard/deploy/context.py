@@ -116,7 +116,9 @@ def _check_python(requirements: Requirements, python_version: str) -> None:
     """A wheel with compiled code built here only installs on the same Python minor version."""
     wanted = "cp" + python_version.replace(".", "")
     for dist in requirements.distributions:
-        tag = wheel_python_tag(dist.wheel) if dist.wheel else None
+        if dist.wheel is None:
+            continue
+        tag = wheel_python_tag(dist.wheel)
         if tag is not None and tag != wanted:
             raise ContainerizeError(
                 f"the wheel {dist.wheel.name} holds compiled code for {tag}, and the image would run "

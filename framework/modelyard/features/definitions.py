@@ -61,10 +61,12 @@ def parse_definitions(repo_path: str | os.PathLike[str]) -> RepoContents:
     dont_write = sys.dont_write_bytecode
     sys.dont_write_bytecode = True
     feast_files = repo_operations.get_repo_files
+
     # parse_repo lists the files itself: hand it ours for the duration of the call
-    repo_operations.get_repo_files = lambda root: (
-        list(files) if Path(root).resolve() == repo else feast_files(root)
-    )
+    def repo_files(repo_root: Path) -> list[Path]:
+        return list(files) if Path(repo_root).resolve() == repo else feast_files(repo_root)
+
+    repo_operations.get_repo_files = repo_files
     try:
         with _inside(repo, names):
             return repo_operations.parse_repo(repo)

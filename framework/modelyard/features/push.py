@@ -79,6 +79,7 @@ def check_rows(
 ) -> pd.DataFrame:
     """``rows`` as a frame of the push source's columns, each of its Feast type (BadRequest otherwise)."""
     import pandas as pd
+    from feast.data_source import PushSource
 
     from modelyard.features.schema import conform_column
 
@@ -103,7 +104,11 @@ def check_rows(
     for view in views:
         for field in [*view.entity_columns, *view.features]:
             types[field.name] = field.dtype.to_value_type().name
-        batch = view.stream_source.batch_source
+        stream = view.stream_source
+        assert isinstance(stream, PushSource)  # push_views keeps the views a push source feeds
+        batch = stream.batch_source
+        if batch is None:
+            raise FeatureError(f"push source {source!r} of view {view.name!r} has no batch source")
         timestamps.add(batch.timestamp_field)
         if batch.created_timestamp_column:
             timestamps.add(batch.created_timestamp_column)

@@ -65,8 +65,9 @@ def _sources_of(store: FeatureStore, view_name: str) -> list[str]:
             return []
         return sorted(odfv.source_feature_view_projections) + sorted(odfv.source_request_sources)
     sources = [view.batch_source.name] if view.batch_source is not None else []
-    if getattr(view, "stream_source", None) is not None:
-        sources.append(view.stream_source.name)
+    stream = getattr(view, "stream_source", None)
+    if stream is not None:
+        sources.append(stream.name)
     return sources
 
 

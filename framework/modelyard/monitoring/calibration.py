@@ -13,8 +13,9 @@ the floor for a window of ``n`` rows is ``(mean + k * sd of those constants) * s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,6 +24,9 @@ N_CHUNKS = 20
 MIN_CHUNK = 50
 #: The floor sits this many standard deviations above the mean of the no-drift draws.
 K_SD = 4.0
+
+
+T = TypeVar("T")  # a held-out chunk, as the statistic takes it
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,9 @@ def categorical_chunks(counts: np.ndarray, seed: int, *, max_rows: int = 50_000)
 
 
 def noise_floor(
-    chunks: list[object],
+    chunks: Sequence[T],
     sizes: list[int],
-    statistic: Callable[[object], float],
+    statistic: Callable[[T], float],
     *,
     m: int,
     exponent: float,

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from modelyard.errors import MonitoringError
 from modelyard.monitoring.calibration import (
     NoiseFloor,
     categorical_chunks,
@@ -55,6 +56,20 @@ class FeatureData:
     current_counts: np.ndarray | None = None
     unseen: dict[str, int] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def numbers(self) -> np.ndarray:
+        """A numeric feature's sorted values (a statistic of another kind asking is a bug)."""
+        if self.values is None:
+            raise MonitoringError(f"a {self.kind} feature has no numeric values to compare")
+        return self.values
+
+    @property
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """A categorical feature's (reference, current) counts, aligned."""
+        if self.reference_counts is None or self.current_counts is None:
+            raise MonitoringError(f"a {self.kind} feature has no category counts to compare")
+        return self.reference_counts, self.current_counts
 
 
 def prepare(fp: FeatureProfile, column: ColumnSummary) -> FeatureData:
@@ -106,13 +121,13 @@ def align_cells(
 
 def _ks_w(fp: FeatureProfile, data: FeatureData) -> tuple[float, float]:
     if "ks_w" not in data.cache:
-        data.cache["ks_w"] = ks_wasserstein(fp.sample, data.values)
+        data.cache["ks_w"] = ks_wasserstein(fp.sample, data.numbers)
     return data.cache["ks_w"]
 
 
 def stat_ks(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
     d, _ = _ks_w(fp, data)
-    return d, ks_pvalue(d, fp.sample.size, data.n, a_sorted=fp.sample, b_sorted=data.values)
+    return d, ks_pvalue(d, fp.sample.size, data.n, a_sorted=fp.sample, b_sorted=data.numbers)
 
 
 def stat_wasserstein_norm(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
@@ -122,13 +137,13 @@ def stat_wasserstein_norm(fp: FeatureProfile, data: FeatureData) -> tuple[float,
 
 def stat_psi(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
     if data.kind == "numeric":
-        current = np.bincount(psi_bin_index(data.values, fp.bin_edges), minlength=len(fp.bin_counts))
+        current = np.bincount(psi_bin_index(data.numbers, fp.bin_edges), minlength=len(fp.bin_counts))
         return psi(np.asarray(fp.bin_counts), current), None
-    return psi(data.reference_counts, data.current_counts), None
+    return psi(*data.counts), None
 
 
 def stat_jensen_shannon(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
-    return js_distance(data.reference_counts, data.current_counts), None
+    return js_distance(*data.counts), None
 
 
 def make_stat_chi2(
@@ -137,9 +152,7 @@ def make_stat_chi2(
     def stat_chi2(fp: FeatureProfile, data: FeatureData) -> tuple[float, float | None]:
         key = f"chi2:{min_expected}"
         if key not in data.cache:
-            data.cache[key] = chi2_two_sample(
-                data.reference_counts, data.current_counts, min_expected=min_expected
-            )
+            data.cache[key] = chi2_two_sample(*data.counts, min_expected=min_expected)
         res = data.cache[key]
         return res.statistic, res.p_value
 
@@ -188,7 +201,7 @@ def calibrate_floor(fp: FeatureProfile, stat: Statistic, seed: int) -> NoiseFloo
         prepared = [FeatureData(kind="numeric", n=c.size, values=c) for c in chunks]
     elif fp.kind == "categorical":
         aligned = align_cells(fp, fp.holdout_frequencies)
-        chunks = categorical_chunks(aligned.current_counts.astype(np.int64), seed)
+        chunks = categorical_chunks(aligned.counts[1].astype(np.int64), seed)
         prepared = [
             FeatureData(
                 kind="categorical",
@@ -231,7 +244,12 @@ def reference_floor(profile: Profile, name: str, stat: Statistic) -> NoiseFloor 
     """The noise floor of ``stat`` for feature ``name``: stored in the profile, else computed now."""
     stored = profile.floors.get(stat.name, {}).get(name)
     if stored is not None:
-        return NoiseFloor(**stored)
+        return NoiseFloor(
+            scale=float(stored["scale"]),
+            exponent=float(stored["exponent"]),
+            m=int(stored["m"]),
+            chunks=int(stored["chunks"]),
+        )
     return calibrate_floor(profile.feature(name), stat, profile.seed)
 
 

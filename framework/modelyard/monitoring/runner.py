@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.config.schema import MonitorConfig, PluginChoice
 from modelyard.errors import ModelyardError, MonitoringError, NoReferenceProfile
-from modelyard.monitoring.alerts import Alert, raise_alert
+from modelyard.monitoring.alerts import Alert, Severity, raise_alert
 from modelyard.monitoring.grouping import Decision, Run, decide, last_passed, runs_of
 from modelyard.monitoring.results import DetectorResult
 from modelyard.monitoring.window import WindowSummary
@@ -264,6 +264,7 @@ def _alert_for(run: MonitorRun, decision: Decision, history: list[Run]) -> Alert
     failed = [r for r in run.results if r.drifted]
     features = [r.feature for r in failed if r.feature is not None]
     dataset = any(r.feature is None and r.statistic == "share_drifted" for r in failed)
+    severity: Severity
     if decision.notification == "recovered":
         severity = "info"
         summary = f"{run.kind} monitor {run.monitor!r} passes again on {run.n_rows} rows"
@@ -437,7 +438,7 @@ def run_monitors(
                 judged.append(
                     (
                         spec.name,
-                        spec.kind,
+                        getattr(spec, "kind", "drift"),
                         part.version,
                         part.variant,
                         part.first,

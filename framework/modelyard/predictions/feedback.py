@@ -185,11 +185,11 @@ def record_feedback(
 
     config = yard.model(model)
     if hasattr(rows, "to_dict"):
-        rows = rows.to_dict(orient="records")  # type: ignore[union-attr]
+        rows = rows.to_dict(orient="records")
     stored = normalize_feedback(
         model,
         config,
-        list(rows),  # type: ignore[arg-type]
+        list(rows),
         source=source,
         max_request_id=yard.config.serving.limits.max_request_id,
     )

@@ -493,8 +493,8 @@ class PredictionLogger:
         if unexplained and not delivered:
             self._sink_failed(unexplained[-1][1])
             return _concat([row for row, _ in unexplained])
-        for row, exc in unexplained:
-            self._dead_letter(row.to_pylist(), exc)
+        for row, error in unexplained:
+            self._dead_letter(row.to_pylist(), error)
         return None
 
     def _refuses(self, exc: BaseException) -> bool:

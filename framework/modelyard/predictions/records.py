@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Mode = Literal["live", "shadow", "fallback:cache", "fallback:default", "dropped"]
 
 #: The mode of drop-marker rows; readers of predictions leave them out.
-DROPPED = "dropped"
+DROPPED: Mode = "dropped"
 
 #: Column name -> logical type of a row; the Parquet schema and the SQL table follow it.
 ROW_COLUMNS: dict[str, str] = {

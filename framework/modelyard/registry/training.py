@@ -130,6 +130,7 @@ def training_kwargs(
 
     Configured params for a function without a ``params`` argument are an error, not dropped.
     """
+    accepted: Mapping[str, inspect.Parameter]
     try:
         accepted = inspect.signature(function).parameters
     except (TypeError, ValueError):

@@ -183,7 +183,7 @@ class RolloutPolicy:
             return TickResult(deployment.model, "rollback", reason, results, written)
         written = self.store.write(new, actor=POLICY_ACTOR, reason=action.reason)
         if action.kind == "promote":
-            self.yard.registry.promote(  # type: ignore[attr-defined]
+            self.yard.registry.promote(
                 deployment.model,
                 cand.version,
                 deployment.alias,
@@ -198,7 +198,7 @@ class RolloutPolicy:
         Checked before the deployment is marked completed, so a candidate the model's
         promotion gates refuse keeps its share and the canary waits for a person.
         """
-        registry = self.yard.registry  # type: ignore[attr-defined]
+        registry = self.yard.registry
         request = registry.promotion_request(
             deployment.model, cand.version, deployment.alias, actor=POLICY_ACTOR
         )
@@ -236,9 +236,7 @@ class RolloutPolicy:
         holder = self.store.alias_version(deployment.model, deployment.alias)
         control = control_variant(deployment)
         if holder is not None and holder in {v.version for v in failing}:
-            self.yard.registry.rollback(  # type: ignore[attr-defined]
-                deployment.model, deployment.alias, reason=reason, actor=POLICY_ACTOR
-            )
+            self.yard.registry.rollback(deployment.model, deployment.alias, reason=reason, actor=POLICY_ACTOR)
             return
         from modelyard.registry.types import AliasEvent
 

@@ -41,7 +41,7 @@ class DeploymentChange:
 
 def registry_backend(yard: Yard) -> RegistryBackend:
     """The registry backend of ``yard`` (where deployment state lives)."""
-    registry = yard.registry  # type: ignore[attr-defined]
+    registry = yard.registry
     backend = getattr(registry, "backend", None)
     if backend is None:
         raise RolloutError("the yard's registry exposes no backend; deployment state cannot be read")

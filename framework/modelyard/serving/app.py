@@ -57,6 +57,7 @@ def create_app(
 
     from modelyard import __version__
     from modelyard.serving import http_errors, routes_ops
+    from modelyard.serving.api_docs import mount_api_docs
     from modelyard.serving.auth import Tokens
     from modelyard.serving.hot_routes import ServingApp
 
@@ -67,7 +68,7 @@ def create_app(
         state_factory = lambda: build_state(yard)  # noqa: E731
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: ServingApp) -> AsyncIterator[None]:
         built = state if state is not None else state_factory()  # type: ignore[misc]
         app.state.serving = built
         settings = built.yard.config.serving
@@ -86,7 +87,10 @@ def create_app(
         version=__version__,
         description="Online predictions over a Feast feature store: v1 JSON and the Open Inference Protocol (v2).",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's /docs and /redoc load their scripts from a CDN: /docs is served locally
+        redoc_url=None,
     )
+    mount_api_docs(app)
     app.add_exception_handler(ModelyardError, http_errors.modelyard_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_errors.http_exception_handler)
     app.add_exception_handler(Exception, http_errors.unexpected_error_handler)

@@ -48,7 +48,7 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(f"^{pattern}$"), scope)
     for pattern, scope in (
         (r"/openapi\.json", OPEN),
-        (r"/docs(?:/oauth2-redirect)?", OPEN),
+        (r"/docs(?:/oauth2-redirect|/assets/[A-Za-z0-9._-]+)?", OPEN),
         (r"/metrics", "metrics"),
     )
 )

@@ -22,7 +22,10 @@ from modelyard.serving.schemas import (
 )
 from modelyard.serving.state import answer, json_response
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:
+    from modelyard.serving.hot_routes import HotHandler
+
+    # pragma: no cover
     from modelyard.serving.state import ServingState
     from modelyard.yard import Yard
 
@@ -105,7 +108,10 @@ async def models(request: Request) -> Response:
 
 
 #: (path, handler) of the endpoints answered ahead of FastAPI's middleware (:mod:`modelyard.serving.hot_routes`)
-HOT_ROUTES = [("/v1/models/{model}/predict", predict), ("/v1/features/{model}", features)]
+HOT_ROUTES: list[tuple[str, HotHandler]] = [
+    ("/v1/models/{model}/predict", predict),
+    ("/v1/features/{model}", features),
+]
 
 SCOPES = {"/v1/models/{model}/predict": "predict", "/v1/features/{model}": "predict", "/v1/models": "predict"}
 

@@ -23,7 +23,10 @@ from modelyard.serving.protocol import ProtocolRoutes
 from modelyard.serving.schemas import ERRORS, InferRequest, InferResponse, request_body
 from modelyard.serving.state import answer, json_response
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:
+    from modelyard.serving.hot_routes import HotHandler
+
+    # pragma: no cover
     from modelyard.serving.models import ServedModel
     from modelyard.serving.state import ServingState
     from modelyard.yard import Yard
@@ -249,7 +252,7 @@ def _key_datatype(value_type: int | None) -> str:
 def _metadata(state: ServingState, model: str) -> dict[str, Any]:
     served = state.table.get(model)
     types = dict(served.schema.fields)
-    inputs = [
+    inputs: list[dict[str, Any]] = [
         {"name": k, "datatype": _key_datatype(served.reader.key_types.get(k)), "shape": [-1]}
         for k in served.reader.entity_keys
     ]
@@ -436,7 +439,7 @@ async def infer_version(model: str, version: str, request: Request) -> Response:
 
 
 #: (path, handler) of the endpoints served through plain Starlette routes (see app._fast_routes)
-HOT_ROUTES = [
+HOT_ROUTES: list[tuple[str, HotHandler]] = [
     ("/v2/models/{model}/infer", infer),
     ("/v2/models/{model}/versions/{version}/infer", infer_version),
 ]

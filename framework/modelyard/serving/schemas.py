@@ -117,7 +117,8 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
     return out
 
 
-ERRORS = {
+#: the error answers of the JSON endpoints, for their OpenAPI ``responses``
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorResponse,
         "description": "bad input (unknown entity key, wrong type, malformed JSON)",

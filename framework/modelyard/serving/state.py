@@ -97,8 +97,8 @@ def build_state(
         prediction_log = None
     service = PredictionService(
         table,
-        cache=cache,  # type: ignore[arg-type]
-        prediction_log=prediction_log,  # type: ignore[arg-type]
+        cache=cache,
+        prediction_log=prediction_log,
         metrics=metrics,
         max_batch=yard.config.serving.max_batch,
         online_store_fallback=yard.config.serving.online_store_fallback,
@@ -113,8 +113,8 @@ def build_state(
         table=table,
         service=service,
         metrics=metrics,
-        cache=cache,  # type: ignore[arg-type]
-        prediction_log=prediction_log,  # type: ignore[arg-type]
+        cache=cache,
+        prediction_log=prediction_log,
         started_at=time.time(),
     )
 

@@ -152,7 +152,9 @@ def is_admin(request: Request) -> bool:
         return True
     token = os.environ.get(ADMIN_TOKEN_ENV)
     given = request.cookies.get(ADMIN_COOKIE)
-    return bool(token) and bool(given) and hmac.compare_digest(str(given), token)
+    if not token or not given:
+        return False
+    return hmac.compare_digest(given, token)
 
 
 def _need_admin(request: Request) -> None:
@@ -185,9 +187,9 @@ async def admin_login(request: Request, token: str = Form(...)) -> Response:
     if not expected:
         return _forbidden("the UI is read-only: MODELYARD_ADMIN_TOKEN is not set on the server")
     if not hmac.compare_digest(token, expected):
-        response = render(request, "admin.html", error="wrong token")
-        response.status_code = 403
-        return response
+        refused = render(request, "admin.html", error="wrong token")
+        refused.status_code = 403
+        return refused
     root = request.scope.get("root_path", "")
     response = RedirectResponse(f"{root}/ui", status_code=303)
     response.set_cookie(

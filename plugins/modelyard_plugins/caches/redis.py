@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from typing import cast
 
 from modelyard.predictions.cache import CachedPrediction, PredictionCache
 from modelyard_plugins.caches.config import RedisCacheConfig
@@ -46,7 +47,7 @@ class RedisCache(PredictionCache):
 
         prefix = self.config.prefix
         try:
-            raw = self.client.mget([prefix + k for k in keys])
+            raw = cast("list[bytes | None]", self.client.mget([prefix + k for k in keys]))
         except (redis.RedisError, OSError) as exc:
             self._failed(exc)
             return [None] * len(keys)
@@ -67,7 +68,7 @@ class RedisCache(PredictionCache):
         if now - self._size_checked > _SIZE_CHECK_SECONDS:
             self._size_checked = now
             # DBSIZE counts the whole database: a cheap, conservative bound on our share of it
-            self._full = int(self.client.dbsize()) >= self.config.max_entries
+            self._full = cast(int, self.client.dbsize()) >= self.config.max_entries
         return not self._full
 
     def put_many(self, items: Sequence[tuple[str, CachedPrediction]]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,6 +61,10 @@ class SqlAlchemyBackendConfig(BaseModel):
     echo: bool = Field(False, description="log every SQL statement")
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -146,17 +150,19 @@ class SqlAlchemyBackend(RegistryBackend):
         """INSERT that does nothing when the primary/unique key already exists."""
         dialect = conn.dialect.name
         if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
         elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            conn.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
         else:
             try:
                 with conn.begin_nested():
                     conn.execute(table.insert().values(**values))
             except sa.exc.IntegrityError:
                 pass
-            return
-        conn.execute(insert(table).values(**values).on_conflict_do_nothing())
 
     # -- models ----------------------------------------------------------------------
 
