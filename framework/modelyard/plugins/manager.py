@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -244,14 +244,17 @@ class PluginHost:
             return
         self._tracing = True
 
-        def names(impls: list[pluggy.HookImpl]) -> str:
+        def names(impls: Sequence[pluggy.HookImpl]) -> str:
             return ", ".join(self.pm.get_name(i.plugin) or repr(i.plugin) for i in impls)
 
-        def before(hook_name: str, impls: list[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+        def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
             _trace_logger.info("call %s [plugin %s] %r", hook_name, names(impls), kwargs)
 
         def after(
-            outcome: pluggy.Result[Any], hook_name: str, impls: list[pluggy.HookImpl], kwargs: dict[str, Any]
+            outcome: pluggy.Result[Any],
+            hook_name: str,
+            impls: Sequence[pluggy.HookImpl],
+            kwargs: Mapping[str, Any],
         ) -> None:
             if outcome.exception is not None:
                 error = outcome.exception

@@ -258,7 +258,11 @@ def records_to_table(records: Sequence[PredictionRecord]) -> pa.Table:
     kinds = set(map(type, predictions))
     if kinds <= _NUMBER:  # NaN is stored as null (from_pandas), as to_row's _clean does
         prediction = pa.array(
-            predictions if kinds <= _FLOAT else [float(p) for p in predictions], f64, from_pandas=True
+            predictions
+            if kinds <= _FLOAT
+            else [float(p) for p in predictions if isinstance(p, (int, float))],
+            f64,
+            from_pandas=True,
         )
         label = pa.nulls(len(records), pa.string())
     else:

@@ -57,7 +57,8 @@ class ProtocolRoutes:
 
     def route_list(self) -> list[BaseRoute]:
         """The routes as a list, whichever form they were given in."""
-        routes = getattr(self.routes, "routes", self.routes)
+        given = self.routes
+        routes: Iterable[BaseRoute] = given.routes if hasattr(given, "routes") else given
         return list(routes)
 
 

@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from modelyard.errors import FeatureError
 from modelyard.features.expiry import ttl_ns
 
 if TYPE_CHECKING:
     from feast import FeatureView
+    from feast.data_source import DataSource
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -76,6 +78,14 @@ class ViewPlan:
         return new
 
 
+def batch_source(view: FeatureView) -> DataSource:
+    """The view's batch source: where materialization reads its rows (a view without one is refused)."""
+    source = view.batch_source
+    if source is None:
+        raise FeatureError(f"feature view {view.name!r} has no batch source to materialize from")
+    return source
+
+
 def plan_view(
     view: FeatureView,
     end: datetime,
@@ -85,7 +95,7 @@ def plan_view(
     watermark_ns: int | None,
 ) -> ViewPlan:
     """The run of ``view`` up to ``end`` (see the module docs)."""
-    created = bool(view.batch_source.created_timestamp_column)
+    created = bool(batch_source(view).created_timestamp_column)
     ttl = ttl_ns(view.ttl)
     oldest = max(end - timedelta(microseconds=ttl // 1000), _EPOCH) if ttl else None
     if start is not None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelyard.features.materialize.plan import batch_source
+
 if TYPE_CHECKING:
     import pyarrow as pa
     from feast import FeatureView
@@ -71,7 +73,7 @@ def select_winners(
         _select,
     )
 
-    source = view.batch_source
+    source = batch_source(view)
     keys = [c.name for c in view.entity_columns]
     features = [f.name for f in view.features]
     ts_field = source.timestamp_field
@@ -133,7 +135,7 @@ def _relation(
 
     from modelyard.features.offline.asof import _source_relation
 
-    source = view.batch_source
+    source = batch_source(view)
     if isinstance(source, FileSource) and (source.file_format is None or _is_parquet(source)):
         return _source_relation(config, source, positions=True), None
     import pandas as pd

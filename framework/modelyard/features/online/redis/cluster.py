@@ -199,7 +199,7 @@ class RedisClusterWire:
         """One reply per command, in order; each node's commands in one pipelined round trip."""
         slots = key_slots(keys)
         replies: list[Any] = [None] * len(commands)
-        todo, asking = list(range(len(commands))), {}
+        todo, asking = list(range(len(commands))), dict[int, Address]()
         retried_connection = False
         for _ in range(self.max_redirects + 1):
             work = _Round(self.owners(), todo, slots, commands, asking)
@@ -228,10 +228,10 @@ class RedisClusterWire:
         loop = asyncio.get_running_loop()
         slots = key_slots(keys)
         replies: list[Any] = [None] * len(commands)
-        todo, asking = list(range(len(commands))), {}
+        todo, asking = list(range(len(commands))), dict[int, Address]()
         retried_connection = False
         for _ in range(self.max_redirects + 1):
-            owners = self._owners or await loop.run_in_executor(None, self.owners)
+            owners = self._owners if self._owners else await loop.run_in_executor(None, self.owners)
             work = _Round(owners, todo, slots, commands, asking)
             addresses = list(work.payloads)
             try:
