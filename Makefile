@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.modelyard-installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean diagrams docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,18 @@ test: install
 # ruff (rules in pyproject.toml), formatting, mypy on framework/ and plugins/ ([tool.mypy] in
 # pyproject.toml), and the layering contracts in .importlinter
 lint: install
-	$(VENV)/bin/ruff check framework plugins tests bench demo
-	$(VENV)/bin/ruff format --check framework plugins tests bench demo
+	$(VENV)/bin/ruff check framework plugins tests bench demo tools
+	$(VENV)/bin/ruff format --check framework plugins tests bench demo tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# the SVG of each Mermaid diagram in docs/ (mermaid-cli from npm, driving a local Chromium: $$CHROMIUM)
+diagrams:
+	$(PYTHON) tools/docs_diagrams.py
+
+# the documentation site, offline: diagrams are the committed SVGs (see tools/docs_diagrams.py)
+docs: install
+	$(VENV)/bin/mkdocs build -d site
 
 bench: install
 	$(PY) bench/run_all.py
