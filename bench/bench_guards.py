@@ -52,7 +52,8 @@ async def _receive() -> dict[str, Any]:
 
 
 async def _send(message: dict[str, Any]) -> None:
-    return None
+    if message["type"] == "http.response.start" and message["status"] != 200:
+        raise AssertionError(f"the benchmarked request was answered {message['status']}, not 200")
 
 
 async def baseline(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -67,7 +68,8 @@ def _apps() -> dict[str, tuple[Any, dict[str, Any]]]:
     from starlette.responses import Response
 
     from modelyard.config.schema import AuthConfig, TokenConfig
-    from modelyard.serving.auth import Tokens, digest
+    from modelyard.serving import routes_v1, routes_v2
+    from modelyard.serving.auth import Tokens, digest, rules_for
     from modelyard.serving.hot_routes import ServingApp
 
     async def predict(request: Any, model: str) -> Response:
@@ -76,6 +78,8 @@ def _apps() -> dict[str, tuple[Any, dict[str, Any]]]:
     def app(guarded: bool) -> Any:
         served = ServingApp()
         served.hot_routes([("/v1/models/{model}/predict", predict)])
+        # the scopes the built-in protocols give their paths, as a served app has them
+        served.protect(rules_for({**routes_v1.SCOPES, **routes_v2.SCOPES}))
         if guarded:
             tokens = [TokenConfig(sha256=digest(t), scopes=["predict"]) for t in ("x" * 40, "y" * 40, TOKEN)]
             served.guard(Tokens.load(AuthConfig(tokens=tokens), {}), max_body_bytes=8 * 1024 * 1024)

@@ -87,6 +87,13 @@ def test_string_keys_and_subset_service(redis_feast_repo) -> None:
     entities = {"zone_id": [*data.ZONES, "nowhere"]}
     assert fast.read(entities) == slow.read(entities)
     assert fast.read(entities)["surge"] == [1.0, 1.5, 2.25, None]
+    # both readers know the key is a string, which v2 metadata advertises as BYTES (not INT64)
+    from feast.value_type import ValueType
+
+    from modelyard.serving.routes_v2 import _key_datatype
+
+    assert fast.key_types == slow.key_types == {"zone_id": ValueType.STRING.value}
+    assert _key_datatype(fast.key_types["zone_id"]) == "BYTES"
     _, fast2, slow2 = _readers(repo, "driver_only")
     assert fast2.feature_names == ("rating", "acceptance_rate", "trips_total")
     assert fast2.entity_keys == ("driver_id",)

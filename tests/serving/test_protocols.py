@@ -214,3 +214,22 @@ def test_a_protocol_may_not_take_another_ones_path_or_scope(served) -> None:
         message = str(err.value)
         assert "rogue" in message and "serving.protocols" in message, message
         assert expected in message, (expected, message)
+
+
+def test_scopes_of_protocol_paths_are_exact_and_ambiguity_is_admin() -> None:
+    from modelyard.serving import auth
+
+    tokens = Tokens().with_rules(
+        auth.rules_for({"/m/{name}": "open", "/m/{name}:predict": "predict", "/p/{name}/go": "feedback"})
+    )
+    assert tokens.required("/p/x/go") == "feedback"
+    assert tokens.required("/p/x/go/more") == "admin"  # templates match whole paths only
+    assert tokens.required("/m/x") == "open"
+    # '/m/{name}' also matches 'x:predict' as a name: two protocols' scopes disagree -> admin
+    assert tokens.required("/m/x:predict") == "admin"
+    assert tokens.required("/metrics") == "open" and tokens.required("/docs") == "open"  # the app's own
+    # answers are remembered per path, boundedly, and never carried over to other rules
+    for i in range(auth._KNOWN_PATHS + 10):
+        tokens.required(f"/invented/{i}")
+    assert len(tokens._known) <= auth._KNOWN_PATHS
+    assert tokens.with_rules(auth.rules_for({"/p/{name}/go": "predict"})).required("/p/x/go") == "predict"

@@ -26,7 +26,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from modelyard.errors import ConfigError
@@ -54,6 +54,7 @@ RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 ProtocolRules = tuple[tuple[re.Pattern[str], str], ...]
+_KNOWN_PATHS = 4096
 
 
 def rules_for(scopes: Mapping[str, str]) -> ProtocolRules:
@@ -83,6 +84,8 @@ class Tokens:
     open_metrics: bool = True
     #: the mounted protocols' paths and scopes (:func:`rules_for`), after :data:`RULES`
     protocol_rules: ProtocolRules = ()
+    #: path -> scope of the protocols' paths, remembered (at most _KNOWN_PATHS) for the hot path
+    _known: dict[str, str] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def enabled(self) -> bool:
@@ -135,8 +138,14 @@ class Tokens:
                 if scope == "metrics":
                     return OPEN if self.open_metrics else "admin"
                 return scope
-        found = {scope for pattern, scope in self.protocol_rules if pattern.match(path)}
-        return found.pop() if len(found) == 1 else "admin"
+        scope = self._known.get(path)
+        if scope is None:
+            found = {scope for pattern, scope in self.protocol_rules if pattern.match(path)}
+            scope = found.pop() if len(found) == 1 else "admin"
+            if len(self._known) >= _KNOWN_PATHS:  # paths a client invents must not grow it
+                self._known.clear()
+            self._known[path] = scope
+        return scope
 
     def check(
         self, path: str, authorization: str | None, *, cookie_token: str | None = None
