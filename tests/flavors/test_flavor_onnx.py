@@ -34,6 +34,29 @@ def test_converted_classifier_matches_sklearn(tmp_path: Path, classifier: Any, f
     np.testing.assert_array_equal(predictor.predict(frame)[decided], classifier.predict(x)[decided])
 
 
+def test_predict_with_proba_is_one_run_equal_to_the_two_calls(
+    tmp_path: Path, classifier: Any, regressor: Any, frame: pd.DataFrame
+) -> None:
+    from modelyard.artifacts.flavor import predict_with_proba
+
+    for name, model in (("classifier", classifier), ("regressor", regressor)):
+        OnnxFlavor().save(model, tmp_path / name)
+        predictor = OnnxFlavor().load(tmp_path / name)
+        runs: list[list[str]] = []
+        run = predictor.session.run
+        predictor.session.run = lambda outputs, feeds, _run=run, _runs=runs: (
+            _runs.append(outputs) or _run(outputs, feeds)
+        )
+        labels, proba = predict_with_proba(predictor, frame)
+        assert len(runs) == 1
+        np.testing.assert_array_equal(labels, predictor.predict(frame))
+        expected = predictor.predict_proba(frame)
+        if expected is None:
+            assert proba is None and name == "regressor"
+        else:
+            np.testing.assert_array_equal(proba, expected)
+
+
 def test_converted_regressor_matches_sklearn(tmp_path: Path, regressor: Any, frame: pd.DataFrame) -> None:
     OnnxFlavor().save(regressor, tmp_path)
     predictor = OnnxFlavor().load(tmp_path)

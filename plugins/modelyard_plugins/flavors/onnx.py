@@ -226,6 +226,13 @@ class OnnxPredictor:
         (proba,) = self._run(frame, [self.proba_output])
         return positive_class_proba(np.asarray(proba, dtype=float), self.classes)
 
+    def predict_with_proba(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`predict` and :meth:`predict_proba` from one session run (the graph computes both at once)."""
+        if self.proba_output is None or (self.classes is not None and len(self.classes) != 2):
+            return self.predict(frame), None
+        label, proba = self._run(frame, [self.label_output, self.proba_output])
+        return np.asarray(label).ravel(), positive_class_proba(np.asarray(proba, dtype=float), self.classes)
+
     def __repr__(self) -> str:
         return f"OnnxPredictor(inputs={[i['name'] for i in self.inputs]}, features={self.feature_names})"
 
