@@ -34,16 +34,35 @@ def run_fresh(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: 
     return seconds
 
 
-def interleaved(cases: Mapping[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Each case's wall times over ``rounds`` rounds, the order rotated every round."""
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and the children it has waited for."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def interleaved(
+    cases: Mapping[str, Callable[[], object]], rounds: int, *, cpu: dict[str, list[float]] | None = None
+) -> dict[str, list[float]]:
+    """Each case's wall times over ``rounds`` rounds, the order rotated every round.
+
+    With ``cpu``, each case's CPU seconds (this process and its fresh-process children, see
+    :func:`cpu_seconds`) are appended to ``cpu[case]``: on a loaded machine wall time mostly
+    measures waiting for a core, CPU time what each side costs.
+    """
     names = list(cases)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
+            used = cpu_seconds()
             started = time.perf_counter()
             cases[name]()
             times[name].append(time.perf_counter() - started)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(cpu_seconds() - used)
     return times
 
 

@@ -164,9 +164,11 @@ def cold(repo: Path, inputs: Path, onnx_file: Path, work: Path, rounds: int) -> 
         "modelyard score, fresh process": lambda: run_fresh(score_cmd(repo, inputs, ours)),
         "python -c 'import feast' (reference)": lambda: run_fresh([PY, "-c", "import feast"]),
     }
-    times = interleaved(cases, rounds)
-    rows = report(f"cold: {rounds} interleaved rounds, seconds", times, "by hand, fresh process")
-    return {"times": rows, "equal": same_labels(ours, theirs)}
+    cpu: dict[str, list[float]] = {}
+    times = interleaved(cases, rounds, cpu=cpu)
+    rows = report(f"cold: {rounds} interleaved rounds, wall seconds", times, "by hand, fresh process")
+    cpu_rows = report("cold: CPU seconds (user + system) of the same runs", cpu, "by hand, fresh process")
+    return {"times": rows, "cpu": cpu_rows, "equal": same_labels(ours, theirs)}
 
 
 def warm(repo: Path, inputs: Path, onnx_file: Path, work: Path, rounds: int) -> dict[str, Any]:
@@ -195,9 +197,15 @@ def warm(repo: Path, inputs: Path, onnx_file: Path, work: Path, rounds: int) -> 
 
     by_hand()
     modelyard()
-    times = interleaved({"by hand, in process": by_hand, "modelyard score(), in process": modelyard}, rounds)
-    rows = report(f"warm: {rounds} interleaved rounds, seconds", times, "by hand, in process")
-    return {"times": rows, "equal": same_labels(ours, theirs), "_profile": modelyard}
+    cpu: dict[str, list[float]] = {}
+    times = interleaved(
+        {"by hand, in process": by_hand, "modelyard score(), in process": modelyard}, rounds, cpu=cpu
+    )
+    rows = report(f"warm: {rounds} interleaved rounds, wall seconds", times, "by hand, in process")
+    cpu_rows = report(
+        "warm: CPU seconds (user + system, all threads) of the same runs", cpu, "by hand, in process"
+    )
+    return {"times": rows, "cpu": cpu_rows, "equal": same_labels(ours, theirs), "_profile": modelyard}
 
 
 def _free_port() -> int:
@@ -206,10 +214,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def dask_run(repo: Path, inputs: Path, out: Path, workers: int, chunk_rows: int) -> None:
+def dask_run(repo: Path, inputs: Path, out: Path, workers: int, chunk_rows: int, port: int = 0) -> None:
     """A ``dask scheduler`` and ``workers`` ``dask worker`` processes from the command line, one run, stopped."""
     bin_dir = Path(PY).parent
-    port = _free_port()
+    port = port or _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
     procs = [
@@ -280,18 +288,26 @@ def dask_bench(args: argparse.Namespace) -> dict[str, Any]:
     local_out = work / "dask_local.parquet"
     run_fresh(score_cmd(repo, inputs, local_out))
     outs = {w: work / f"dask_{w}.parquet" for w in (1, 2)}
+    cpu: dict[str, list[float]] = {}
     times = interleaved(
         {
             f"dask, {w} worker(s), start-up included": (
-                lambda w=w: dask_run(repo, inputs, outs[w], w, args.dask_chunk_rows)
+                lambda w=w: dask_run(repo, inputs, outs[w], w, args.dask_chunk_rows, args.dask_port)
             )
             for w in (1, 2)
         },
         args.rounds,
+        cpu=cpu,
     )
+    print(f"load average {os.getloadavg()}")
     rows = report(
-        f"dask: {args.dask_rows} rows, {args.rounds} rounds, seconds",
+        f"dask: {args.dask_rows} rows, {args.rounds} rounds, wall seconds",
         times,
+        "dask, 1 worker(s), start-up included",
+    )
+    report(
+        "dask: CPU seconds of the same runs (client, scheduler and workers)",
+        cpu,
         "dask, 1 worker(s), start-up included",
     )
     local = pd.read_parquet(local_out)
@@ -310,12 +326,14 @@ def main() -> None:
     parser.add_argument("--dask", action="store_true", help="also run the Dask scaling benchmark")
     parser.add_argument("--dask-rows", type=int, default=3_000_000)
     parser.add_argument("--dask-chunk-rows", type=int, default=250_000)
+    parser.add_argument("--dask-port", type=int, default=0, help="the scheduler's port (default: a free one)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     work = Path(args.work or tempfile.gettempdir()) / f"modelyard-bench-batch-{args.rows}"
     repo, inputs, onnx_file = set_up(work, args.rows)
     results: dict[str, Any] = {"rows": args.rows, "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
+    print(f"load average at the start {os.getloadavg()}")
     if args.mode in ("cold", "both"):
         results["cold"] = cold(repo, inputs, onnx_file, work, args.rounds)
         print(f"  outputs: {results['cold']['equal']}")
@@ -329,6 +347,8 @@ def main() -> None:
     results.get("warm", {}).pop("_profile", None)
     if args.dask:
         results["dask"] = dask_bench(args)
+    results["load_avg_end"] = os.getloadavg()
+    print(f"load average at the end {results['load_avg_end']}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "batch.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"written {RESULTS / 'batch.json'}")

@@ -1,22 +1,29 @@
 """Benchmark: point-in-time joins of a training frame, three engines on the same data.
 
-* ``asof``        modelyard's Feast offline store (DuckDB ASOF JOIN), through ``FeatureStore.get_historical_features``
+* ``asof``        modelyard's Feast offline store (its pyarrow/numpy as-of join), through ``FeatureStore.get_historical_features``
 * ``file``        Feast's default file (Dask) offline store, same call (run on a smaller entity frame by
                   default: at 100k rows it needs about a minute and 8 GB)
-* ``facade``      the same store through ``yard.features.training_frame`` (adds de-duplication and dtype conforming)
+* ``facade``      ``yard.features.training_frame``: the same join without Feast (registry file read directly), plus de-duplication and dtype conforming
 * ``merge_asof``  pandas ``merge_asof`` on the same Parquet, as the baseline
 
 Each engine runs in its own subprocess; we report the join's wall time (imports excluded) and the
 process's peak RSS (``ru_maxrss``, imports included). Ratios are against ``merge_asof`` at the same size,
 measured in the same run (median of ``--repeat`` joins). Default data: 100k entity rows x 5 features over a 500k-row source.
 
+``--mode cold`` times instead what a user waits for: each engine in a fresh process, spawn to exit
+(imports, registry read, one join), ``--rounds`` interleaved rounds, min / median / max and ratios
+to ``merge_asof``. ``--profile`` writes a cProfile (and py-spy, if installed) summary of a fresh
+``facade`` process to ``bench/results/pit_join_facade_cold.txt``.
+
     python bench/bench_pit_join.py [--rows 100000] [--source-rows 500000] [--file-rows 10000]
+                                   [--mode warm|cold|both] [--rounds 5] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -26,6 +33,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import PY, interleaved, profile_fresh, report, run_fresh
 
 FEATURES = ["f_float_a", "f_float_b", "f_int_a", "f_int_b", "f_cat"]
 ENTITIES = 20_000
@@ -153,25 +164,38 @@ def run_engine(engine: str, repo: Path, rows: int, repeat: int) -> dict[str, flo
     }
 
 
+def engine_cmd(engine: str, repo: Path, rows: int, repeat: int) -> list[str]:
+    """The command running ``repeat`` joins with ``engine`` in a fresh process."""
+    return [
+        PY,
+        __file__,
+        "--engine",
+        engine,
+        "--repo",
+        str(repo),
+        "--rows",
+        str(rows),
+        "--repeat",
+        str(repeat),
+    ]
+
+
 def measure(engine: str, repo: Path, rows: int, repeat: int) -> dict[str, float]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--engine",
-            engine,
-            "--repo",
-            str(repo),
-            "--rows",
-            str(rows),
-            "--repeat",
-            str(repeat),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    proc = subprocess.run(engine_cmd(engine, repo, rows, repeat), check=True, capture_output=True, text=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def cold(repo: Path, rows: int, rounds: int) -> dict[str, object]:
+    """Each engine in a fresh process (imports, registry, one join), interleaved rounds."""
+    cases = {
+        f"{engine}, fresh process": (lambda engine=engine: run_fresh(engine_cmd(engine, repo, rows, 1)))
+        for engine in ("merge_asof", "asof", "facade")
+    }
+    return report(
+        f"cold: {rows:,} entity rows, {rounds} interleaved rounds, seconds (spawn to exit)",
+        interleaved(cases, rounds),
+        "merge_asof, fresh process",
+    )
 
 
 def main() -> int:
@@ -186,6 +210,9 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="joins per engine; the median is shown (file: 1)"
     )
+    parser.add_argument("--mode", choices=["warm", "cold", "both"], default="warm")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the cold mode")
+    parser.add_argument("--profile", action="store_true", help="profile a fresh facade process")
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--repo", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -196,6 +223,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pitbench-") as tmp:
         repo = Path(tmp)
         make_data(repo, args.source_rows, args.rows)
+        if args.mode in ("cold", "both"):
+            print(f"load average {os.getloadavg()}")
+            cold(repo, args.rows, args.rounds)
+        if args.profile:
+            profile_fresh(engine_cmd("facade", repo, args.rows, 1), "pit_join_facade_cold")
+        if args.mode == "cold":
+            return 0
         runs: list[tuple[str, int, dict[str, float]]] = []
         for engine in ("merge_asof", "asof", "facade"):
             runs.append((engine, args.rows, measure(engine, repo, args.rows, args.repeat)))
