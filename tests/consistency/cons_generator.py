@@ -37,7 +37,10 @@ SECOND = 1_000_000_000
 END_NS = 1_767_225_600 * SECOND  # 2026-01-01T00:00:00Z
 MID_NS = END_NS - 2 * 3600 * SECOND
 
-SCALARS = ("Int32", "Int64", "Float32", "Float64", "String", "Bytes", "Bool", "UnixTimestamp")
+CLASSIC = ("Int32", "Int64", "Float32", "Float64", "String", "Bytes", "Bool", "UnixTimestamp")
+#: the scalar types later Feast releases added, as sources hold them (text, or bytes)
+NEWER = ("Json", "Uuid", "TimeUuid", "Decimal", "PdfBytes", "ImageBytes")
+SCALARS = CLASSIC + NEWER
 LISTS = ("Array(Float32)", "Array(Int64)", "Array(String)")
 
 _ARROW = {
@@ -49,10 +52,25 @@ _ARROW = {
     "Bytes": pa.binary(),
     "Bool": pa.bool_(),
     "UnixTimestamp": pa.timestamp("ns", tz="UTC"),
+    "Json": pa.large_string(),
+    "Uuid": pa.string(),
+    "TimeUuid": pa.string(),
+    "Decimal": pa.string(),
+    "PdfBytes": pa.binary(),
+    "ImageBytes": pa.binary(),
     "Array(Float32)": pa.list_(pa.float32()),
     "Array(Int64)": pa.list_(pa.int64()),
     "Array(String)": pa.list_(pa.string()),
 }
+
+_JSON = [
+    '{"a": 1, "b": [1.5, null, true], "c": "\u00fc"}',
+    "[]",
+    "-0.0",
+    '"text"',
+    '{"nested": {"x": [1, 2, {"y": 1.0}]}}',
+    "null",
+]
 
 RIDERS = [1, 7, -3, 2**40 + 1, 2**62, 5]
 ZONES = ["north", "süd", "a b", "zone-4"]
@@ -129,6 +147,19 @@ def _value(rng: np.random.Generator, kind: str) -> Any:
     if kind == "UnixTimestamp":
         # nanoseconds on purpose: online stores keep whole seconds
         return pd.Timestamp(int(rng.integers(0, END_NS)), tz="UTC")
+    if kind == "Json":  # text, as Feast's sources hold it; JSON null is a missing value online
+        return str(rng.choice(_JSON))
+    if kind in ("Uuid", "TimeUuid"):
+        value = uuid.UUID(
+            int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63)),
+            version=4 if kind == "Uuid" else 1,
+        )
+        return str(value).upper() if rng.random() < 0.3 else str(value)
+    if kind == "Decimal":  # exact text, trailing zeros and exponents kept
+        return str(rng.choice(["0", "-0.00", "1E+3", "12345678901234567890.123456789", "-3.10", "0.000001"]))
+    if kind in ("PdfBytes", "ImageBytes"):
+        head = b"%PDF-1.7\n" if kind == "PdfBytes" else b"\x89PNG\r\n\x1a\n"
+        return head + bytes(rng.integers(0, 256, int(rng.integers(0, 9))).astype(np.uint8))
     if kind == "Array(Float32)":
         return [float(np.float32(x)) for x in rng.normal(0, 100, int(rng.integers(0, 4)))]
     if kind == "Array(Int64)":
@@ -245,7 +276,8 @@ def _definitions(views: list[ViewSpec], service: str) -> str:
         "from datetime import timedelta",
         "",
         "from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType",
-        "from feast.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp",
+        "from feast.types import (Array, Bool, Bytes, Decimal, Float32, Float64, ImageBytes, Int32, Int64, Json,",
+        "    PdfBytes, String, TimeUuid, UnixTimestamp, Uuid)",
         "",
         'rider = Entity(name="rider", join_keys=["rider_id"], value_type=ValueType.INT64)',
         'zone = Entity(name="zone", join_keys=["zone"], value_type=ValueType.STRING)',

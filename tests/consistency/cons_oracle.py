@@ -11,13 +11,19 @@ It shares no code with modelyard. The rules it implements are the documented one
 * with a ttl, that row's value is kept only if its event time, in whole seconds rounded down
   (what every Feast online store keeps), plus the ttl is ``>= t``; else every feature of the
   view is missing;
-* UnixTimestamp features are whole seconds, rounded down (what Feast stores online).
+* UnixTimestamp features are whole seconds, rounded down (what Feast stores online);
+* the scalar types newer Feast releases added come as Feast's online read gives them: Json
+  parsed (JSON ``null`` is missing), Uuid and TimeUuid as ``uuid.UUID``, Decimal as
+  ``decimal.Decimal`` of the exact text, PdfBytes and ImageBytes as bytes.
 """
 
 from __future__ import annotations
 
+import decimal
+import json
 import math
 import struct
+import uuid
 from typing import Any
 
 import numpy as np
@@ -52,9 +58,17 @@ def canonical(value: Any, kind: str) -> Any:
     if kind == "String":
         assert isinstance(value, str), (kind, value)
         return ("str", value)
-    if kind == "Bytes":
+    if kind in ("Bytes", "PdfBytes", "ImageBytes"):
         assert isinstance(value, bytes), (kind, value)
         return ("bytes", value)
+    if kind == "Json":  # a parsed value: its exact JSON text (1 and 1.0, -0.0 and 0.0 differ)
+        return ("json", json.dumps(value, sort_keys=True))
+    if kind in ("Uuid", "TimeUuid"):
+        assert isinstance(value, uuid.UUID), (kind, value)
+        return ("uuid", str(value))
+    if kind == "Decimal":
+        assert isinstance(value, decimal.Decimal), (kind, value)
+        return ("decimal", str(value))
     if kind == "UnixTimestamp":
         return (
             "ts",
@@ -99,8 +113,22 @@ def expected_frame(repo: GeneratedRepo, entities: pd.DataFrame) -> list[dict[str
                 if kind == "UnixTimestamp" and canonical(value, kind) is not None:
                     ns = canonical(value, kind)[1]
                     value = pd.Timestamp(ns // SECOND * SECOND, tz="UTC")
+                value = _as_served(value, kind)
                 out[pos][name] = canonical(value, kind)
     return out
+
+
+def _as_served(text: Any, kind: str) -> Any:
+    """A source cell of a newer scalar type as the model sees it (see the module docs)."""
+    if text is None:
+        return None
+    if kind == "Json":
+        return json.loads(text)
+    if kind in ("Uuid", "TimeUuid"):
+        return uuid.UUID(text)
+    if kind == "Decimal":
+        return decimal.Decimal(text)
+    return text
 
 
 def canonical_rows(frame: pd.DataFrame | dict[str, list[Any]], types: dict[str, str]) -> list[dict[str, Any]]:
@@ -119,6 +147,12 @@ EXPECTED_DTYPES = {
     "String": "object",
     "Bytes": "object",
     "UnixTimestamp": "datetime64[ns, UTC]",
+    "Json": "object",
+    "Uuid": "object",
+    "TimeUuid": "object",
+    "Decimal": "object",
+    "PdfBytes": "object",
+    "ImageBytes": "object",
     "Array(Float32)": "object",
     "Array(Int64)": "object",
     "Array(String)": "object",

@@ -11,7 +11,9 @@ The skew monitor is silent on those rows and finds exactly the cells then corrup
 from __future__ import annotations
 
 import base64
+import decimal
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,14 +119,20 @@ def test_cli_equals_the_training_row(materialized, monkeypatch) -> None:
 
 
 def _from_json(value: Any, kind: str) -> Any:
-    """A JSON cell back in canonical form (bytes travel as base64, timestamps as ISO 8601)."""
+    """A JSON cell back in canonical form (bytes travel as base64, timestamps as ISO 8601, UUIDs and
+    decimals as their text, JSON features as the value itself)."""
     if value is None:
         return None
-    if kind == "Bytes":
+    if kind in ("Bytes", "PdfBytes", "ImageBytes"):
         return canonical(base64.b64decode(value), kind)
     if kind == "UnixTimestamp":
         return canonical(pd.Timestamp(value), kind)
-    return canonical(value, kind)
+    if kind in ("Uuid", "TimeUuid"):  # as text, exactly str(uuid.UUID)
+        assert value == str(uuid.UUID(value)), value
+        return canonical(uuid.UUID(value), kind)
+    if kind == "Decimal":  # as the exact text
+        return canonical(decimal.Decimal(value), kind)
+    return canonical(value, kind)  # Json: the parsed value, embedded
 
 
 def test_http_paths_equal_the_training_row(materialized, monkeypatch) -> None:
@@ -184,6 +192,8 @@ def test_generated_values_round_trip_numpy(materialized) -> None:
 
 # last: it corrupts the module's online store
 def test_skew_monitor_is_silent_then_finds_exactly_the_corrupted_cells(materialized, monkeypatch) -> None:
+    """Corrupt cells the old monitor missed (an Int64 near 2**62 off by one, a timestamp off by a
+    second, a decimal's text, a list element's sign) in two views, directly in the store."""
     from modelyard.monitoring.skew import SkewDetector
 
     repo, yard = materialized
@@ -193,43 +203,78 @@ def test_skew_monitor_is_silent_then_finds_exactly_the_corrupted_cells(materiali
     window["timestamp"] = pd.Timestamp(t, tz="UTC")
     detector = SkewDetector().bind(yard, repo.model)
     results = [r for r in detector.score(window) if r.feature]
+    assert {r.feature for r in results} == set(repo.feature_types())
     assert [r.feature for r in results if r.drifted] == [], [r.details for r in results if r.drifted]
 
-    # corrupt two cells in the online store itself, then read again
-    present = [i for i in range(len(window)) if pd.notna(window.loc[i, "r_float64"])]
-    victim = present[0]
-    corrupted = _corrupt(yard, repo, KEYS["rider_id"][victim], "r_float64", 0.5)
+    # the first rider and zone have a row fresh at END in their views (see the generator)
+    rider, zone = RIDERS[0], ZONES[0]
+    _corrupt(yard, repo, "rider_stats", (rider,), ["r_int64", "r_unixtimestamp", "r_decimal"])
+    _corrupt(yard, repo, "zone_lists", (zone,), ["z_float32_list"])
     window = yard.features.online_vectors(repo.model, KEYS)
     window["timestamp"] = pd.Timestamp(t, tz="UTC")
     results = [r for r in detector.score(window) if r.feature]
     flagged = {r.feature: r.details["entities"] for r in results if r.drifted}
-    rows = [i for i in range(len(window)) if window.loc[i, "rider_id"] == KEYS["rider_id"][victim]]
-    assert corrupted and list(flagged) == ["r_float64"]
-    assert [(e["rider_id"], e["zone"]) for e in flagged["r_float64"]] == [
-        (KEYS["rider_id"][i], KEYS["zone"][i]) for i in rows
-    ]
+    assert set(flagged) == {"r_int64", "r_unixtimestamp", "r_decimal", "z_float32_list"}, flagged
+    for feature, key, value in [
+        ("r_int64", "rider_id", rider),
+        ("r_unixtimestamp", "rider_id", rider),
+        ("r_decimal", "rider_id", rider),
+        ("z_float32_list", "zone", zone),
+    ]:
+        rows = [i for i in range(len(KEYS["zone"])) if KEYS[key][i] == value]
+        assert [(e["rider_id"], e["zone"]) for e in flagged[feature]] == [
+            (KEYS["rider_id"][i], KEYS["zone"][i]) for i in rows
+        ], feature
+    dataset = [r for r in detector.score(window) if not r.feature]
+    assert dataset and dataset[0].drifted  # any mismatch alerts by default
 
 
-def _corrupt(yard: Yard, repo: GeneratedRepo, rider: int, feature: str, value: float) -> bool:
-    """Overwrite one feature of one rider in the online store directly (Feast's own write path)."""
+def _tweak(value: Any) -> Any:
+    """A different ``feast.types.Value`` of the same type (or one where there was none)."""
+    from feast.protos.feast.types.Value_pb2 import FloatList, Value
+
+    kind = value.WhichOneof("val")
+    if kind == "int64_val":
+        v = value.int64_val
+        return Value(int64_val=v + 1 if v < 2**63 - 1 else v - 1)
+    if kind == "unix_timestamp_val":
+        return Value(unix_timestamp_val=value.unix_timestamp_val + 1)
+    if kind == "decimal_val":  # the same number in other text: "1E+3" -> "1000", "-3.10" -> "-3.100"
+        text = value.decimal_val
+        if "E" in text:
+            return Value(decimal_val=f"{decimal.Decimal(text):f}")
+        return Value(decimal_val=text + ("0" if "." in text else ".0"))
+    if kind == "float_list_val":
+        values = list(value.float_list_val.val) or [0.0]
+        values[0] = -values[0]  # 0.0 becomes -0.0
+        return Value(float_list_val=FloatList(val=values))
+    return Value(string_val="corrupted")  # a missing value becomes present
+
+
+def _corrupt(
+    yard: Yard, repo: GeneratedRepo, view_name: str, key: tuple[Any, ...], features: list[str]
+) -> None:
+    """Overwrite ``features`` of one entity of ``view_name`` in the online store directly (Feast's write path)."""
     from datetime import datetime, timezone
 
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
 
     store = yard.feature_store
-    view = store.get_feature_view("rider_stats")
+    view = store.get_feature_view(view_name)
+    spec = next(v for v in repo.views if v.name == view_name)
     provider = store._get_provider()
-    key = EntityKey(join_keys=["rider_id"], entity_values=[Value(int64_val=int(rider))])
-    _, current = provider.online_read(store.config, view, [key])[0] or (None, None)
-    if not current:
-        return False
+    entity_values = [Value(int64_val=k) if isinstance(k, int) else Value(string_val=k) for k in key]
+    entity = EntityKey(join_keys=list(spec.keys), entity_values=entity_values)
+    _, current = provider.online_read(store.config, view, [entity])[0]
+    assert current, (view_name, key)
     values = dict(current)
-    values[feature] = Value(double_val=value)
-    # a microsecond after the stored row: Redis keeps a write only if it is newer
-    latest = int(repo.rows["rider_stats"].query("rider_id == @rider")["event_ns"].max())
-    event = pd.Timestamp(latest + 1000, tz="UTC")
+    for feature in features:
+        values[feature] = _tweak(values.get(feature, Value()))
+    # a microsecond after the stored row (Redis keeps a write only if it is newer), same second
+    rows = repo.rows[view_name]
+    latest = int(rows[rows[spec.keys[0]] == key[0]]["event_ns"].max())
+    event = pd.Timestamp(min(latest + 1000, END_NS), tz="UTC").floor("us")
     provider.online_write_batch(
-        store.config, view, [(key, values, event.to_pydatetime(), datetime.now(timezone.utc))], None
+        store.config, view, [(entity, values, event.to_pydatetime(), datetime.now(timezone.utc))], None
     )
-    return True

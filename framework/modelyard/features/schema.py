@@ -12,7 +12,15 @@ INT64 / INT32    Int64 / Int32 (nullable)     pd.NA
 BOOL             boolean (nullable)           pd.NA
 STRING, other    object                       None
 UNIX_TIMESTAMP   datetime64[ns, UTC]          NaT
+JSON             object: the parsed value     None (also JSON null)
+UUID, TIME_UUID  object: ``uuid.UUID``        None
+DECIMAL          object: ``decimal.Decimal``  None
 =============== ============================ =====================
+
+JSON, UUID, TIME_UUID and DECIMAL are what Feast's online read gives (parsed JSON, ``uuid.UUID``,
+``decimal.Decimal`` of the exact text); sources hold them as text, so :func:`from_source`
+turns a training frame's cells into the same objects (:func:`conform_column` alone cannot: a
+str is a JSON text in a source but a parsed JSON string online).
 
 UNIX_TIMESTAMP values are whole seconds, rounded down, on every path: Feast keeps them online
 as whole Unix seconds, so training frames (and snapshots, batch scoring, replay, which read
@@ -157,6 +165,38 @@ def conform_column(values: pd.Series | Sequence[Any], value_type: str, *, name: 
         if dtype.startswith("float"):
             series = pd.to_numeric(series, errors="raise")
     return series.astype(dtype).rename(name or series.name)
+
+
+def _parse_json(text: Any) -> Any:
+    return json.loads(text) if isinstance(text, str | bytes) else text
+
+
+def _uuid(text: Any) -> Any:
+    import uuid
+
+    return uuid.UUID(text) if isinstance(text, str) else text
+
+
+def _decimal(text: Any) -> Any:
+    import decimal
+
+    return decimal.Decimal(text) if isinstance(text, str) else text
+
+
+#: Feast value types a source holds as text and an online read gives as objects (module docs)
+_FROM_SOURCE: dict[str, Any] = {"JSON": _parse_json, "UUID": _uuid, "TIME_UUID": _uuid, "DECIMAL": _decimal}
+
+
+def from_source(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    """Turn feature cells as an offline source holds them into what Feast's online read gives
+    (JSON parsed, UUIDs and decimals as objects), in place; other types are left as they are."""
+    for name, value_type in schema.fields:
+        convert = _FROM_SOURCE.get(value_type)
+        if convert is not None:
+            column = frame[name].astype(object)
+            present = column.notna()
+            frame[name] = column.where(~present, column[present].map(convert))
+    return frame
 
 
 def conform_frame(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import FeatureError, FeatureServiceNotFound, SchemaChangeRefused
 from modelyard.features.definitions import check_models, parse_definitions
 from modelyard.features.materialize import MaterializeResult
-from modelyard.features.schema import FeatureSchema, conform_frame, service_fields
+from modelyard.features.schema import FeatureSchema, conform_frame, from_source, service_fields
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -420,7 +420,7 @@ class FeatureFacade:
         features = joined.loc[group, schema.names].reset_index(drop=True)
         features.index = entities.index
         result = pd.concat([entities, features], axis=1)
-        return conform_frame(result, schema)
+        return conform_frame(from_source(result, schema), schema)
 
     def online_vectors(
         self,

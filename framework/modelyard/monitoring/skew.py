@@ -5,7 +5,9 @@ server read online), the offline store's point-in-time join for the same entity 
 (``yard.features.training_frame``) must give the same values (docs/features.md, "What is
 guaranteed"). Values are compared by their Feast value type, never as text:
 
-* integers, strings, bytes, booleans and timestamps exactly (timestamps as instants);
+* integers, strings, bytes, booleans and timestamps exactly (timestamps as instants); UUIDs
+  exactly; decimals by their exact text (``1.0`` differs from ``1.00``); JSON values by their
+  canonical text (so ``1`` differs from ``1.0`` and ``-0.0`` from ``0.0``, key order aside);
 * floats bit for bit (``-0.0`` differs from ``0.0``), or within ``max_ulps`` units in the last
   place when configured (then at the type's own width: float32 for ``Float32``);
 * lists element by element with the element type's rule, and equal lengths;
@@ -21,7 +23,9 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import UUID
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,6 +131,19 @@ def _time_same(a: Any, b: Any) -> bool:
     return x is not None and x == y
 
 
+def _json_same(a: Any, b: Any) -> bool:
+    import json
+
+    try:
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    except (TypeError, ValueError):
+        return False
+
+
+def _decimal_same(a: Any, b: Any) -> bool:
+    return isinstance(a, Decimal) and isinstance(b, Decimal) and str(a) == str(b)
+
+
 def _plain_same(a: Any, b: Any) -> bool:
     for kind in (str, bytes):
         if isinstance(a, kind) or isinstance(b, kind):
@@ -162,6 +179,10 @@ def cell_rule(value_type: str, *, max_ulps: int = 0) -> Callable[[Any, Any], boo
         return _bool_same
     if value_type == "UNIX_TIMESTAMP":
         return _time_same
+    if value_type == "JSON":
+        return _json_same
+    if value_type == "DECIMAL":
+        return _decimal_same
     return _plain_same
 
 
@@ -246,6 +267,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, UUID | Decimal):
+        return str(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, np.generic):

@@ -12,6 +12,7 @@ import base64
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -120,9 +121,12 @@ def build_state(
 
 
 def _json_default(value: Any) -> Any:
-    """What orjson cannot encode itself: bytes (Bytes features) as base64 text."""
+    """What orjson cannot encode itself: bytes (Bytes, PdfBytes, ImageBytes features) as base64
+    text, decimals (Decimal features) as their exact text. (UUIDs orjson writes as text itself.)"""
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Decimal):
+        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
