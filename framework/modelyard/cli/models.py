@@ -189,11 +189,16 @@ def diff(ctx: click.Context, model: str, a: int, b: int, html_out: str | None, a
     code = data["code"]
     print_table(
         [
-            {"what": key, "a": _readable(code["a"][key]), "b": _readable(code["b"][key])}
+            {
+                "what": key,
+                "a": _short_hash(code["a"][key]),
+                "b": _short_hash(code["b"][key]),
+                "change": "same" if code["a"][key] == code["b"][key] else "changed",
+            }
             for key in ("code_sha256", "config_sha256")
         ],
-        ["what", "a", "b"],
-        title="training code and config",
+        ["what", "a", "b", "change"],
+        title="training code and config (--json for the full hashes)",
     )
     change_columns = ["name", "a", "b", "delta"]
     for key, title in (
@@ -220,6 +225,10 @@ def diff(ctx: click.Context, model: str, a: int, b: int, html_out: str | None, a
         _print_data_diff(data["data"])
     for note in data["notes"]:
         click.echo(f"note: {plain(note)}")
+
+
+def _short_hash(value: str | None) -> str:
+    return "not recorded" if value is None else value[:16]
 
 
 def _print_data_diff(data: dict[str, Any]) -> None:

@@ -59,12 +59,12 @@ def storage_usage(registry: Registry) -> list[ModelUsage]:
     for model in models:
         versions = backend.list_versions(model) if model in registered else []
         sizes: dict[str, int] = {}
-        for v in versions:
-            if v.artifact_uri not in sizes:
+        for v in versions:  # by content hash: one artifact recorded under two URIs counts once
+            if v.artifact_sha256 not in sizes:
                 try:
-                    sizes[v.artifact_uri] = registry.artifacts.size(v.artifact_uri)
+                    sizes[v.artifact_sha256] = registry.artifacts.size(v.artifact_uri)
                 except RegistryError:  # missing, or the store moved
-                    sizes[v.artifact_uri] = 0
+                    sizes[v.artifact_sha256] = 0
         snaps = snapshots_by_model.get(model, [])
         out.append(
             ModelUsage(
