@@ -44,11 +44,13 @@ def online_reader(
     ``timeout`` bounds each Redis connect and read (seconds), so an unreachable store
     answers quickly with :class:`OnlineStoreUnavailable` instead of hanging a worker.
     """
+    from feast.errors import FeastObjectNotFoundException
+
     from modelyard.errors import FeatureServiceNotFound
 
     try:
         service = store.get_feature_service(feature_service)
-    except Exception as exc:  # noqa: BLE001 - Feast's own not-found error
+    except FeastObjectNotFoundException as exc:
         raise FeatureServiceNotFound(
             f"the feature repo defines no FeatureService {feature_service!r} ({exc})"
         ) from None
@@ -127,11 +129,13 @@ def _reader(
 
 def _entity_keys(store: FeatureStore, service: Any) -> dict[str, int]:
     """Join keys of every view of the service (first-seen order) -> their Feast value type number."""
+    from feast.errors import FeastObjectNotFoundException
+
     keys: dict[str, int] = {}
     for projection in service.feature_view_projections:
         try:
             view = store.get_feature_view(projection.name)
-        except Exception:  # noqa: BLE001 - on-demand views take request data, not join keys
+        except FeastObjectNotFoundException:  # an on-demand view: it takes request data, not join keys
             continue
         for field in view.entity_columns:
             name = projection.join_key_map.get(field.name, field.name)
@@ -141,11 +145,13 @@ def _entity_keys(store: FeatureStore, service: Any) -> dict[str, int]:
 
 def _feature_ttls(store: FeatureStore, service: Any, full_feature_names: bool) -> dict[str, int | None]:
     """Output feature name -> its view's ttl in ns (on-demand views have none)."""
+    from feast.errors import FeastObjectNotFoundException
+
     ttls: dict[str, int | None] = {}
     for projection in service.feature_view_projections:
         try:
             view = store.get_feature_view(projection.name)
-        except Exception:  # noqa: BLE001 - on-demand views: computed at request time, no ttl
+        except FeastObjectNotFoundException:  # an on-demand view: computed at request time, no ttl
             continue
         table = projection.name_to_use()
         for f in projection.features:

@@ -359,6 +359,7 @@ def cluster_wire(connection_string: str, *, timeout: float) -> tuple[RedisCluste
 
 def view_plans(store: FeatureStore, service: Any, full_feature_names: bool) -> list[_ViewPlan]:
     from feast import FeatureView
+    from feast.errors import FeastObjectNotFoundException
     from feast.infra.online_stores.helpers import _mmh3
 
     from modelyard.features.online.redis.wire import encode_fields
@@ -371,7 +372,7 @@ def view_plans(store: FeatureStore, service: Any, full_feature_names: bool) -> l
             raise Unsupported(f"projection {projection.name!r} maps join keys")
         try:
             view = store.get_feature_view(projection.name)
-        except Exception as exc:  # noqa: BLE001 - on-demand views and others: Feast handles them
+        except FeastObjectNotFoundException as exc:  # an on-demand view: Feast's read computes it
             raise Unsupported(f"{projection.name!r} is not a plain feature view ({exc})") from None
         if not isinstance(view, FeatureView):
             raise Unsupported(f"{projection.name!r} is a {type(view).__name__}")
