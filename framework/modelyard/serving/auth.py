@@ -138,14 +138,14 @@ class Tokens:
                 if scope == "metrics":
                     return OPEN if self.open_metrics else "admin"
                 return scope
-        scope = self._known.get(path)
-        if scope is None:
-            found = {scope for pattern, scope in self.protocol_rules if pattern.match(path)}
-            scope = found.pop() if len(found) == 1 else "admin"
+        known = self._known.get(path)
+        if known is None:
+            found = {given for pattern, given in self.protocol_rules if pattern.match(path)}
+            known = found.pop() if len(found) == 1 else "admin"
             if len(self._known) >= _KNOWN_PATHS:  # paths a client invents must not grow it
                 self._known.clear()
-            self._known[path] = scope
-        return scope
+            self._known[path] = known
+        return known
 
     def check(
         self, path: str, authorization: str | None, *, cookie_token: str | None = None
