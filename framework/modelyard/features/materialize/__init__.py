@@ -59,6 +59,7 @@ def materialize(
 
     from modelyard.features.materialize.feast_writer import write_through_feast
     from modelyard.features.materialize.plan import plan_view
+    from modelyard.features.materialize.redis_writer import Unsupported, redis_endpoint, write_to_redis
     from modelyard.features.materialize.select import CREATED, TS, select_winners
     from modelyard.features.materialize.state import record_watermarks, watermarks
     from modelyard.features.sqlite_codecs import guard_sqlite_codecs
@@ -68,10 +69,16 @@ def materialize(
     marks = watermarks(record, store.project)
     new_marks: dict[str, int] = {}
     result = MaterializeResult({}, None, end)
+    try:
+        endpoint = redis_endpoint(store)
+    except Unsupported as why:
+        endpoint = None
+        if getattr(store.config.online_store, "type", None) == "redis":
+            logger.info("materialize: writing through Feast's Redis store (%s)", why)
     for view in views:
         plan = plan_view(view, end, start=start, lookback=lookback, watermark_ns=marks.get(view.name))
         result.starts[view.name] = plan.begin
-        if plan.begin >= plan.end and plan.created_after_ns is None:
+        if plan.read_from_ns >= plan.end_ns and plan.created_after_ns is None:
             result.rows_by_view[view.name] = result.late_by_view[view.name] = result.read_by_view[
                 view.name
             ] = 0
@@ -80,10 +87,11 @@ def materialize(
         selection = select_winners(
             store.config,
             view,
-            begin_ns=plan.begin_ns,
+            begin_ns=plan.read_from_ns,
             end_ns=plan.end_ns,
             created_after_ns=plan.created_after_ns,
             oldest_ns=plan.oldest_ns,
+            watermark=not plan.reload,  # a reload of an interval has not seen every row up to the end
         )
         table = selection.table
         ts = table.column(TS).to_numpy() if table.num_rows else np.zeros(0, dtype=np.int64)
@@ -101,7 +109,15 @@ def materialize(
                 progress(_view, done, _total)
 
         guard_sqlite_codecs(store)
-        mask = write_through_feast(store, view, table, new, advance) if total else np.zeros(0, dtype=bool)
+        mask = np.zeros(0, dtype=bool)
+        if total and endpoint is not None:
+            try:
+                mask = write_to_redis(store, endpoint, view, table, new, advance)
+            except Unsupported as why:
+                logger.info("materialize %s: writing through Feast (%s)", view.name, why)
+                done = 0
+        if total and len(mask) != total:
+            mask = write_through_feast(store, view, table, new, advance)
         written = int(mask.sum())
         store.registry.apply_materialization(view, store.project, plan.begin, plan.end)
         if selection.watermark_ns is not None:

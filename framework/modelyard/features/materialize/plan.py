@@ -54,11 +54,18 @@ class ViewPlan:
     reload: bool
     """``--start`` given: a winner equal to the stored row is written again."""
     oldest: datetime | None = None
-    """``end - ttl``: an older row is expired at ``end`` (the join gives nothing), so it is not read."""
+    """``end - ttl``: an older row is expired at ``end`` (the join gives nothing), so late rows and
+    the lookback do not reach before it (the window from ``begin`` is read as Feast reads it)."""
+    read_from: datetime | None = None
+    """Where the event window read starts (``begin`` unless the lookback moves it earlier)."""
 
     @property
     def begin_ns(self) -> int:
         return to_ns(self.begin)
+
+    @property
+    def read_from_ns(self) -> int:
+        return to_ns(self.read_from or self.begin)
 
     @property
     def oldest_ns(self) -> int | None:
@@ -107,8 +114,8 @@ def plan_view(
     if created:
         after = watermark_ns if watermark_ns is not None else to_ns(last)
         return ViewPlan(view.name, last, end, to_ns(last), after, reload=False, oldest=oldest)
-    begin = max(last - lookback, _EPOCH)
-    return ViewPlan(view.name, begin, end, to_ns(last), None, reload=False, oldest=oldest)
+    read_from = min(last, max(last - lookback, oldest or _EPOCH))
+    return ViewPlan(view.name, last, end, to_ns(last), None, reload=False, oldest=oldest, read_from=read_from)
 
 
 def replaces(

@@ -56,9 +56,10 @@ def select_winners(
     end_ns: int,
     created_after_ns: int | None,
     oldest_ns: int | None = None,
+    watermark: bool = True,
 ) -> Selection:
     """The rows to write for ``view``: see the module docs. ``created_after_ns`` turns on the created
-    pickup; rows with an event time before ``oldest_ns`` (expired at the end) are not read."""
+    pickup, which skips rows with an event time before ``oldest_ns`` (expired at the end)."""
     import pyarrow as pa
 
     from modelyard.features.offline.asof import (
@@ -85,30 +86,38 @@ def select_winners(
     # where each row is in the source, for ties (another offline store's read has no such order)
     named += f", NULL AS {FILE}, NULL AS {FILE_ROW}" if registered is not None else f", {FILE}, {FILE_ROW}"
     times = f", {_epoch_ns(ts_field)} AS {TS}" + (f", {_epoch_ns(created)} AS {CREATED}" if created else "")
-    rows = f"SELECT *{times} FROM (SELECT {named} FROM {relation})"
+    rows_only = f"SELECT {named} FROM {relation}"
+    rows = f"SELECT *{times} FROM ({rows_only})"
     # the point-in-time join's order: latest event, latest created, last in the source
     order = f"{TS} DESC" + (f", {CREATED} DESC" if created else "") + f", {TIE_BREAK}"
     positions = f"EXCLUDE ({FILE}, {FILE_ROW})"
     partition = ", ".join(_quote(k) for k in keys) or "1"
-    watermark = f", max({CREATED}) OVER () AS {WATERMARK}" if created else ""
+    want_mark = created is not None and watermark
     pickup = created is not None and created_after_ns is not None
     params: list[Any]
-    floor = -(2**63) if oldest_ns is None else oldest_ns
+    oldest = -(2**63) if oldest_ns is None else oldest_ns
     if pickup:
         using = ", ".join(_quote(k) for k in keys)
         sql = (
             f"WITH src AS MATERIALIZED (SELECT * FROM ({rows}) WHERE {TS} >= ? AND {TS} <= ?), "
-            f"picked AS (SELECT DISTINCT {using} FROM src WHERE {TS} >= ? OR {CREATED} > ?) "
-            f"SELECT src.* {positions}{watermark} FROM src SEMI JOIN picked USING ({using}) "
+            f"picked AS (SELECT DISTINCT {using} FROM src WHERE {TS} >= ? OR ({CREATED} > ? AND {TS} >= ?)) "
+            f"SELECT src.* {positions}{f', (SELECT max({CREATED}) FROM src) AS {WATERMARK}' if want_mark else ''} "
+            f"FROM src SEMI JOIN picked USING ({using}) "
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
         )
-        params = [floor, end_ns, begin_ns, created_after_ns]
+        params = [min(begin_ns, oldest), end_ns, begin_ns, created_after_ns, oldest]
     else:
+        mark = (
+            f", (SELECT max({_epoch_ns(created)}) FROM ({rows_only}) WHERE {_epoch_ns(ts_field)} BETWEEN ? AND ?) "
+            f"AS {WATERMARK}"
+            if want_mark
+            else ""
+        )
         sql = (
-            f"SELECT * {positions}{watermark} FROM ({rows}) WHERE {TS} >= ? AND {TS} <= ? "
+            f"SELECT * {positions}{mark} FROM ({rows}) WHERE {TS} >= ? AND {TS} <= ? "
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
         )
-        params = [max(begin_ns, floor), end_ns]
+        params = [begin_ns, end_ns, begin_ns, end_ns] if want_mark else [begin_ns, end_ns]
     con = _connect(config)
     try:
         if registered is not None:
@@ -116,14 +125,14 @@ def select_winners(
         table = _fetch_arrow(con, sql, params)
     finally:
         con.close()
-    mark: int | None = None
-    if created:
+    mark_ns: int | None = None
+    if want_mark:
         column = table.column(WATERMARK)
-        mark = column[0].as_py() if len(column) else None
+        mark_ns = column[0].as_py() if len(column) else None
         table = table.drop_columns([WATERMARK])
     if table.num_columns and table.num_rows:
         table = pa.Table.from_batches(table.combine_chunks().to_batches())
-    return Selection(_exact_integers(table), mark if mark is None else int(mark))
+    return Selection(_exact_integers(table), mark_ns if mark_ns is None else int(mark_ns))
 
 
 def _relation(
