@@ -465,7 +465,8 @@ def _stored_micros(replies: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
 
 def redis_endpoint(store: FeatureStore) -> RedisEndpoint:
     """Where the fast path writes, or :class:`Unsupported` (cluster, sentinel, TLS, key ttl, versioning)."""
-    from modelyard.features.online.reader import _redis_wire, _Unsupported
+    from modelyard.features.online.redis.reader import Unsupported as ReaderUnsupported
+    from modelyard.features.online.redis.reader import redis_wire
 
     config = store.config.online_store
     if getattr(config, "type", None) != "redis":
@@ -477,8 +478,8 @@ def redis_endpoint(store: FeatureStore) -> RedisEndpoint:
     if store.config.registry.enable_online_feature_view_versioning:
         raise Unsupported("online feature-view versioning is on")
     try:
-        wire, _ = _redis_wire(config.connection_string, timeout=30.0)
-    except _Unsupported as why:
+        wire, _ = redis_wire(config.connection_string, timeout=30.0)
+    except ReaderUnsupported as why:
         raise Unsupported(str(why)) from None
     return wire
 
