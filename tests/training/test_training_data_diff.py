@@ -137,6 +137,41 @@ def test_the_html_diff_shows_rows_labels_features_by_movement_and_code(trained_r
     assert code["modelyard.yaml sha256"][:2] == [original.config_sha256, fewer.config_sha256]
     assert "<script" not in page and "http" not in page.split("<body>")[0]  # self-contained
 
+    # the monitoring report explains the same two versions with the same tables
+    report = tmp_path / "report.html"
+    done = CliRunner().invoke(
+        main,
+        [
+            "--repo",
+            str(trained_repo.repo),
+            "report",
+            MODEL,
+            "--out",
+            str(report),
+            "--diff",
+            str(original.version),
+            str(fewer.version),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    in_report = _tables(report.read_text())
+    for name in ("data-diff", "label-diff", "feature-movement", "code"):
+        assert in_report[name] == tables[name]
+    as_json = CliRunner().invoke(
+        main,
+        [
+            "--repo",
+            str(trained_repo.repo),
+            "report",
+            MODEL,
+            "--json",
+            "--diff",
+            str(original.version),
+            str(fewer.version),
+        ],
+    )
+    assert json.loads(as_json.output)["diff"]["data"] == data["data"]
+
 
 def test_the_html_diff_escapes_what_users_and_data_wrote() -> None:
     from modelyard.monitoring.report.build import render_diff_html

@@ -182,9 +182,25 @@ def _since(value: str | None) -> datetime | None:
 @click.option(
     "--window", default="all", show_default=True, help="Window of the log to judge (1h, 5000, all...)."
 )
+@click.option(
+    "--diff",
+    "diff_versions",
+    type=int,
+    nargs=2,
+    default=None,
+    metavar="A B",
+    help="Also show what differs between versions A and B (as models diff: data, label, features, code).",
+)
 @json_option
 @click.pass_context
-def report(ctx: click.Context, model: str, out: str | None, window: str, as_json: bool) -> None:
+def report(
+    ctx: click.Context,
+    model: str,
+    out: str | None,
+    window: str,
+    diff_versions: tuple[int, int] | None,
+    as_json: bool,
+) -> None:
     """Write a self-contained HTML monitoring report of MODEL (or print it as JSON).
 
     Per version in the window: drift and quality results, reference vs current distribution
@@ -193,12 +209,13 @@ def report(ctx: click.Context, model: str, out: str | None, window: str, as_json
     \b
     Example:
       modelyard report trip_acceptance --out report.html
+      modelyard report trip_acceptance --out report.html --diff 1 2
     """
     from modelyard.cli.main import load_yard
     from modelyard.cli.output import to_json
     from modelyard.monitoring.report.build import build_report, render_html
 
-    data = build_report(load_yard(ctx), model, window=window)
+    data = build_report(load_yard(ctx), model, window=window, diff=diff_versions or None)
     if as_json:
         click.echo(to_json(data.to_dict()))
         return

@@ -38,6 +38,8 @@ class Report:
     generated_at: datetime
     sections: list[VersionSection]
     history: list[dict[str, Any]]
+    diff: dict[str, Any] | None = None
+    """``VersionDiff.to_dict()`` of two versions, when the report was asked to explain them."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class Report:
                 for s in self.sections
             ],
             "history": self.history,
+            "diff": self.diff,
         }
 
 
@@ -76,8 +79,11 @@ def feature_plot(fp: FeatureProfile, column: pd.Series) -> Any:
     return ""
 
 
-def build_report(yard: Yard, model: str, *, window: str = "all") -> Report:
-    """Judge the window with the default drift and quality detectors per version; add stored history."""
+def build_report(
+    yard: Yard, model: str, *, window: str = "all", diff: tuple[int, int] | None = None
+) -> Report:
+    """Judge the window with the default drift and quality detectors per version; add stored history,
+    and with ``diff=(a, b)`` what differs between versions a and b (the row-level data diff included)."""
     from modelyard.monitoring.runner import Window, read_window
 
     yard.model(model)
@@ -105,6 +111,7 @@ def build_report(yard: Yard, model: str, *, window: str = "all") -> Report:
         generated_at=datetime.now(timezone.utc),
         sections=sections,
         history=history,
+        diff=yard.registry.diff(model, *diff).to_dict() if diff is not None else None,
     )
 
 
@@ -179,7 +186,7 @@ def report_context(report: Report) -> dict[str, Any]:
         "generated_at": report.generated_at,
         "sections": sections,
     }
-    return {"report": view, "history_plots": history_plots(report.history)}
+    return {"report": view, "history_plots": history_plots(report.history), "d": report.diff}
 
 
 def render_html(report: Report) -> str:
