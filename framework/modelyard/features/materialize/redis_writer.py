@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelyard.features.materialize.plan import replaces
+from modelyard.features.materialize.plan import batch_source, replaces
 from modelyard.features.materialize.select import TS
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def _rows(body: np.ndarray, lengths: np.ndarray) -> list[bytes]:
     return [raw[s : s + n] for s, n in zip(starts, lengths.tolist(), strict=True)]
 
 
-def _resp_varints(tag: int, values: np.ndarray) -> list[bytes]:
+def _resp_varints(tag: int, values: np.ndarray) -> list[bytes] | np.ndarray:
     """``$<len>\\r\\n<tag><varint>\\r\\n`` for each value."""
     varint, lengths = _varints(values)
     n = len(values)
@@ -510,7 +510,7 @@ def write_to_redis(
         if len(rows) < n:
             table = table.take(rows)
             keys = keys[rows] if isinstance(keys, np.ndarray) else [keys[i] for i in rows.tolist()]
-        pairs = [(ts_arg, timestamp_pieces(table.column(view.batch_source.timestamp_field)))]
+        pairs = [(ts_arg, timestamp_pieces(table.column(batch_source(view).timestamp_field)))]
         for feature in view.features:
             name = _mmh3(f"{view.name}:{feature.name}")
             value = column_pieces(table.column(feature.name), feature.dtype.to_value_type().value)

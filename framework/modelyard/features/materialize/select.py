@@ -92,7 +92,7 @@ def select_winners(
     order = f"{TS} DESC" + (f", {CREATED} DESC" if created else "") + f", {TIE_BREAK}"
     positions = f"EXCLUDE ({FILE}, {FILE_ROW})"
     partition = ", ".join(_quote(k) for k in keys) or "1"
-    want_mark = created is not None and watermark
+    want_mark = watermark and created is not None
     pickup = created is not None and created_after_ns is not None
     params: list[Any]
     oldest = -(2**63) if oldest_ns is None else oldest_ns
@@ -110,7 +110,7 @@ def select_winners(
         mark = (
             f", (SELECT max({_epoch_ns(created)}) FROM ({rows_only}) WHERE {_epoch_ns(ts_field)} BETWEEN ? AND ?) "
             f"AS {WATERMARK}"
-            if want_mark
+            if want_mark and created is not None
             else ""
         )
         sql = (
