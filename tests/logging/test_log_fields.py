@@ -32,6 +32,7 @@ def _awkward() -> list[PredictionRecord]:
     records[2].prediction = True
     records[3].prediction = float("nan")
     records[4].prediction = None
+    records[4].entities = {7: "a key that is not text"}  # type: ignore[dict-item]
     records[5].prediction = 2**60 + 1  # not exactly a double
     records[6].score = float("nan")
     records[7].score = np.float64(0.3)

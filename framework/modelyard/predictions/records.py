@@ -112,6 +112,10 @@ def _dumps(mapping: Mapping[str, Any]) -> str:
     is written as the exact float64 it converts to, as the standard-library path does.
     """
     if _orjson is not None:
+        try:  # string keys, the usual case, without OPT_NON_STR_KEYS: the same text, faster
+            return _orjson.dumps(mapping, default=_json_default).decode()
+        except TypeError:
+            pass
         try:
             return _orjson.dumps(mapping, default=_json_default, option=_orjson.OPT_NON_STR_KEYS).decode()
         except TypeError:  # e.g. a numpy NaN inside .item(): take the careful path
@@ -318,10 +322,10 @@ def _dumps_all(mappings: list[Mapping[str, Any]]) -> list[Any]:
     times the encoding itself (their buffers are oversized), short ``str`` copies do not.
     """
     if _orjson is not None:
-        dumps, option = _orjson.dumps, _orjson.OPT_NON_STR_KEYS
+        dumps = _orjson.dumps
         try:
-            return [dumps(m, default=_json_default, option=option).decode() for m in mappings]
-        except TypeError:  # one needs the careful path; take it for the column
+            return [dumps(m, default=_json_default).decode() for m in mappings]
+        except TypeError:  # one needs another path (keys that are not text...): each its own
             pass
     return [_dumps(m) for m in mappings]
 
