@@ -4,8 +4,17 @@ a FeatureService or in monitors[].features fail at apply with one line naming fi
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 from cons_generator import generate
 from cons_model import RowDigest
@@ -86,6 +95,86 @@ def test_a_forced_removal_makes_serving_report_not_ready_with_the_reason(served_
             assert ready.status_code == 503
     finally:
         state.close()
+
+
+@contextmanager
+def _served(repo_path: Path) -> Iterator[str]:
+    """A real ``modelyard serve`` of the repo (its own process, a port of 21100-21199); its URL."""
+    port = next(p for p in range(21100, 21200) if _free(p))
+    here = Path(__file__).parent
+    path = os.pathsep.join([str(here), str(here.parent), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}  # the digest model's modules
+    command = ["serve", "--repo", str(repo_path), "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelyard.cli.main", *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/v2/health/live").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"server did not start:\n{out[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            ('Field(name="p_count", dtype=Int64)', 'Field(name="p_count", dtype=Float64)'),
+            "p_count (INT64 -> DOUBLE) whose type changed since training",
+        ),
+        ((', Field(name="p_label", dtype=String)', ""), "p_label that it no longer serves"),
+    ],
+    ids=["retyped", "removed"],
+)
+def test_a_real_server_reports_a_model_not_ready_after_a_forced_change(served_repo, change, reason) -> None:
+    """503 on every predict path and on readiness, naming model, version and feature (and the old
+    and new type), never a client error or a 500."""
+    repo, _ = served_repo
+    defs = _defs(repo)
+    old, new = change
+    defs.write_text(defs.read_text().replace(old, new))
+    with pytest.raises(SchemaChangeRefused):
+        Yard.load(repo.path).features.apply()
+    Yard.load(repo.path).features.apply(force=True)
+    entities = {"rider_id": [1], "zone": ["north"]}
+    with _served(repo.path) as url:
+        inputs = [
+            {"name": "rider_id", "shape": [1], "datatype": "INT64", "data": [1]},
+            {"name": "zone", "shape": [1], "datatype": "BYTES", "data": ["north"]},
+        ]
+        answers = [
+            httpx.post(f"{url}/v1/models/{repo.model}/predict", json={"entities": entities}),
+            httpx.post(f"{url}/v2/models/{repo.model}/infer", json={"inputs": inputs}),
+        ]
+        for r in answers:
+            assert r.status_code == 503, r.text
+            assert "consistency v1 reads" in r.text and reason in r.text, r.text
+        assert httpx.get(f"{url}/v2/models/{repo.model}/ready").status_code == 503
+        assert httpx.get(f"{url}/v2/health/live").status_code == 200
 
 
 def test_a_typo_in_a_feature_service_is_one_line_naming_file_and_feature(tmp_path) -> None:

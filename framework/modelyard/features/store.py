@@ -23,6 +23,7 @@ from modelyard.errors import FeatureError, FeatureServiceNotFound, SchemaChangeR
 from modelyard.features.definitions import check_models, parse_definitions
 from modelyard.features.materialize import MaterializeResult
 from modelyard.features.schema import FeatureSchema, conform_frame, from_source, service_fields
+from modelyard.features.schema_history import recall, remember
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,7 +151,17 @@ class FeatureFacade:
                     )
                 seen[name] = view
             self._schemas[model] = FeatureSchema(fields)
+            remember(self.schema_record, self._schemas[model])
         return self._schemas[model]
+
+    @property
+    def schema_record(self) -> Path:
+        """Where this yard records every feature schema it has seen (see modelyard.features.schema_history)."""
+        return self.yard.path / "data" / ".modelyard" / "schemas.json"
+
+    def trained_schema(self, fingerprint: str) -> FeatureSchema | None:
+        """The schema a version with ``fingerprint`` was registered under, if this yard saw it."""
+        return recall(self.schema_record, fingerprint)
 
     def request_fields(self, model: str) -> dict[str, str]:
         """Request data the model's on-demand views read: RequestSource field -> Feast value type name."""

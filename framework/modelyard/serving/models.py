@@ -26,6 +26,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import ModelyardError, SchemaMismatch, ServingError
+from modelyard.features.schema_history import changed_types
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.artifacts.flavor import ColumnarPredict, Predictor
@@ -192,13 +193,23 @@ class ModelTable:
         from modelyard.artifacts.flavor import columnar_predictor
 
         predictor = registry.load_predictor(info)
-        names = getattr(predictor, "feature_names", None) or []
+        names = list(getattr(predictor, "feature_names", None) or [])
         served_names = set(served.feature_names) | set(served.config.entity_keys)
         gone = [n for n in names if n not in served_names]
-        if gone:  # every predict would fail: the model is not ready (503), never a client error
+        retyped: list[str] = []
+        if info.schema_fingerprint and info.schema_fingerprint != served.schema.fingerprint:
+            trained = self.yard.features.trained_schema(info.schema_fingerprint)
+            if trained is not None:
+                retyped = changed_types(trained, served.schema, names or trained.names)
+        # every predict would fail or feed values training never showed: the model is not ready
+        # (503), never a client error
+        if gone or retyped:
+            problems = ([f"feature(s) {', '.join(gone)} that it no longer serves"] if gone else []) + (
+                [f"feature(s) {', '.join(retyped)} whose type changed since training"] if retyped else []
+            )
             raise SchemaMismatch(
-                f"{info.label} reads feature(s) {', '.join(gone)} that FeatureService "
-                f"{served.config.feature_service!r} no longer serves; put them back and 'modelyard apply', "
+                f"{info.label} reads {' and '.join(problems)} (FeatureService "
+                f"{served.config.feature_service!r}); put them back and 'modelyard apply', "
                 "or promote a version trained on the current features"
             )
         loaded = LoadedVersion(
