@@ -178,10 +178,6 @@ FLAVOR_MODELS = """
 """
 
 
-@pytest.mark.xfail(
-    reason="known defect (wave 2 close): the image-requirements venv's server exits at start-up since the later serving changes; see the closing note",
-    strict=False,
-)
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_venv_from_the_image_requirements_serves_every_flavor(make_example_repo, tmp_path: Path) -> None:
