@@ -81,3 +81,18 @@ def test_an_unreachable_postgres_registry_is_one_line_not_a_traceback(tmp_path: 
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot reach a server" in lines[0] and "127.0.0.1" in lines[0], result.output
+
+
+def test_version_numbers_no_database_can_hold_are_not_found(registry: Registry) -> None:
+    """The web UI's /versions/{n} passes any integer: 2**64 must be 'no such version', not an overflow."""
+    from modelyard.errors import VersionNotFound
+
+    registry.register("m", ThresholdModel(0.5))
+    for number in (0, -1, 2**31, 2**63, 10**30):
+        with pytest.raises(VersionNotFound, match=f"no version {number}"):
+            registry.get_version("m", number)
+        with pytest.raises(VersionNotFound):
+            registry.promote("m", number, reason="test")
+        with pytest.raises(VersionNotFound):
+            registry.diff("m", 1, number)
+    assert registry.get_version("m", 1).version == 1

@@ -74,12 +74,21 @@ def running_server(app: Any, port: int | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def served_example(make_example_repo: Any, directory: Path) -> Iterator[tuple[Any, str, Any]]:
-    """(yard, base URL, state) of a real server over a fresh example repo, both models in production."""
+def served_example(
+    make_example_repo: Any, directory: Path, *, config_extra: str = ""
+) -> Iterator[tuple[Any, str, Any]]:
+    """(yard, base URL, state) of a real server over a fresh example repo, both models in production.
+
+    ``config_extra`` is appended to the repo's modelyard.yaml first (a ``serving:`` section...).
+    """
     from modelyard.serving.app import build_state, create_app
     from modelyard.yard import Yard
 
-    yard = Yard.load(make_example_repo(directory / "repo"))
+    repo = make_example_repo(directory / "repo")
+    if config_extra:
+        config = repo / "modelyard.yaml"
+        config.write_text(config.read_text() + "\n" + config_extra)
+    yard = Yard.load(repo)
     register(yard, "trip_acceptance")
     register(yard, "tip_amount")
     state = build_state(yard)

@@ -108,6 +108,21 @@ def test_every_route_answers_no_token_wrong_token_wrong_scope_and_right_token(gu
             assert r.status_code not in (401, 403) and r.status_code < 500, (method, path, r.text)
             results["allowed"] += 1
     print(f"auth matrix over {len(routes)} routes: {results}")
+    # the OpenAPI document says the same: scheme, scope, 401 and 403 on every protected operation
+    document = client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    documented = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            scope = tokens.required(path)
+            if scope == OPEN:
+                assert operation["security"] == [] and "401" not in operation["responses"], (method, path)
+                continue
+            assert operation["security"] == [{"bearerAuth": []}], (method, path)
+            assert operation["x-modelyard-scope"] == scope, (method, path)
+            assert {"401", "403"} <= set(operation["responses"]), (method, path)
+            documented += 1
+    assert documented == results["403"]  # every protected route, no more
     assert tokens.required("/ui") == "admin" and tokens.required("/v1/models/m/feedback") == "feedback"
     # a browser carries its token in the UI's admin cookie (set by the open sign-in form)
     from modelyard.ui.routes import ADMIN_COOKIE
@@ -241,7 +256,25 @@ def test_v2_datatypes_ranges_and_duplicate_names_are_enforced(served) -> None:
     body = _infer(yard)
     body["inputs"][0].update(datatype="INT8", data=[100000, 1])
     r = httpx.post(endpoint, json=body)
-    assert r.status_code == 400 and "INT8" in r.json()["error"]
+    assert r.status_code == 400 and "INT8" in r.json()["error"] and "'driver_id'" in r.json()["error"]
+    declared = {
+        i["name"]: i["datatype"] for i in httpx.get(f"{url}/v2/models/trip_acceptance").json()["inputs"]
+    }
+    assert declared["driver_id"] == "INT64" and declared["rating"] == "FP64"
+    # a datatype other than the metadata's is refused, naming the input, even when the values would fit
+    for datatype, data in (("INT32", None), ("FP64", None), ("BYTES", ["1", "2"]), (None, None)):
+        body = _infer(yard)
+        body["inputs"][1].update(datatype=datatype, data=data or body["inputs"][1]["data"])
+        r = httpx.post(endpoint, json=body)
+        assert r.status_code == 400, (datatype, r.text)
+        error = r.json()["error"]
+        assert "'customer_id'" in error and "INT64" in error and str(datatype) in error, error
+    body = _infer(yard)
+    body["inputs"].append({"name": "rating", "shape": [2], "datatype": "FP32", "data": [4.5, 4.0]})
+    r = httpx.post(endpoint, json=body)
+    assert r.status_code == 400 and "'rating' is FP64" in r.json()["error"], r.text
+    body["inputs"][-1]["datatype"] = "FP64"  # the declared datatype is accepted
+    assert httpx.post(endpoint, json=body).status_code == 200
     body = _infer(yard)
     body["inputs"].append(dict(body["inputs"][0]))
     r = httpx.post(endpoint, json=body)

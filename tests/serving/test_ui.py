@@ -344,21 +344,56 @@ def test_standalone_ui_serves_the_same_pages_without_models(served) -> None:
         assert client.get("/", follow_redirects=False).headers["location"] == "/ui"
 
 
-def test_actions_need_the_admin_token(served, monkeypatch: pytest.MonkeyPatch) -> None:
+ADMIN, PREDICT = "a" * 24 + "-admin", "p" * 24 + "-predict"
+
+
+def test_without_tokens_the_ui_is_read_only(served, monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
 
     from modelyard.ui.app import create_ui_app
 
     yard, _ = served
+    for variable in ("MODELYARD_TOKENS_ADMIN", "MODELYARD_TOKENS_PREDICT", "MODELYARD_ADMIN_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    before = yard.registry.aliases(MODEL)
     with TestClient(create_ui_app(yard)) as client:
         form = {"version": "2", "alias": "production", "reason": "from the UI"}
-        monkeypatch.delenv("MODELYARD_ADMIN_TOKEN", raising=False)
-        assert client.post(f"/ui/models/{MODEL}/promote", data=form).status_code == 403
-        monkeypatch.setenv("MODELYARD_ADMIN_TOKEN", "s3cret")
-        assert client.post(f"/ui/models/{MODEL}/promote", data=form).status_code == 403  # not signed in
-        assert client.post("/ui/admin", data={"token": "wrong"}).status_code == 403
-        assert "promote</button>" not in client.get(f"/ui/models/{MODEL}").text
-        signed = client.post("/ui/admin", data={"token": "s3cret"}, follow_redirects=False)
+        refused = client.post(f"/ui/models/{MODEL}/promote", data=form)
+        assert refused.status_code == 403 and refused.json()["type"] == "Forbidden"
+        assert "read-only" in refused.json()["error"] and "MODELYARD_TOKENS_ADMIN" in refused.json()["error"]
+        assert client.post("/ui/admin", data={"token": ADMIN}).status_code == 403
+        assert "modelyard token --scope admin" in client.get("/ui/admin").text
+        assert (
+            "read-only" in client.get("/ui").text
+            and "promote</button>" not in client.get(f"/ui/models/{MODEL}").text
+        )
+    assert yard.registry.aliases(MODEL) == before
+
+
+def test_actions_need_an_admin_scope_token(served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI takes the serving API's tokens: only the admin scope signs in, shows buttons and acts."""
+    from fastapi.testclient import TestClient
+
+    from modelyard.ui.app import create_ui_app
+    from modelyard.ui.routes import ADMIN_COOKIE
+
+    yard, _ = served
+    monkeypatch.delenv("MODELYARD_ADMIN_TOKEN", raising=False)
+    monkeypatch.setenv("MODELYARD_TOKENS_ADMIN", ADMIN)
+    monkeypatch.setenv("MODELYARD_TOKENS_PREDICT", PREDICT)
+    with TestClient(create_ui_app(yard)) as client:
+        form = {"version": "2", "alias": "production", "reason": "from the UI"}
+        # every page needs an admin token now; the sign-in form stays open
+        assert client.get("/ui").status_code == 401 and "/ui/admin" in client.get("/ui").json()["error"]
+        assert client.get("/ui", headers={"Authorization": f"Bearer {PREDICT}"}).status_code == 403
+        assert client.post(f"/ui/models/{MODEL}/promote", data=form).status_code == 401
+        login = client.get("/ui/admin")
+        assert login.status_code == 200 and 'name="token"' in login.text
+        for wrong in ("wrong", PREDICT):  # unknown, or a valid token of another scope: the same answer
+            r = client.post("/ui/admin", data={"token": wrong})
+            assert r.status_code == 403 and "not an admin token" in r.text, wrong
+            assert ADMIN_COOKIE not in r.cookies
+        signed = client.post("/ui/admin", data={"token": ADMIN}, follow_redirects=False)
         assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
         assert "samesite=strict" in signed.headers["set-cookie"].lower()
         assert "promote</button>" in client.get(f"/ui/models/{MODEL}").text
@@ -367,8 +402,30 @@ def test_actions_need_the_admin_token(served, monkeypatch: pytest.MonkeyPatch) -
         assert yard.registry.aliases(MODEL)["production"] == 2
         last = yard.registry.history(MODEL)[-1]
         assert (last.to_version, last.reason, last.actor) == (2, "from the UI", "web UI admin")
-        paused = client.post(f"/ui/models/{MODEL}/pause", data={"reason": "hold"}, follow_redirects=False)
+        client.cookies.clear()
+        # a bearer header with an admin token acts too (scripts), a predict token does not
+        headers = {"Authorization": f"Bearer {PREDICT}"}
+        assert (
+            client.post(f"/ui/models/{MODEL}/pause", data={"reason": "x"}, headers=headers).status_code == 403
+        )
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        paused = client.post(
+            f"/ui/models/{MODEL}/pause", data={"reason": "hold"}, headers=headers, follow_redirects=False
+        )
         assert paused.status_code == 303
         from modelyard.ui.views import deployment_store
 
         assert deployment_store(yard).current(MODEL).status == "paused"
+
+
+def test_the_old_admin_variable_is_a_deprecated_admin_token(caplog: pytest.LogCaptureFixture) -> None:
+    from modelyard.errors import ConfigError
+    from modelyard.serving.auth import Tokens
+
+    with caplog.at_level("WARNING", logger="modelyard.serving.auth"):
+        tokens = Tokens.load(environ={"MODELYARD_ADMIN_TOKEN": ADMIN})
+    assert tokens.enabled and tokens.scopes_of(ADMIN) == {"admin"} and tokens.grants("admin")
+    assert "deprecated" in caplog.text and "MODELYARD_TOKENS_ADMIN" in caplog.text
+    with pytest.raises(ConfigError, match="MODELYARD_ADMIN_TOKEN is shorter than 16"):
+        Tokens.load(environ={"MODELYARD_ADMIN_TOKEN": "s3cret"})
+    assert not Tokens.load(environ={"MODELYARD_TOKENS_PREDICT": PREDICT}).grants("admin")

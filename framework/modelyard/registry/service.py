@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import AliasNotFound, ModelNotFound, RegistryError, SchemaMismatch
+from modelyard.errors import AliasNotFound, ModelNotFound, RegistryError, SchemaMismatch, VersionNotFound
 from modelyard.registry import lineage
 from modelyard.registry.backend import RegistryBackend
 from modelyard.registry.types import AliasEvent, ModelVersion, Snapshot, VersionDraft
@@ -262,6 +262,7 @@ class Registry:
                     f"{', '.join(f'{a}=v{v}' for a, v in holders.items()) or '(none)'}"
                 )
             version = holders[alias]
+        _check_number(model, version)
         return self.backend.get_version(model, version)
 
     def list_versions(self, model: str) -> list[ModelVersion]:
@@ -365,6 +366,7 @@ class Registry:
         """The candidate, the holder it would replace and the gate results, without moving anything."""
         from modelyard.registry.gates import PromotionRequest, evaluate_gates
 
+        _check_number(model, version)
         candidate = self.backend.get_version(model, version)
         holders = {name: self.backend.get_version(model, v) for name, v in self._holders(model).items()}
         replaced = holders.get(alias)
@@ -512,3 +514,13 @@ def _as_path(value: Any) -> Path | None:
 
 #: a URI scheme of two letters or more (one letter is a Windows drive)
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+#: the largest version number every backend stores (a signed 32-bit integer: PostgreSQL's INTEGER)
+MAX_VERSION = 2**31 - 1
+
+
+def _check_number(model: str, version: int | None) -> None:
+    """A version number no backend can hold is a version that does not exist (not a database error)."""
+    if version is not None and not 1 <= version <= MAX_VERSION:
+        raise VersionNotFound(f"{model} has no version {version}: version numbers count up from 1")

@@ -4,11 +4,16 @@ Scopes: ``predict`` (v1/v2 inference, feature vectors, model metadata), ``feedba
 (ground truth), ``admin`` (anything that changes state at run time, ``/ui``, and every
 endpoint nobody gave a scope: new routes are closed until someone opens them). An ``admin``
 token may use every endpoint. Each protocol plugin says what its own paths need
-(:class:`modelyard.serving.protocol.ProtocolRoutes`); the app's own paths are in :data:`RULES`. A browser on ``/ui`` may carry its token in the UI's admin
-cookie instead of a header: signing in at ``/ui/admin`` (open; the UI checks the token against
-``MODELYARD_ADMIN_TOKEN``) sets it, so make that token one of the admin tokens. Health endpoints (liveness, readiness, per-model readiness),
-the OpenAPI document and, unless ``serving.auth.open_metrics`` is false, ``/metrics`` answer
-without a token.
+(:class:`modelyard.serving.protocol.ProtocolRoutes`); the app's own paths are in :data:`RULES`.
+A browser on ``/ui`` may carry its token in the UI's admin cookie instead of a header: signing
+in at ``/ui/admin`` (open; the UI checks that the token given has the ``admin`` scope) sets it.
+Health endpoints (liveness, readiness, per-model readiness), the OpenAPI document and, unless
+``serving.auth.open_metrics`` is false, ``/metrics`` answer without a token.
+``MODELYARD_ADMIN_TOKEN`` (the UI's former separate token) is read as a deprecated alias of
+``MODELYARD_TOKENS_ADMIN``.
+
+The OpenAPI document says the same (:func:`document_security`): with tokens configured, every
+protected operation names the bearer scheme and its scope, and documents its 401 and 403.
 
 Tokens are kept only as SHA-256 digests (from ``serving.auth.tokens``, or hashed as soon as
 they are read from ``MODELYARD_TOKENS_<SCOPE>``) and a presented token is compared with every
@@ -23,23 +28,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelyard.config.schema import AuthConfig
 
+logger = logging.getLogger(__name__)
+
 SCOPES = ("predict", "feedback", "admin")
 #: ASGI scope key holding the scopes the request's token grants (set when authentication is on)
 SCOPES_KEY = "modelyard.scopes"
 OPEN = "open"
 ENV_PREFIX = "MODELYARD_TOKENS_"
+#: the web UI's former admin token variable: read as one more admin token, with a warning
+DEPRECATED_ADMIN_ENV = "MODELYARD_ADMIN_TOKEN"
 MIN_TOKEN_LENGTH = 16
+#: the name of the bearer scheme in the OpenAPI document's components
+SECURITY_SCHEME = "bearerAuth"
 
 #: (path pattern, scope) of the paths the app itself serves, whatever the protocols; the first
 #: match wins. The protocols' paths come from each protocol plugin (:class:`ProtocolRules`), and
@@ -98,8 +110,16 @@ class Tokens:
         entries: list[tuple[bytes, frozenset[str]]] = []
         if config is not None:
             entries += [(bytes.fromhex(t.sha256), frozenset(t.scopes)) for t in config.tokens]
-        for scope in SCOPES:
-            variable = f"{ENV_PREFIX}{scope.upper()}"
+        variables = [(f"{ENV_PREFIX}{scope.upper()}", scope) for scope in SCOPES]
+        if environ.get(DEPRECATED_ADMIN_ENV, "").strip():
+            logger.warning(
+                "$%s is deprecated: it is read as one more admin token; move it to $%sADMIN "
+                "(or serving.auth.tokens) - it also turns authentication on for the whole server",
+                DEPRECATED_ADMIN_ENV,
+                ENV_PREFIX,
+            )
+            variables.append((DEPRECATED_ADMIN_ENV, "admin"))
+        for variable, scope in variables:
             for token in (t.strip() for t in environ.get(variable, "").split(",")):
                 if not token:
                     continue
@@ -110,6 +130,10 @@ class Tokens:
                     )
                 entries.append((bytes.fromhex(digest(token)), frozenset({scope})))
         return cls(tuple(entries), open_metrics=config.open_metrics if config is not None else True)
+
+    def grants(self, scope: str) -> bool:
+        """Whether some configured token has ``scope`` (an ``admin`` token has every scope)."""
+        return any(scope in scopes or "admin" in scopes for _, scopes in self.entries)
 
     def scopes_of(self, token: str) -> frozenset[str]:
         """The scopes a presented token grants (empty when it is not a token we know).
@@ -191,3 +215,59 @@ def check_bind(host: str, tokens: Tokens, *, insecure: bool = False) -> None:
         "_FEEDBACK / _ADMIN; `modelyard token` makes one), or pass --insecure if something else guards it",
         key="serving.auth",
     )
+
+
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def document_security(document: dict[str, Any], tokens: Tokens) -> dict[str, Any]:
+    """Add the bearer scheme to an OpenAPI ``document``, in place, as ``tokens`` enforce it.
+
+    Every operation that needs a scope gets ``security: [{bearerAuth: []}]``, the scope it
+    needs (``x-modelyard-scope``) and its 401 (no valid token, with ``WWW-Authenticate``) and
+    403 (a token of another scope) JSON answers; open operations get ``security: []``. Without
+    tokens nothing is protected and the document is left as it is.
+    """
+    if not tokens.enabled:
+        return document
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a token of the operation's scope (predict, feedback or admin; admin may do "
+        "everything): `modelyard token` makes one. /ui also takes it from the cookie /ui/admin sets.",
+    }
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    components.setdefault("schemas", {}).setdefault(
+        "ErrorResponse",
+        {
+            "title": "ErrorResponse",
+            "type": "object",
+            "properties": {"error": {"type": "string"}, "type": {"type": "string"}},
+            "required": ["error", "type"],
+        },
+    )
+    json_error = {"application/json": {"schema": error}}
+    for path, item in document.get("paths", {}).items():
+        scope = tokens.required(path)
+        for method, operation in item.items():
+            if method not in _METHODS or not isinstance(operation, dict):
+                continue
+            if scope == OPEN:
+                operation["security"] = []
+                continue
+            operation["security"] = [{SECURITY_SCHEME: []}]
+            operation["x-modelyard-scope"] = scope
+            responses = operation.setdefault("responses", {})
+            responses["401"] = {
+                "description": "no valid bearer token (missing or unknown: the same answer)",
+                "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                "content": json_error,
+            }
+            earlier = responses.get("403", {}).get("description")
+            responses["403"] = {
+                "description": f"a valid token without the {scope!r} scope"
+                + (f"; or {earlier}" if earlier else ""),
+                "content": json_error,
+            }
+    return document

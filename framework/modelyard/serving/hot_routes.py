@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
-from modelyard.serving.auth import SCOPES_KEY, ProtocolRules, Tokens
+from modelyard.serving.auth import SCOPES_KEY, ProtocolRules, Tokens, document_security
 from modelyard.serving.http_errors import error_response, response_for
 
 logger = logging.getLogger(__name__)
@@ -55,15 +55,27 @@ class ServingApp(FastAPI):
     def guard(self, tokens: Tokens, *, max_body_bytes: int | None) -> None:
         """Check every request's token against ``tokens`` and bound its body to ``max_body_bytes``.
 
-        The paths of the protocols :meth:`protect` was given keep their scopes.
+        The paths of the protocols :meth:`protect` was given keep their scopes. The tokens are
+        also left in ``app.state.tokens`` (the UI's sign-in checks a token's scope with them), and
+        the OpenAPI document is rebuilt to name the bearer scheme they enforce.
         """
         self._tokens = tokens.with_rules(self._rules)
         self._max_body = max_body_bytes
+        self.state.tokens = self._tokens
+        self.openapi_schema = None
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with the bearer scheme, scopes and 401/403 of the configured tokens."""
+        if self.openapi_schema is None:
+            self.openapi_schema = document_security(super().openapi(), self._tokens)
+        return self.openapi_schema
 
     def protect(self, rules: ProtocolRules) -> None:
         """Add the (path pattern, scope) rules of a mounted protocol (:func:`modelyard.serving.auth.rules_for`)."""
         self._rules = (*self._rules, *rules)
         self._tokens = self._tokens.with_rules(self._rules)
+        self.state.tokens = self._tokens
+        self.openapi_schema = None
 
     def hot_routes(self, routes: Sequence[tuple[str, HotHandler]]) -> None:
         """Answer POSTs to these path templates (``/v1/models/{model}/predict``) with their handler.
@@ -88,7 +100,7 @@ class ServingApp(FastAPI):
                 cookie_token=_ui_cookie(scope) if path.startswith("/ui") else None,
             )
             if status != 200:
-                await _refuse(status, scope, receive, send)
+                await _refuse(status, scope, receive, send, ui=path.startswith("/ui"))
                 return
             scope[SCOPES_KEY] = granted
         if self._max_body is not None and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
@@ -135,11 +147,12 @@ def _ui_cookie(scope: Scope) -> str | None:
     return cookie_parser(raw).get(ADMIN_COOKIE) if raw else None
 
 
-async def _refuse(status: int, scope: Scope, receive: Receive, send: Send) -> None:
+async def _refuse(status: int, scope: Scope, receive: Receive, send: Send, *, ui: bool = False) -> None:
     """401 (no valid token) or 403 (a token of another scope); nothing in it helps a guesser."""
     if status == 401:
+        where = "; in a browser, sign in at /ui/admin with an admin token" if ui else ""
         response = error_response(
-            401, "a valid bearer token is required (Authorization: Bearer <token>)", "Unauthorized"
+            401, f"a valid bearer token is required (Authorization: Bearer <token>){where}", "Unauthorized"
         )
         response.headers["WWW-Authenticate"] = 'Bearer realm="modelyard"'
     else:

@@ -135,6 +135,7 @@ def _split_inputs(
     overrides: dict[str, list[Any]] = {}
     request: dict[str, list[Any]] = {}
     request_fields = served.reader.request_fields
+    declared = _input_datatypes(served)
     seen: set[str] = set()
     for tensor in inputs:
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
@@ -153,8 +154,14 @@ def _split_inputs(
             )
         if "data" not in tensor:
             raise BadRequest(f"input {name!r} has no 'data'")
-        datatype = str(tensor.get("datatype", ""))
-        values = _cast(name, datatype, _flatten(tensor["data"]))
+        datatype = tensor.get("datatype")
+        expected = declared.get(name)
+        if expected is not None and datatype != expected:
+            raise BadRequest(
+                f"input {_show(name)} is {expected} in the model's metadata (GET /v2/models/{served.name}), "
+                f"but this request sends it as {_show(datatype)}"
+            )
+        values = _cast(name, str(datatype), _flatten(tensor["data"]))
         shape = tensor.get("shape")
         if not isinstance(shape, list) or not all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
@@ -249,26 +256,38 @@ def _key_datatype(value_type: int | None) -> str:
     return _DATATYPES.get(name, "BYTES")
 
 
+#: id(served model) -> (the served model, its inputs' datatypes): computed once per model (its schema never changes)
+_INPUT_DATATYPES: dict[int, tuple[ServedModel, dict[str, str]]] = {}
+
+
+def _input_datatypes(served: ServedModel) -> dict[str, str]:
+    """Every input the model takes -> its v2 datatype: what the metadata declares and ``infer`` enforces."""
+    cached = _INPUT_DATATYPES.get(id(served))
+    if cached is not None and cached[0] is served:
+        return cached[1]
+    types = dict(served.schema.fields)
+    datatypes = {k: _key_datatype(served.reader.key_types.get(k)) for k in served.reader.entity_keys}
+    for n in served.feature_names:
+        datatypes.setdefault(n, _DATATYPES.get(types[n], "BYTES"))
+    for n, t in served.reader.request_fields.items():
+        datatypes.setdefault(n, _DATATYPES.get(t, "BYTES"))
+    if len(_INPUT_DATATYPES) > 1024:  # tables rebuilt many times over (tests): keep it bounded
+        _INPUT_DATATYPES.clear()
+    _INPUT_DATATYPES[id(served)] = (served, datatypes)
+    return datatypes
+
+
 def _metadata(state: ServingState, model: str) -> dict[str, Any]:
     served = state.table.get(model)
-    types = dict(served.schema.fields)
+    datatypes = _input_datatypes(served)
     inputs: list[dict[str, Any]] = [
-        {"name": k, "datatype": _key_datatype(served.reader.key_types.get(k)), "shape": [-1]}
-        for k in served.reader.entity_keys
+        {"name": k, "datatype": datatypes[k], "shape": [-1]} for k in served.reader.entity_keys
     ]
     inputs += [
-        {
-            "name": n,
-            "datatype": _DATATYPES.get(types[n], "BYTES"),
-            "shape": [-1],
-            "parameters": {"optional": True},
-        }
+        {"name": n, "datatype": datatypes[n], "shape": [-1], "parameters": {"optional": True}}
         for n in served.feature_names
     ]
-    inputs += [
-        {"name": n, "datatype": _DATATYPES.get(t, "BYTES"), "shape": [-1]}
-        for n, t in served.reader.request_fields.items()
-    ]
+    inputs += [{"name": n, "datatype": datatypes[n], "shape": [-1]} for n in served.reader.request_fields]
     outputs = [{"name": "prediction", "datatype": _prediction_datatype(served), "shape": [-1]}]
     if served.config.task == "classification":
         outputs.append({"name": "score", "datatype": "FP64", "shape": [-1]})

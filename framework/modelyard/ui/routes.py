@@ -15,17 +15,18 @@ from the network: the ``Content-Security-Policy`` header enforces it):
 * ``/ui/models/{model}/monitoring?window=1d``: the monitoring report (distributions of reference
   vs current per feature, every statistic over time with its threshold).
 
-Actions (promote, roll back, pause the rollout) exist only when an admin token is configured
-(``MODELYARD_ADMIN_TOKEN``): ``/ui/admin`` takes the token and sets an HttpOnly, SameSite=Strict
-cookie; the buttons show, and the POSTs are accepted, only with that cookie. Without the
-variable the UI is read-only and the action routes answer 403.
+Actions (promote, roll back, pause the rollout) need a bearer token of the ``admin`` scope, the
+same tokens the serving API takes (``serving.auth.tokens``, ``MODELYARD_TOKENS_ADMIN``;
+:mod:`modelyard.serving.auth`). With tokens configured every ``/ui`` page needs an admin token
+too: an ``Authorization`` header, or the HttpOnly, SameSite=Strict cookie that ``/ui/admin``
+sets after checking the token it is given. The buttons show, and the POSTs are accepted, only
+for a request the guard admitted with an admin token. Without any token configured the UI is
+read-only and the action routes answer 403.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
-import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from modelyard.errors import BadRequest, ModelyardError, MonitoringError, RolloutError
+from modelyard.serving.auth import SCOPES_KEY, Tokens
+from modelyard.serving.http_errors import error_response
 from modelyard.serving.protocol import ProtocolRoutes
 from modelyard.ui import views
 
@@ -44,19 +47,24 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 #: what every UI route may answer besides its page (the OpenAPI document says so; the fuzzing gate checks it)
+#: errors are JSON (modelyard.serving.http_errors) even where the page is HTML
+JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
 router = APIRouter(
     responses={
         303: {"description": "an action was taken: back to the page"},
-        400: {"description": "a bad query parameter (window, versions to compare)"},
-        403: {"description": "an action without the admin sign-in, or a read-only UI"},
-        404: {"description": "unknown model or version"},
+        400: {"description": "a bad query parameter (window, versions to compare)", "content": JSON_ERROR},
+        403: {"description": "an action without an admin token, or a read-only UI", "content": JSON_ERROR},
+        404: {"description": "unknown model or version", "content": JSON_ERROR},
         422: {"description": "a form or query field missing or of the wrong type"},
     }
 )
 
 DEFAULT_REPORT_WINDOW = "1d"
-ADMIN_TOKEN_ENV = "MODELYARD_ADMIN_TOKEN"
 ADMIN_COOKIE = "modelyard_admin"
+NO_ADMIN_TOKEN = (
+    "the UI is read-only: the server has no admin token. Make one with `modelyard token --scope admin` "
+    "and put it in serving.auth.tokens or $MODELYARD_TOKENS_ADMIN"
+)
 
 #: only inline styles and inline SVG; forms post to this server; no scripts, no fetches
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'"
@@ -123,7 +131,7 @@ def render(request: Request, name: str, **context: Any) -> HTMLResponse:
     page = _ENV.get_template(name).render(
         root=root,
         admin=is_admin(request),
-        admin_configured=bool(os.environ.get(ADMIN_TOKEN_ENV)),
+        admin_configured=_tokens(request).grants("admin"),
         now=datetime.now(timezone.utc),
         **context,
     )
@@ -143,27 +151,24 @@ def _served(request: Request) -> dict[str, Any] | None:
 # -- admin -------------------------------------------------------------------------------------
 
 
-def is_admin(request: Request) -> bool:
-    """Whether the request carries the admin cookie matching ``MODELYARD_ADMIN_TOKEN`` (never without
-    it), or the server's authentication let it in with an ``admin`` token (modelyard.serving.auth)."""
-    from modelyard.serving.auth import SCOPES_KEY
+def _tokens(request: Request) -> Tokens:
+    """The tokens the app's guard enforces (none: authentication is off)."""
+    return getattr(request.app.state, "tokens", None) or Tokens()
 
-    if "admin" in request.scope.get(SCOPES_KEY, ()):
-        return True
-    token = os.environ.get(ADMIN_TOKEN_ENV)
-    given = request.cookies.get(ADMIN_COOKIE)
-    if not token or not given:
-        return False
-    return hmac.compare_digest(given, token)
+
+
+def is_admin(request: Request) -> bool:
+    """Whether the app's guard admitted the request with an ``admin`` token (header or the UI's
+    cookie; :mod:`modelyard.serving.auth`). Never without configured tokens."""
+    return "admin" in request.scope.get(SCOPES_KEY, ())
 
 
 def _need_admin(request: Request) -> None:
     if is_admin(request):
         return
-    if not os.environ.get(ADMIN_TOKEN_ENV):
-        raise _Forbidden("the UI is read-only: set MODELYARD_ADMIN_TOKEN on the server to enable actions")
-    if not is_admin(request):
-        raise _Forbidden("sign in at /ui/admin with the admin token first")
+    if not _tokens(request).grants("admin"):
+        raise _Forbidden(NO_ADMIN_TOKEN)
+    raise _Forbidden("sign in at /ui/admin with an admin token first")
 
 
 class _Forbidden(ModelyardError):
@@ -171,23 +176,34 @@ class _Forbidden(ModelyardError):
 
 
 def _forbidden(message: str) -> Response:
-    return Response(message, status_code=403, media_type="text/plain")
+    return error_response(403, message, "Forbidden")
 
 
 @router.get(
-    "/ui/admin", tags=["ui"], summary="Sign in with the admin token (HTML)", response_class=HTMLResponse
+    "/ui/admin", tags=["ui"], summary="Sign in with an admin token (HTML)", response_class=HTMLResponse
 )
 async def admin_page(request: Request) -> HTMLResponse:
     return render(request, "admin.html", error=None)
 
 
-@router.post("/ui/admin", tags=["ui"], summary="Sign in with the admin token", response_model=None)
+@router.post(
+    "/ui/admin",
+    tags=["ui"],
+    summary="Sign in with an admin token",
+    response_model=None,
+    responses={
+        403: {
+            "description": "not an admin token (the form again, as HTML), or no admin token configured",
+            "content": {**JSON_ERROR, "text/html": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def admin_login(request: Request, token: str = Form(...)) -> Response:
-    expected = os.environ.get(ADMIN_TOKEN_ENV)
-    if not expected:
-        return _forbidden("the UI is read-only: MODELYARD_ADMIN_TOKEN is not set on the server")
-    if not hmac.compare_digest(token, expected):
-        refused = render(request, "admin.html", error="wrong token")
+    tokens = _tokens(request)
+    if not tokens.grants("admin"):
+        return _forbidden(NO_ADMIN_TOKEN)
+    if "admin" not in tokens.scopes_of(token):  # unknown, or of another scope: the same answer
+        refused = render(request, "admin.html", error="not an admin token")
         refused.status_code = 403
         return refused
     root = request.scope.get("root_path", "")
