@@ -25,20 +25,19 @@ def create_ui_app(yard: Yard) -> FastAPI:
     from modelyard.serving import http_errors
     from modelyard.serving.auth import Tokens, rules_for
     from modelyard.serving.hot_routes import ServingApp
-    from modelyard.ui.routes import protocol
+    from modelyard.ui.routes import protocol, router
 
     app = ServingApp(
         title="modelyard UI", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
     )
-    routes = protocol(yard)
-    app.protect(rules_for(routes.scopes))  # the sign-in form stays open, as under `modelyard serve`
+    app.protect(rules_for(protocol(yard).scopes))  # the sign-in form stays open, as under `modelyard serve`
     settings = yard.config.serving
     app.guard(Tokens.load(settings.auth), max_body_bytes=settings.limits.max_body_bytes)
     app.state.yard = yard
     app.add_exception_handler(ModelyardError, http_errors.modelyard_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_errors.http_exception_handler)
     app.add_exception_handler(Exception, http_errors.unexpected_error_handler)
-    app.include_router(routes.routes)
+    app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -156,7 +156,6 @@ def _tokens(request: Request) -> Tokens:
     return getattr(request.app.state, "tokens", None) or Tokens()
 
 
-
 def is_admin(request: Request) -> bool:
     """Whether the app's guard admitted the request with an ``admin`` token (header or the UI's
     cookie; :mod:`modelyard.serving.auth`). Never without configured tokens."""
