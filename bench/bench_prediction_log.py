@@ -10,8 +10,12 @@ rotated order:
 * modelyard - ``PredictionLogger`` + the ``parquet`` sink: records become one Arrow table per
   batch, column by column (``records_to_table``), written as they are (``write_table``);
 * rows (before) - ``bench/baselines/prediction_log_rows.py``: the path as it was, without
-  modelyard: a dict per record, a table built from the dicts, grouped row by row, same
-  stream writes and fsyncs.
+  modelyard: the ``on_prediction`` hook fired record by record (the plugin host's dispatcher,
+  as the old logger called it), a dict per record, a table built from the dicts, grouped row
+  by row, same stream writes and fsyncs.
+
+Both sides have the plugin host of the installed plugins, as a server's logger does (no
+built-in plugin listens to ``on_prediction``; the new path looks once per batch).
 
 Target (issue 15, target 6): modelyard's CPU per record at most half the row path's.
 
@@ -35,6 +39,7 @@ sys.path.insert(0, str(HERE / "baselines"))
 import prediction_log_rows  # noqa: E402
 from _timing import profile_here, summary  # noqa: E402
 
+from modelyard.plugins.manager import PluginHost  # noqa: E402
 from modelyard.predictions.log import PredictionLogger  # noqa: E402
 from modelyard.predictions.records import PredictionRecord, new_request_id  # noqa: E402
 from modelyard_plugins.log_sinks.parquet import ParquetSink, ParquetSinkConfig  # noqa: E402
@@ -89,16 +94,21 @@ def _timed(log, writer: threading.Thread, records: list[PredictionRecord], writt
     return caller_cpu + _thread_cpu(writer) - writer_cpu, time.perf_counter() - wall
 
 
+HOST = PluginHost.from_entry_points()  # as a server's logger has: every installed plugin
+
+
 def run_modelyard(records: list[PredictionRecord], root: Path) -> tuple[float, float]:
     sink = ParquetSink(ParquetSinkConfig(path=str(root / "logs")))
-    logger = PredictionLogger(sink, flush_interval=0.05, max_buffer=1000, spool_dir=root / "spool")
+    logger = PredictionLogger(sink, flush_interval=0.05, max_buffer=1000, spool_dir=root / "spool", host=HOST)
     out = _timed(logger.log, logger._thread, records, lambda: logger.stats["written"])
     logger.close()
     return out
 
 
 def run_rows(records: list[PredictionRecord], root: Path) -> tuple[float, float]:
-    log = prediction_log_rows.RowLog(root / "logs", max_buffer=1000, flush_interval=0.05)
+    log = prediction_log_rows.RowLog(
+        root / "logs", max_buffer=1000, flush_interval=0.05, each=HOST.on_prediction
+    )
     out = _timed(log.log, log._thread, records, lambda: log.written)
     log.close()
     return out

@@ -406,8 +406,7 @@ class PredictionLogger:
 
     def _deliver(self, records: list[PredictionRecord]) -> None:
         if self.host is not None:
-            for record in records:
-                self.host.on_prediction(record)
+            self.host.on_predictions(records)
         table = self._table(records)
         if table is not None and table.num_rows:
             self._write_batch(table)
