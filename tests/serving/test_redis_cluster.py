@@ -90,7 +90,7 @@ def test_string_keys_and_a_subset_service(cluster_repo) -> None:
         fast.close()
 
 
-def test_keys_are_spread_and_each_node_gets_one_pipeline(cluster_repo) -> None:
+def test_keys_are_spread_and_each_node_gets_one_pipeline(cluster_repo, monkeypatch) -> None:
     """The test is only meaningful if a read spans nodes: check it does, and that every node
     is written to once per read."""
     from modelyard.features.online.redis.cluster import key_slots
@@ -111,11 +111,8 @@ def test_keys_are_spread_and_each_node_gets_one_pipeline(cluster_repo) -> None:
         sends.append((self.host, self.port))
         return original(self, payload)
 
-    RedisWire.send = counting  # type: ignore[method-assign]
-    try:
-        fast.read(entities)
-    finally:
-        RedisWire.send = original  # type: ignore[method-assign]
+    monkeypatch.setattr(RedisWire, "send", counting)
+    fast.read(entities)
     assert sorted(sends) == sorted(owners)
     fast.close()
 
