@@ -399,6 +399,27 @@ class FeatureFacade:
         lookup[timestamp] = pd.to_datetime(
             times, utc=True, cache=not pd.api.types.is_datetime64_any_dtype(times)
         )
+        plan = self.plan(model)
+        if plan is not None:
+            # the ASOF store's own join, without Feast: one row per entity row, in order, duplicates
+            # included, so no de-duplication is needed
+            from modelyard.features.offline.pit import join
+
+            features = join(plan.views, lookup, timestamp)[schema.names]
+        else:
+            features = self._feast_training_features(model, lookup, keys, timestamp, schema)
+        features.index = entities.index
+        result = pd.concat([entities, features], axis=1)
+        return conform_frame(from_source(result, schema), schema)
+
+    def _feast_training_features(
+        self, model: str, lookup: pd.DataFrame, keys: list[str], timestamp: str, schema: FeatureSchema
+    ) -> pd.DataFrame:
+        """The feature columns of ``lookup``'s rows from Feast's ``get_historical_features``, in order.
+
+        Any offline store may be configured: duplicate (keys, time) rows are joined once and
+        fanned back out, and a store that drops or repeats rows is refused.
+        """
         group = lookup.groupby([*keys, timestamp], sort=False, dropna=False).ngroup().to_numpy()
         unique = lookup.drop_duplicates([*keys, timestamp]).reset_index(drop=True)
         unique[_ROW] = range(len(unique))
@@ -407,14 +428,7 @@ class FeatureFacade:
             if timestamp != "event_timestamp"
             else unique
         )
-        plan = self.plan(model)
-        if plan is not None:  # the ASOF store's own join, without importing Feast
-            from modelyard.features.offline.pit import join
-
-            joined = join(plan.views, unique, "event_timestamp")
-        else:
-            job = self.store.get_historical_features(entity_df=unique, features=self._service(model))
-            joined = job.to_df()
+        joined = self.store.get_historical_features(entity_df=unique, features=self._service(model)).to_df()
         if joined[_ROW].duplicated().any():
             raise FeatureError(
                 f"the offline store ({self.store.config.offline_store.type}) returned several rows for one "
@@ -428,10 +442,7 @@ class FeatureFacade:
                 "modelyard.features.offline.asof.AsofDuckDBOfflineStore in feature_store.yaml"
             )
         joined = joined.sort_values(_ROW, kind="stable").reset_index(drop=True)
-        features = joined.loc[group, schema.names].reset_index(drop=True)
-        features.index = entities.index
-        result = pd.concat([entities, features], axis=1)
-        return conform_frame(from_source(result, schema), schema)
+        return joined.loc[group, schema.names].reset_index(drop=True)
 
     def online_vectors(
         self,

@@ -320,36 +320,35 @@ def _asof(
     source_ts: np.ndarray,
     created: np.ndarray | None,
 ) -> np.ndarray:
-    """For each entity row, the source row it joins (the latest at or before its time), or -1."""
+    """For each entity row, the source row it joins (the latest at or before its time), or -1.
+
+    Times become ranks among the source's distinct times (an entity time: how many of them are
+    at or before it), so (keys, time) packs into one int64 that sorts like the pair, and each
+    entity row's match is one binary search among the source rows sorted by it.
+    """
     import numpy as np
 
     missing_ts = np.iinfo(np.int64).min
     usable = np.flatnonzero((codes_s >= 0) & (source_ts != missing_ts))
     if not len(usable) or not len(codes_e):
         return np.full(len(codes_e), -1, dtype=np.int64)
-    s_code, s_ts = codes_s[usable], source_ts[usable]
-    # a missing created time sorts first, so the latest known one ends each (keys, time) group
-    keys = (s_ts, s_code) if created is None else (created[usable], s_ts, s_code)
-    order = np.lexsort(keys)
-    rows = usable[order]
-    s_code, s_ts = s_code[order], s_ts[order]
-    # one row per (keys, time): the last of each run, i.e. the latest created
-    last = np.ones(len(rows), dtype=bool)
-    last[:-1] = (s_code[1:] != s_code[:-1]) | (s_ts[1:] != s_ts[:-1])
-    rows, s_code, s_ts = rows[last], s_code[last], s_ts[last]
-    # merge entity rows behind source rows of the same (keys, time): ">=" joins the same nanosecond
-    m = len(rows)
-    codes = np.concatenate([s_code, codes_e])
-    stamps = np.concatenate([s_ts, at])
-    kind = np.concatenate([np.zeros(m, dtype=np.int8), np.ones(len(codes_e), dtype=np.int8)])
-    merged = np.lexsort((kind, stamps, codes))
-    position = np.where(merged < m, merged, -1)
-    latest = np.maximum.accumulate(position)  # the last source row at or before each merged slot
-    picked = np.full(len(codes_e), -1, dtype=np.int64)
-    entity_slots = np.flatnonzero(merged >= m)
-    entity_rows = merged[entity_slots] - m
-    candidate = latest[entity_slots]
-    ok = (candidate >= 0) & (codes_e[entity_rows] >= 0)
-    ok[ok] = s_code[candidate[ok]] == codes_e[entity_rows[ok]]
-    picked[entity_rows[ok]] = rows[candidate[ok]]
-    return picked
+    times, rank_s = np.unique(source_ts[usable], return_inverse=True)
+    width = len(times) + 1
+    packed_s = codes_s[usable] * width + (rank_s.astype(np.int64) + 1)
+    # a missing created time sorts first, so the latest known one ends each (keys, time) group;
+    # the sort is stable, so of rows tying on that too the one last in the source ends it
+    order = (
+        np.lexsort((created[usable], packed_s))
+        if created is not None
+        else np.argsort(packed_s, kind="stable")
+    )
+    rows, packed_s = usable[order], packed_s[order]
+    last = np.ones(len(rows), dtype=bool)  # one row per (keys, time): the last of each run
+    last[:-1] = packed_s[1:] != packed_s[:-1]
+    rows, packed_s = rows[last], packed_s[last]
+    # ">=": an entity time equal to a source time gets that time's rank, so it joins that row
+    packed_e = codes_e * width + np.searchsorted(times, at, side="right")
+    candidate = np.searchsorted(packed_s, packed_e, side="right") - 1
+    found = (candidate >= 0) & (codes_e >= 0)
+    found[found] = packed_s[candidate[found]] // width == codes_e[found]
+    return np.where(found, rows[np.maximum(candidate, 0)], -1)
