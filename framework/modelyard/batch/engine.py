@@ -157,8 +157,8 @@ def _dask_results(
     source: EntitySource,
     chunk_rows: int,
     window: int,
-) -> Iterator[pd.DataFrame]:
-    """Submit chunks with at most ``window`` in flight; yield results in input order."""
+) -> Iterator[pa.Table]:
+    """Submit chunks with at most ``window`` in flight; yield results (Arrow tables) in input order."""
     in_flight: deque[Any] = deque()
     run = uuid.uuid4().hex[:12]
     try:
@@ -234,7 +234,7 @@ class _ParquetSink:
 
     def __init__(self, path: Path, input_schema: pa.Schema | None, out: Path) -> None:
         self.path, self.input_schema, self.out = path, input_schema, out
-        self._queue: queue.Queue[pd.DataFrame | None] = queue.Queue(maxsize=WRITE_QUEUE)
+        self._queue: queue.Queue[pd.DataFrame | pa.Table | None] = queue.Queue(maxsize=WRITE_QUEUE)
         self._error: BaseException | None = None
         self._abort = threading.Event()
         self._closed = False
@@ -244,8 +244,8 @@ class _ParquetSink:
         self._thread.start()
         return self
 
-    def put(self, frame: pd.DataFrame) -> None:
-        """Queue ``frame`` for writing; raises BatchError if the writer has failed."""
+    def put(self, frame: pd.DataFrame | pa.Table) -> None:
+        """Queue ``frame`` (a DataFrame or an Arrow table) for writing; raises BatchError if the writer has failed."""
         while True:
             self._raise_if_failed()
             try:
@@ -318,7 +318,12 @@ class _ParquetSink:
                         # probabilities are all distinct: trying a dictionary for them only costs time
                         use_dictionary=[name for name in schema.names if name != "score"],
                     )
-                writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+                if isinstance(frame, pa.Table):  # converted by a Dask worker already
+                    table = frame.cast(schema) if frame.schema.remove_metadata() != schema else frame
+                else:
+                    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                writer.write_table(table)
+                del table
                 del frame
             if self._abort.is_set():
                 return
@@ -343,11 +348,13 @@ class _ParquetSink:
                     logger.debug("closing the batch output after an error failed: %s", exc)
 
 
-def _output_schema(first: pd.DataFrame, input_schema: pa.Schema | None) -> pa.Schema:
+def _output_schema(first: pd.DataFrame | pa.Table, input_schema: pa.Schema | None) -> pa.Schema:
     """The input's schema (when known) for its columns, the first result's types for the added ones."""
     import pyarrow as pa
 
-    inferred = pa.Schema.from_pandas(first, preserve_index=False).remove_metadata()
+    inferred = (
+        first.schema if isinstance(first, pa.Table) else pa.Schema.from_pandas(first, preserve_index=False)
+    ).remove_metadata()
     if input_schema is None:
         fields = [f if not pa.types.is_null(f.type) else pa.field(f.name, pa.string()) for f in inferred]
         return pa.schema(fields)
