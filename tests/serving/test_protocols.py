@@ -91,7 +91,9 @@ def test_serving_protocols_chooses_what_a_worker_answers(served) -> None:
         assert client.get("/ui").status_code == 404
         assert client.post("/v1/models/trip_acceptance/feedback", json=[]).status_code == 404
         assert client.get("/metrics").status_code == 200  # the app's own, whatever the protocols
-        documented = client.get("/openapi.json").json()["paths"]
+        document = client.get("/openapi.json").json()
+        assert document["info"]["description"].endswith("Protocols (serving.protocols): v2.")
+        documented = document["paths"]
         assert not [p for p in documented if p.startswith(("/v1", "/ui"))]
         assert "/v2/models/{model}/infer" in documented
 

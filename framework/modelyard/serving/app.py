@@ -85,7 +85,7 @@ def create_app(
     app = ServingApp(
         title="modelyard serving",
         version=__version__,
-        description="Online predictions over a Feast feature store: v1 JSON and the Open Inference Protocol (v2).",
+        description="Online predictions over a Feast feature store.",
         lifespan=lifespan,
         docs_url=None,  # FastAPI's /docs and /redoc load their scripts from a CDN: /docs is served locally
         redoc_url=None,
@@ -95,7 +95,8 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, http_errors.http_exception_handler)
     app.add_exception_handler(Exception, http_errors.unexpected_error_handler)
     app.include_router(routes_ops.router)
-    mount_protocols(app, yard)
+    protocols = mount_protocols(app, yard)
+    app.description += f" Protocols (serving.protocols): {', '.join(protocols) or 'none'}."
     return app
 
 
