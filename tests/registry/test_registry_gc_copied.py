@@ -21,6 +21,7 @@ from registry_models import ThresholdModel
 
 from modelyard.artifacts.store import ArtifactStore, parse_artifact_uri
 from modelyard.cli.main import main
+from modelyard.config.schema import RetentionConfig
 from modelyard.errors import GcRefused
 from modelyard.plugins.testing import make_host
 from modelyard.registry.service import Registry
@@ -113,3 +114,34 @@ def test_a_copied_yard_with_absolute_uris_loads_its_versions_and_gc_keeps_them(
     assert sorted(s.sha256 for s in copied.artifacts.uris()) == listed
     assert [x.version for x in copied.list_versions("m")] == [1, 2, 4]
     copied.close()
+
+
+def test_relative_rows_without_a_recorded_store_are_judged_by_hash(tmp_path: Path) -> None:
+    """Rows written between store-relative URIs and revision 0004 have no store beside them:
+    kept by hash when the object is here, a refusal (deleting nothing) when it is not."""
+    store = ArtifactStore(tmp_path / "store")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    registry = Registry(
+        SqlAlchemyBackend(SqlAlchemyBackendConfig(url=url)),
+        store,
+        host=make_host(),
+        retention=RetentionConfig(keep_last=1, keep_alias_days=0),
+    )
+    for t in (0.1, 0.2, 0.3):
+        registry.register("m", ThresholdModel(t))
+    with registry.backend.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(sa.text("UPDATE versions SET artifact_store = NULL"))
+    assert registry.get_version("m", 1).artifact_store is None
+
+    report = registry.gc(dry_run=True, grace=timedelta(0))
+    assert report.versions == [("m", 1), ("m", 2)]
+    assert [(i.what, i.reasons) for i in report.reasons if i.kind == "artifact"] == [
+        (registry.get_version("m", 3).artifact_uri, ("artifact of m v3",))
+    ]
+
+    store.delete(registry.get_version("m", 3).artifact_uri)
+    with pytest.raises(GcRefused, match=r"a store not recorded .* e\.g\. the artifact of m v3"):
+        registry.gc(grace=timedelta(0))
+    assert [v.version for v in registry.list_versions("m")] == [1, 2, 3]
+    assert len(list(store.uris())) == 2
+    registry.close()
