@@ -142,3 +142,51 @@ def test_freshness_status_and_detector_name_the_stale_view_and_its_models(tmp_pa
     assert out.exit_code == 0, out.output
     rows = {r["view"]: r for r in json.loads(out.output)}
     assert rows["driver_live"]["last_pushed"] is not None and rows["driver_live"]["models"] == ["trip_rt"]
+
+
+def test_push_times_on_redis_are_seen_by_every_yard_on_that_redis(tmp_path, redis_url) -> None:
+    """Two yard directories (two machines) over one Redis: a push through one shows in the other's freshness."""
+    import shutil
+
+    import redis
+
+    first = _yard(tmp_path / "a", redis_url=redis_url)
+    second_path = tmp_path / "b" / "ondemand_repo"
+    shutil.copytree(first.path, second_path)
+    (second_path / "data" / ".modelyard" / "pushes.json").unlink(missing_ok=True)
+    second = Yard.load(second_path)
+    key = f"modelyard:pushes:{first.features.store.config.project}"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert second.features.push_record.times() == {}
+        result = first.features.push(
+            "driver_live_push",
+            {"driver_id": [2], "live_acceptance": [0.25], "event_timestamp": [END.isoformat()]},
+        )
+        by_view = {v.view: v for v in second.features.freshness(now=result.pushed_at + timedelta(seconds=5))}
+        assert by_view["driver_live"].last_pushed == result.pushed_at
+        assert by_view["driver_live"].lag == timedelta(seconds=5)
+        assert client.hget(key, "driver_live").decode() == result.pushed_at.isoformat()
+        assert not (first.path / "data" / ".modelyard" / "pushes.json").exists()  # nothing machine-local
+    finally:
+        client.delete(key)
+
+
+def test_concurrent_pushes_on_one_machine_keep_every_views_time(tmp_path) -> None:
+    """The file record (SQLite online store) is updated under a lock: no push time is lost to a race."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import datetime, timezone
+
+    from modelyard.features.push_record import FilePushRecord
+
+    path = tmp_path / "pushes.json"
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+    def note(i: int) -> None:
+        FilePushRecord(path).record([f"view_{i}"], at + timedelta(seconds=i))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(note, range(64)))
+    times = FilePushRecord(path).times()
+    assert times == {f"view_{i}": (at + timedelta(seconds=i)).isoformat() for i in range(64)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pushes.json", "pushes.lock"]

@@ -2,7 +2,7 @@
 
 A view's *lag* is the time since the newest data that reached the online store: the end of
 its last materialization (Feast's registry records every interval) or its last push through a
-PushSource (recorded by :func:`modelyard.features.push.record_push`), whichever is later. A
+PushSource (kept by :mod:`modelyard.features.push_record`), whichever is later. A
 view never loaded has no lag (``None``) and counts as stale. The share of served rows that
 were missing or expired comes from the prediction log (the ``freshness`` detector, see
 :mod:`modelyard_plugins.detectors.freshness`), so every worker's answers count.

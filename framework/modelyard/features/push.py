@@ -6,16 +6,15 @@ value of its Feast type) before anything is written, so bad input writes nothing
 ``to="online_and_offline"`` the offline store is written first: if the online write then fails
 (the store is down), the training data already hold the rows and a retry writes them again
 with the same values. Writes are keyed by entity and event time, so retrying a push is safe.
+The push time of each view is noted in a :mod:`~modelyard.features.push_record` for freshness.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import BadRequest, FeatureError, OnlineStoreUnavailable
@@ -25,6 +24,8 @@ from modelyard.features.unavailable import is_connection_error
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from feast import FeatureStore, FeatureView
+
+    from modelyard.features.push_record import PushRecord
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def push(
     rows: Mapping[str, Sequence[Any]] | pd.DataFrame,
     *,
     to: str = "online",
-    record: Path | None = None,
+    record: PushRecord | None = None,
 ) -> PushResult:
     """Check and write ``rows`` through push source ``source`` (see the module docs)."""
     from feast.data_source import PushMode
@@ -189,7 +190,7 @@ def push(
         raise FeatureError(f"pushing to {source!r} failed: {type(exc).__name__}: {exc}") from exc
     result = PushResult(source, len(frame), to, views, datetime.now(timezone.utc))
     if record is not None:
-        record_push(record, result)
+        record.record(views, result.pushed_at)
     logger.info("pushed %d row(s) to %s (%s): %s", len(frame), source, to, ", ".join(views))
     return result
 
@@ -219,23 +220,3 @@ def _online_answers(store: FeatureStore, source: str) -> None:
         ) from None
     finally:
         client.close()
-
-
-def record_push(path: Path, result: PushResult) -> None:
-    """Remember when each view was last pushed to (for ``modelyard features status`` and the freshness detector)."""
-    times = pushed_times(path)
-    for view in result.views:
-        times[view] = result.pushed_at.isoformat()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(times, indent=1, sort_keys=True))
-    tmp.replace(path)
-
-
-def pushed_times(path: Path) -> dict[str, str]:
-    """View -> ISO time of its last push recorded at ``path`` (empty when none)."""
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

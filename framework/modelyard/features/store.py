@@ -9,6 +9,7 @@ dtypes (the train/serve consistency tests check the values too).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from modelyard.features.freshness import ViewFreshness
     from modelyard.features.offline.registry_file import RegistryFile, ServicePlan
     from modelyard.features.push import PushResult
+    from modelyard.features.push_record import PushRecord
     from modelyard.yard import Yard
 
 logger = logging.getLogger(__name__)
@@ -315,10 +317,12 @@ class FeatureFacade:
 
     # -- push and freshness -------------------------------------------------------------
 
-    @property
-    def push_record(self) -> Path:
-        """Where this yard records when each view was last pushed to (see modelyard.features.push)."""
-        return self.yard.path / "data" / ".modelyard" / "pushes.json"
+    @functools.cached_property
+    def push_record(self) -> PushRecord:
+        """Where each view's last push time is kept: the online store's Redis, else a file in the yard."""
+        from modelyard.features.push_record import push_record
+
+        return push_record(self.store, self.yard.path / "data" / ".modelyard" / "pushes.json")
 
     def push(self, source: str, rows: Any, *, to: str = "online") -> PushResult:
         """Check ``rows`` against push source ``source`` and write them (see :func:`modelyard.features.push.push`)."""
@@ -342,13 +346,12 @@ class FeatureFacade:
     def freshness(self, now: datetime | None = None) -> list[ViewFreshness]:
         """Every online view's last materialization / push and lag, with the models it feeds."""
         from modelyard.features.freshness import view_freshness
-        from modelyard.features.push import pushed_times
 
         readers: dict[str, list[str]] = {}
         for model in self.yard.config.models:
             for view in self.views_of(model):
                 readers.setdefault(view, []).append(model)
-        return view_freshness(self.store, pushed_times(self.push_record), models=readers, now=now)
+        return view_freshness(self.store, self.push_record.times(), models=readers, now=now)
 
     # -- reading features -------------------------------------------------------------
 
