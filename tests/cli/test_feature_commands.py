@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -152,3 +153,13 @@ def test_parse_entities(pairs: list[str], types: dict[str, str], expected: dict[
 def test_parse_entities_errors(pairs: list[str], message: str) -> None:
     with pytest.raises(BadRequest, match=message.replace("(", r"\(").replace(".", r"\.")):
         parse_entities(pairs, ["a", "b"], {"a": "INT64"})
+
+
+def test_materialize_logs_rows_per_second_with_verbose(yard: Path, caplog: pytest.LogCaptureFixture) -> None:
+    end = datetime.now(timezone.utc)
+    start = end - pd.Timedelta(days=30)
+    with caplog.at_level(logging.INFO, logger="modelyard.features.materialize"):
+        code, out = _invoke(yard, "-v", "materialize", "--start", start.isoformat(), "--end", end.isoformat())
+    assert code == 0, out
+    lines = [r.getMessage() for r in caplog.records if r.name == "modelyard.features.materialize"]
+    assert any(line.startswith("materialized driver_stats:") and "rows/s" in line for line in lines), lines

@@ -283,7 +283,8 @@ class FeatureFacade:
         timestamp, or by re-reading ``features.materialize.lookback`` for views without one,
         so that the online store holds, per entity, the row the point-in-time join picks at
         ``end`` (docs/features.md, "What materialize writes"). ``rows_by_view`` counts the
-        rows written. ``progress`` draws a bar with rows per second.
+        rows written. ``progress`` draws a bar with rows per second; without it, rows per second
+        are logged (INFO, ``-v``) every few seconds of a long run.
         """
         from modelyard.features.materialize import materialize
 
@@ -291,15 +292,20 @@ class FeatureFacade:
         start_at = _utc(start) if start is not None else None
         bar = _progress(progress)
         with bar:
-            tasks: dict[str, tuple[Any, float]] = {}
+            tasks: dict[str, list[Any]] = {}  # view -> [bar task, start, last log]
+            log_progress = logger.isEnabledFor(logging.INFO)
 
             def show(view: str, done: int, total: int) -> None:
+                now = time.perf_counter()
                 if view not in tasks:
-                    tasks[view] = (bar.add_task(view, total=total, rate=""), time.perf_counter())
-                task, began = tasks[view]
-                elapsed = time.perf_counter() - began
-                rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 else ""
-                bar.update(task, completed=done, rate=rate)
+                    tasks[view] = [bar.add_task(view, total=total, rate="") if bar else None, now, now]
+                task, began, logged = tasks[view]
+                rate = done / (now - began) if now > began else 0.0
+                if bar:
+                    bar.update(task, completed=done, rate=f"{rate:,.0f} rows/s")
+                elif log_progress and now - logged >= 5.0:  # -v without a terminal: a line every 5 s
+                    tasks[view][2] = now
+                    logger.info("materializing %s: %d of %d rows, %.0f rows/s", view, done, total, rate)
 
             return materialize(
                 self.store,
@@ -307,7 +313,7 @@ class FeatureFacade:
                 start=start_at,
                 lookback=self.yard.config.features.materialize.lookback_delta,
                 record=self.materialize_record,
-                progress=show if bar else None,
+                progress=show if bar or log_progress else None,
             )
 
     @property
