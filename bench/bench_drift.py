@@ -13,8 +13,14 @@ Evidently lives only in this benchmark's environment: the script creates ``bench
 (``python3 -m venv`` + ``pip install evidently 'pandas<3' pyarrow``) on first use. If that fails,
 modelyard's figures are still printed.
 
+``--cold-rounds N`` also times each tool as a user meets it: the whole fresh process (imports,
+reading, drift), spawn to exit, N interleaved rounds, min / median / max and the ratio to
+Evidently. ``--profile`` writes a cProfile (and py-spy, if installed) summary of a fresh
+modelyard worker to ``bench/results/drift_ours_cold.txt``.
+
     .venv/bin/python bench/bench_drift.py                  # 100k and 1M
     .venv/bin/python bench/bench_drift.py --sizes 100000 --no-evidently
+    .venv/bin/python bench/bench_drift.py --sizes 100000 --cold-rounds 5 --profile
 """
 
 from __future__ import annotations
@@ -113,8 +119,40 @@ def _ensure_evidently() -> Path | None:
     return python if subprocess.run(probe, capture_output=True).returncode == 0 else None
 
 
+def _worker_cmd(python: str, kind: str, data: Path, size: int) -> list[str]:
+    return [
+        python,
+        str(Path(__file__).resolve()),
+        "--worker",
+        kind,
+        "--data",
+        str(data),
+        "--sizes",
+        str(size),
+    ]
+
+
+def _cold(python_evidently: str | None, data: Path, size: int, rounds: int) -> None:
+    """Each tool's whole fresh process, interleaved rounds (see the module docs)."""
+    from _timing import interleaved, report, run_fresh
+
+    cases = {
+        "modelyard drift, fresh process": lambda: run_fresh(_worker_cmd(sys.executable, "ours", data, size))
+    }
+    if python_evidently:
+        cases["Evidently preset, fresh process"] = lambda: run_fresh(
+            _worker_cmd(python_evidently, "evidently", data, size)
+        )
+    print(f"  load average {os.getloadavg()}")
+    report(
+        f"  cold: {rounds} interleaved rounds, seconds (spawn to exit)",
+        interleaved(cases, rounds),
+        list(cases)[-1],
+    )
+
+
 def _run_worker(python: str, kind: str, data: Path, size: int, timeout: float) -> dict | None:
-    cmd = [python, str(Path(__file__).resolve()), "--worker", kind, "--data", str(data), "--sizes", str(size)]
+    cmd = _worker_cmd(python, kind, data, size)
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -141,6 +179,8 @@ def main() -> int:
     parser.add_argument("--worker", choices=["ours", "evidently"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--cold-rounds", type=int, default=0, help="also time whole fresh processes (rounds)")
+    parser.add_argument("--profile", action="store_true", help="profile a fresh modelyard worker")
     args = parser.parse_args()
 
     if args.worker:
@@ -175,6 +215,12 @@ def main() -> int:
                 f"shifted: {', '.join(f'{k} +{v}' for k, v in SHIFTS.items())}"
             )
             print(f"  reference profile, computed once per snapshot: {profile_seconds:.2f} s")
+            if args.cold_rounds:
+                _cold(str(evidently) if evidently else None, data, size, args.cold_rounds)
+            if args.profile:
+                from _timing import profile_fresh
+
+                profile_fresh(_worker_cmd(sys.executable, "ours", data, size), "drift_ours_cold")
             ours = _run_worker(sys.executable, "ours", data, size, timeout=600)
             theirs = _run_worker(str(evidently), "evidently", data, size, timeout=1800) if evidently else None
             print(f"  {'tool':<22} {'seconds':>9} {'peak MB':>9}  {'missed shifts':<28} false alarms")
