@@ -380,3 +380,37 @@ def test_dask_cluster_started_from_the_command_line_equals_local(
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.mark.slow
+def test_cli_dask_local_cluster_is_quiet_and_shuts_down_cleanly(
+    scored_yard, entity_file, tmp_path: Path
+) -> None:
+    """``score --engine dask`` on a LocalCluster of worker processes: without -v, nothing of
+    ``distributed``'s INFO chatter and no comm traceback on shutdown; with -v, its INFO shows
+    (so the quiet run is the switch working, not a cluster that logs nothing)."""
+    import subprocess
+    import sys
+
+    def run(out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "modelyard.cli.main", *flags, "--repo", str(scored_yard.path)]
+            + ["score", "trip_acceptance", "--entities", str(entity_file), "--out", str(out)]
+            + ["--no-progress", "--engine", "dask", "--workers", "2", "--chunk-rows", "500"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    quiet = run(tmp_path / "quiet.parquet")
+    assert quiet.returncode == 0, quiet.stderr
+    noise = [line for line in quiet.stderr.splitlines() if "distributed" in line or "INFO" in line]
+    assert not noise, quiet.stderr
+    for marker in ("Traceback", "CommClosedError", "StreamClosedError", "Exception"):
+        assert marker not in quiet.stderr, quiet.stderr
+    assert len(pd.read_parquet(tmp_path / "quiet.parquet")) == 2000
+    loud = run(tmp_path / "loud.parquet", "-v")
+    assert loud.returncode == 0, loud.stderr
+    assert "distributed" in loud.stderr and "INFO" in loud.stderr, loud.stderr
+    assert "CommClosedError" not in loud.stderr, loud.stderr

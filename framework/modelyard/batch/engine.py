@@ -183,8 +183,15 @@ def _dask_results(
             future.cancel()
 
 
+#: seconds a LocalCluster's worker process gets to exit at the end of a run. Dask's own close gives
+#: it 4 s, then kills it with a warning; a worker that imported Feast and a model needs longer to
+#: finish its interpreter on a loaded machine.
+WORKER_CLOSE_SECONDS = 60.0
+
+
 class _dask_client:
-    """A Client on ``scheduler``, or on a LocalCluster this run starts and stops."""
+    """A Client on ``scheduler``, or on a LocalCluster this run starts and stops (cleanly: the
+    client first, then each worker given :data:`WORKER_CLOSE_SECONDS` to exit, then the cluster)."""
 
     def __init__(self, scheduler: str | None, workers: int, processes: bool) -> None:
         self.scheduler, self.workers, self.processes = scheduler, workers, processes
@@ -209,6 +216,9 @@ class _dask_client:
                 threads_per_worker=1,
                 processes=self.processes,
                 dashboard_address=None,
+                # no dashboard; the scheduler's HTTP routes on a free local port, not 8787 (taken
+                # by any other cluster on the machine, which Dask then warns about)
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             )
             self.client = Client(self.cluster)
         return self.client
@@ -217,7 +227,19 @@ class _dask_client:
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
-            self.cluster.close()
+            cluster = self.cluster
+
+            async def close_workers() -> None:
+                import asyncio
+
+                workers = list(cluster.workers.values())
+                await asyncio.gather(
+                    *(w.close(timeout=WORKER_CLOSE_SECONDS) for w in workers), return_exceptions=True
+                )
+
+            if self.processes:
+                cluster.sync(close_workers)
+            cluster.close()
 
 
 class _ParquetSink:
