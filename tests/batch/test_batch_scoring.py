@@ -394,9 +394,16 @@ def test_cli_dask_local_cluster_is_quiet_and_shuts_down_cleanly(
 
     def run(out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "modelyard.cli.main", *flags, "--repo", str(scored_yard.path)]
-            + ["score", "trip_acceptance", "--entities", str(entity_file), "--out", str(out)]
-            + ["--no-progress", "--engine", "dask", "--workers", "2", "--chunk-rows", "500"],
+            [
+                sys.executable,
+                "-m",
+                "modelyard.cli.main",
+                *flags,
+                "--repo",
+                str(scored_yard.path),
+                *["score", "trip_acceptance", "--entities", str(entity_file), "--out", str(out)],
+                *["--no-progress", "--engine", "dask", "--workers", "2", "--chunk-rows", "500"],
+            ],
             capture_output=True,
             text=True,
             timeout=600,
