@@ -155,6 +155,23 @@ def test_overview_shows_aliases_deployment_and_the_failed_check(served) -> None:
     for r in stored:  # the numbers are the registry's
         shown = next(c for _, c in rows if c[0] == r["monitor"] and c[3] == (r["feature"] or "(dataset)"))
         assert shown[5] == f"{r['score']:.4g}" and shown[6] == f"{r['threshold']:.4g}"
+    # freshness of the model's features: the feature store's own figures, and the expired share of
+    # the logged window (the 400 rows _log_drifted wrote) computed here from the frame itself
+    from modelyard.features.freshness import format_span
+
+    fresh = _cells(model, "freshness")
+    views = {v.view: v for v in yard.features.freshness() if v.view in yard.features.views_of(MODEL)}
+    assert sorted(c[0] for _, c in fresh) == sorted(views) and views
+    frame = yard.features.training_frame(MODEL, entities(yard.path, MODEL, 400).drop(columns=["accepted"]))
+    names = set(yard.features.feature_names(MODEL))
+    for _, (view, ttl, materialized, pushed, lag, share, expired) in fresh:
+        v = views[view]
+        assert ttl == (format_span(v.ttl) or "none")
+        assert materialized == f"{v.last_materialized:%Y-%m-%d %H:%M:%S}" and pushed == "-"
+        assert lag != "never loaded" and share.endswith("%")
+        columns = [f for f in v.features if f in names]
+        expected = frame[columns].isna().all(axis=1).mean()
+        assert expired == f"{expected * 100:.1f}% of 400 rows", (view, expired)
     tip = page.split('id="model-tip_amount"', 1)[1].split("</section>", 1)[0]
     assert "no monitor results yet" in tip and 'Serving: <span class="bad">nothing</span>' in tip
 
@@ -308,6 +325,7 @@ def test_every_page_renders_in_headless_chromium(served, tmp_path: Path, page: s
     assert "<h1>" in dom and "</html>" in dom
     if page == "overview":
         assert any(bad and c[3] == "rating" and c[7] == "FAIL" for bad, c in _cells(dom, "results"))
+        assert _cells(dom, "freshness"), "the features' freshness is on the overview"
     if page == "version":
         assert yard.registry.get_version(MODEL, 1).artifact_sha256 in dom
     if page in ("monitoring", "experiment"):

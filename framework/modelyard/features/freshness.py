@@ -93,3 +93,16 @@ def view_freshness(
             )
         )
     return out
+
+
+def format_span(value: timedelta | None) -> str | None:
+    """A timedelta as ``2d 3h``, ``5m``, ``12s`` (None stays None): how the CLI and the UI show lags."""
+    if value is None:
+        return None
+    seconds = int(value.total_seconds())
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    text = " ".join(p for p in parts if p)
+    return text or f"{seconds}s"

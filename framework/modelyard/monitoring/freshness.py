@@ -101,7 +101,7 @@ class FreshnessDetector(Detector):
             served = [f for f in view.features if f in model_features and f in current.columns]
             if cfg.max_missing_share is None or not served:
                 continue
-            share = float(current[served].isna().all(axis=1).mean()) if len(current) else 0.0
+            share = missing_share(current, served)
             out.append(
                 DetectorResult(
                     detector=self.name,
@@ -127,3 +127,11 @@ def _lag_bound(cfg: FreshnessConfig, ttl: timedelta | None) -> float | None:
     if cfg.max_lag_share_of_ttl is not None and ttl:
         bounds.append(cfg.max_lag_share_of_ttl * ttl.total_seconds())
     return min(bounds) if bounds else None
+
+
+def missing_share(frame: pd.DataFrame, features: list[str]) -> float:
+    """The share of ``frame``'s rows where every one of ``features`` is missing (0.0 for no rows):
+    a view's rows served expired, or never loaded."""
+    if not len(frame) or not features:
+        return 0.0
+    return float(frame[features].isna().all(axis=1).mean())

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from modelyard.errors import BadRequest, ModelyardError, MonitoringError, RolloutError
+from modelyard.features.freshness import format_span
 from modelyard.serving.auth import SCOPES_KEY, Tokens
 from modelyard.serving.http_errors import error_response
 from modelyard.serving.protocol import ProtocolRoutes
@@ -116,7 +117,7 @@ def templates() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=report_num, fmt=_fmt, when=_when, size=_size)
+    env.filters.update(num=report_num, fmt=_fmt, when=_when, size=_size, span=format_span)
     return env
 
 
@@ -287,7 +288,13 @@ async def pause(request: Request, model: str, reason: str = Form("")) -> Respons
 async def overview_page(request: Request) -> HTMLResponse:
     yard, served = _yard(request), _served(request)
     cards = await run_in_threadpool(views.overview, yard, served=served)
-    return render(request, "overview.html", cards=cards, serving=served is not None)
+    return render(
+        request,
+        "overview.html",
+        cards=cards,
+        serving=served is not None,
+        freshness_window=format_span(views.FRESHNESS_WINDOW),
+    )
 
 
 @router.get("/ui/models/{model}", tags=["ui"], summary="One model (HTML)", response_class=HTMLResponse)
@@ -308,7 +315,12 @@ async def model_page(request: Request, model: str) -> HTMLResponse:
             "changes": views.deployment_history(yard, model),
         }
 
-    return render(request, "model.html", **(await run_in_threadpool(gather)))
+    return render(
+        request,
+        "model.html",
+        freshness_window=format_span(views.FRESHNESS_WINDOW),
+        **(await run_in_threadpool(gather)),
+    )
 
 
 @router.get(

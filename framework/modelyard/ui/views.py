@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
+FRESHNESS_WINDOW = timedelta(hours=1)
+"""The span of the prediction log a model card's expired share is measured over."""
+
 LOOKBACK = (timedelta(hours=1), timedelta(days=1), timedelta(days=7), None)
 """How far back the overview reads stored monitor results: the first span holding a row of every
 declared monitor of the model wins (``None``: everything), so a busy ``monitor watch`` costs one
@@ -42,6 +45,7 @@ class ModelCard:
     deployment: Any = None
     latest: list[dict[str, Any]] = field(default_factory=list)
     freshness: list[dict[str, Any]] = field(default_factory=list)
+    freshness_error: str | None = None
     error: str | None = None
 
     @property
@@ -124,7 +128,48 @@ def model_card(yard: Yard, name: str, *, served: dict[str, Any] | None = None) -
     except Exception as exc:  # noqa: BLE001 - shown on the page; the other models still render
         logger.warning("web UI: reading %s from the registry failed: %s", name, exc)
         card.error = f"{type(exc).__name__}: {exc}"
+    try:
+        card.freshness = feature_freshness(yard, name)
+    except Exception as exc:  # noqa: BLE001 - shown on the page; the rest still renders
+        logger.warning("web UI: reading the freshness of %s's features failed: %s", name, exc)
+        card.freshness_error = f"{type(exc).__name__}: {exc}"
     return card
+
+
+def feature_freshness(yard: Yard, name: str, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every online view ``name`` reads: its ttl, last materialization and push, lag (also as a
+    share of the ttl), and the share of the model's logged rows of the last
+    :data:`FRESHNESS_WINDOW` where all of the view's features were missing (expired or never
+    loaded); ``expired_share`` is None when no row was logged in that span."""
+    from modelyard.monitoring.freshness import missing_share
+    from modelyard.predictions.records import expand
+    from modelyard.rollout.traffic import open_log_sink, read_window
+
+    now = now or datetime.now(timezone.utc)
+    wanted = set(yard.features.views_of(name))
+    model_features = set(yard.features.feature_names(name))
+    views = [v for v in yard.features.freshness(now=now) if v.view in wanted]
+    if not views:
+        return []
+    log = read_window(open_log_sink(yard), name, now - FRESHNESS_WINDOW, now + timedelta(seconds=1))
+    log = expand(log) if len(log) else log
+    out = []
+    for view in views:
+        served = [f for f in view.features if f in model_features and f in log.columns]
+        out.append(
+            {
+                "view": view.view,
+                "ttl": view.ttl,
+                "last_materialized": view.last_materialized,
+                "last_pushed": view.last_pushed,
+                "lag": view.lag,
+                "lag_share_of_ttl": view.lag_share_of_ttl,
+                "expired_share": missing_share(log, served) if len(log) and served else None,
+                "rows": len(log),
+                "stale": view.lag is None or (view.lag_share_of_ttl or 0) > 1,
+            }
+        )
+    return out
 
 
 def guard_values(yard: Yard, deployment: Any, *, now: datetime | None = None) -> list[Any]:
