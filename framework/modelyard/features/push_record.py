@@ -131,6 +131,6 @@ def push_record(store: FeatureStore, local: Path) -> PushRecord:
         kwargs.pop("db", None)
         client: Any = RedisCluster(startup_nodes=startup, socket_timeout=2, **kwargs)
     else:
-        node = nodes[0] if nodes else {"host": "localhost", "port": 6379}
-        client = redis.Redis(host=node["host"], port=int(node["port"]), socket_timeout=2, **kwargs)
+        node: dict[str, Any] = nodes[0] if nodes else {"host": "localhost", "port": 6379}
+        client = redis.Redis(host=str(node["host"]), port=int(node["port"]), socket_timeout=2, **kwargs)
     return RedisPushRecord(client, store.config.project)
