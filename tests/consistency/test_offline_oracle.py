@@ -55,10 +55,15 @@ def test_the_join_never_takes_a_value_from_the_future_at_the_nanosecond(tmp_path
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("last", ["positive zero", "negative zero"])
-def test_of_rows_tying_on_event_and_created_time_the_last_in_the_source_wins(tmp_path, monkeypatch, last):
+@pytest.mark.parametrize(
+    ("last", "files"), [("positive zero", 1), ("negative zero", 1), ("positive zero", 2)]
+)
+def test_of_rows_tying_on_event_and_created_time_the_last_in_the_source_wins(
+    tmp_path, monkeypatch, last, files
+):
     """Feast's file offline store keeps the last of rows sharing keys, event and created time; the
-    join and the materialized online store take that row too, signed zeros told apart."""
+    join and the materialized online store take that row too, signed zeros told apart. With a
+    directory of files, the last is in the last file by path."""
     from cons_generator import END_NS, _write_parquet
 
     from modelyard.features import expiry
@@ -71,7 +76,17 @@ def test_of_rows_tying_on_event_and_created_time_the_last_in_the_source_wins(tmp
     tied = [fresh.assign(r_float64=value, r_string=name) for name, value in zeros.items() if name != last]
     tied.append(fresh.assign(r_float64=zeros[last], r_string=last))
     repo.rows[view.name] = pd.concat([rows, *tied], ignore_index=True)
-    _write_parquet(repo.path / "data" / f"{view.name}.parquet", view, repo.rows[view.name])
+    source = repo.path / "data" / f"{view.name}.parquet"
+    if files == 1:
+        _write_parquet(source, view, repo.rows[view.name])
+    else:  # the winner alone in the later file, the rest in the earlier one
+        source.unlink()
+        parts = repo.path / "data" / view.name
+        parts.mkdir()
+        _write_parquet(parts / "part-0.parquet", view, repo.rows[view.name].iloc[:-1].reset_index(drop=True))
+        _write_parquet(parts / "part-1.parquet", view, repo.rows[view.name].iloc[-1:].reset_index(drop=True))
+        defs = repo.path / f"{repo.project}_defs.py"
+        defs.write_text(defs.read_text().replace(f'"data/{view.name}.parquet"', f'"data/{view.name}"'))
 
     yard = Yard.load(repo.path)
     yard.features.apply()

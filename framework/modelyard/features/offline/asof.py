@@ -121,8 +121,11 @@ def _source_relation(config: RepoConfig, source: DataSource, *, positions: bool 
             f"data source {source.name!r}: file {path} does not exist "
             "(for the example repo, run `python -m modelyard.examples.rideshare --repo REPO`)"
         )
-    options = f", filename = {_literal(FILE)}, file_row_number = true" if positions else ""
-    return f"read_parquet({_literal(path)}{options})"
+    if not positions:
+        return f"read_parquet({_literal(path)})"
+    if not any(c in path for c in "*?["):  # one file: its name orders nothing, and costs a string a row
+        return f"(SELECT *, '' AS {FILE} FROM read_parquet({_literal(path)}, file_row_number = true))"
+    return f"read_parquet({_literal(path)}, filename = {_literal(FILE)}, file_row_number = true)"
 
 
 def _source_column(source: DataSource, name: str) -> str:
