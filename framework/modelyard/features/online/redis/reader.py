@@ -199,9 +199,8 @@ class RedisOnlineReader(OnlineReader):
         self, entities: Mapping[str, Sequence[Any]], request: Any = None, *, at_ns: int | None = None
     ) -> Columns:
         n = self._rows(entities)
-        payload = self.payload(entities, n)
         try:
-            replies = self.wire.execute(payload, n * len(self.plans))
+            replies = self._replies(entities, n)
         except (OSError, RedisWireError) as exc:
             raise self._read_error(exc) from None
         return self.columns(entities, replies, n, at_ns)
@@ -211,6 +210,17 @@ class RedisOnlineReader(OnlineReader):
     ) -> Columns:
         """:meth:`read` through the worker's pipelined event-loop connection (modelyard.features.online.redis.async_wire)."""
         n = self._rows(entities)
+        try:
+            replies = await self._replies_async(entities, n)
+        except (OSError, RedisWireError) as exc:
+            raise self._read_error(exc) from None
+        return self.columns(entities, replies, n, at_ns)
+
+    def _replies(self, entities: Mapping[str, Sequence[Any]], n: int) -> Sequence[Any]:
+        """The ``HMGET`` replies of a read: one pipelined round trip."""
+        return self.wire.execute(self.payload(entities, n), n * len(self.plans))
+
+    async def _replies_async(self, entities: Mapping[str, Sequence[Any]], n: int) -> Sequence[Any]:
         payload = self.payload(entities, n)
         if self.async_wire is None:
             from modelyard.features.online.redis.async_wire import AsyncRedisWire
@@ -219,11 +229,7 @@ class RedisOnlineReader(OnlineReader):
             self.async_wire = AsyncRedisWire(
                 w.host, w.port, db=w.db, username=w.username, password=w.password, timeout=w.timeout
             )
-        try:
-            replies = await self.async_wire.execute(payload, n * len(self.plans))
-        except (OSError, RedisWireError) as exc:
-            raise self._read_error(exc) from None
-        return self.columns(entities, replies, n, at_ns)
+        return await self.async_wire.execute(payload, n * len(self.plans))
 
     def _read_error(self, exc: Exception) -> Exception:
         """Unreachable store (OSError) -> OnlineStoreUnavailable; an error reply -> FeatureError."""
@@ -291,27 +297,11 @@ class RedisClusterOnlineReader(RedisOnlineReader):
             commands += _hmgets(plan, view_keys)
         return keys, commands
 
-    def read(
-        self, entities: Mapping[str, Sequence[Any]], request: Any = None, *, at_ns: int | None = None
-    ) -> Columns:
-        n = self._rows(entities)
-        keys, commands = self.commands(entities, n)
-        try:
-            replies = self.cluster.execute(keys, commands)
-        except (OSError, RedisWireError) as exc:
-            raise self._read_error(exc) from None
-        return self.columns(entities, replies, n, at_ns)
+    def _replies(self, entities: Mapping[str, Sequence[Any]], n: int) -> Sequence[Any]:
+        return self.cluster.execute(*self.commands(entities, n))
 
-    async def read_async(
-        self, entities: Mapping[str, Sequence[Any]], request: Any = None, *, at_ns: int | None = None
-    ) -> Columns:
-        n = self._rows(entities)
-        keys, commands = self.commands(entities, n)
-        try:
-            replies = await self.cluster.execute_async(keys, commands)
-        except (OSError, RedisWireError) as exc:
-            raise self._read_error(exc) from None
-        return self.columns(entities, replies, n, at_ns)
+    async def _replies_async(self, entities: Mapping[str, Sequence[Any]], n: int) -> Sequence[Any]:
+        return await self.cluster.execute_async(*self.commands(entities, n))
 
     def close(self) -> None:
         self.cluster.close()
