@@ -15,6 +15,12 @@ Run: ``.venv/bin/python bench/bench_ondemand.py [--calls 2000] [--rounds 7]``.
 
 from __future__ import annotations
 
+import os
+
+# one OpenMP thread for the model: a gradient-boosting predict on one row otherwise spins a thread
+# pool per tree, which on a loaded machine costs milliseconds and buries the feature path measured here
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import argparse
 import statistics
 import sys

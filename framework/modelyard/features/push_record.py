@@ -127,7 +127,7 @@ def push_record(store: FeatureStore, local: Path) -> PushRecord:
     if str(getattr(online, "redis_type", "redis")).endswith("redis_cluster"):
         from redis.cluster import ClusterNode, RedisCluster
 
-        startup = [ClusterNode(n["host"], int(n["port"])) for n in nodes]
+        startup = [ClusterNode(str(n["host"]), int(str(n["port"]))) for n in nodes]
         kwargs.pop("db", None)
         client: Any = RedisCluster(startup_nodes=startup, socket_timeout=2, **kwargs)
     else:
