@@ -2,8 +2,10 @@
 
 Each seed gives a different repo with the same shape:
 
-* ``rider_stats``: keyed by an Int64 join key, every Feast scalar type (Int32, Int64, Float32,
-  Float64, String, Bytes, Bool, UnixTimestamp), a created-timestamp column, rows that share an
+* ``rider_stats``: keyed by an Int64 join key, every scalar type of the installed Feast (0.67)
+  that it can serve: Int32, Int64, Float32, Float64, String, Bytes, Bool, UnixTimestamp and the
+  newer Json, Uuid, TimeUuid, Decimal, PdfBytes, ImageBytes (not ZonedTimestamp: Feast cannot
+  materialize it, see docs/features.md), a created-timestamp column, rows that share an
   event time and differ in created time, rows that tie on both (other values, a float zero
   against the other signed zero: the place in the source decides), exact duplicate rows and
   late rows (an event time before the first materialization, created after it);

@@ -105,3 +105,15 @@ def test_of_rows_tying_on_event_and_created_time_the_last_in_the_source_wins(
     monkeypatch.setattr(expiry, "now_ns", lambda: END_NS)
     online = yard.features.online_vectors(repo.model, {"rider_id": [rider], "zone": ["north"]})
     assert not diff(expected, canonical_rows(online[list(types)], types), "online")
+
+
+def test_the_generated_repos_cover_every_scalar_type_of_the_installed_feast() -> None:
+    """A Feast upgrade that adds a scalar type fails here until the generator covers it (or the
+    exclusion says why it cannot: docs/features.md, "What is guaranteed")."""
+    from cons_generator import SCALARS
+    from feast.types import PRIMITIVE_FEAST_TYPES_TO_STRING
+
+    not_scalars = {"Invalid", "Map", "ScalarMap"}  # no type, and maps
+    cannot_serve = {"ZonedTimestamp"}  # Feast 0.67 cannot materialize it
+    installed = set(PRIMITIVE_FEAST_TYPES_TO_STRING.values()) - not_scalars
+    assert installed - cannot_serve == set(SCALARS)
