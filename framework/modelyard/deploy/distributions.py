@@ -61,6 +61,8 @@ class Requirements:
 
     distributions: list[Resolved] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    #: why some ``extra`` lines are there (comment lines of requirements.txt)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def lines(self) -> list[str]:
@@ -79,6 +81,7 @@ class Requirements:
         for d in self.distributions:
             if d.reasons:
                 header.append(f"# {d.distribution} {d.version}: {', '.join(d.reasons)}")
+        header += [f"# {note}" for note in self.notes]
         return "\n".join([*header, *self.lines]) + "\n"
 
 

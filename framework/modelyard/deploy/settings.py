@@ -119,8 +119,46 @@ def image_requirements(
         result.distributions.append(resolve_distribution(dist_name, wheels, reasons=tuple(keys)))
     for flavor in sorted({model.flavor for model in config.models.values()}):
         result.extra += [r for r in getattr(yard.host.spec("flavor", flavor), "requires", ()) if r]
+    for note, lines in artifact_requirements(yard):
+        result.extra += lines
+        result.notes.append(note)
     result.extra += list(extra_requirements)
     return result
+
+
+def artifact_requirements(yard: Yard) -> list[tuple[str, list[str]]]:
+    """(note, requirement lines) of every version an alias or deployment names, of each model whose
+    configured flavor declares requirements per artifact (``flavor: mlflow``: the model's own
+    ``requirements.txt``; see :meth:`~modelyard.artifacts.flavor.Flavor.requirements`). Other
+    models' artifacts are not fetched, nor their registry read.
+
+    Raises :class:`ContainerizeError` when such a model's versions cannot be read: the image
+    would miss what they need.
+    """
+    from modelyard.artifacts.flavor import Flavor, build_flavor
+    from modelyard.errors import ContainerizeError, ModelNotFound, ModelyardError
+
+    def declares(flavor_name: str) -> bool:
+        return type(build_flavor(yard.host, flavor_name)).requirements is not Flavor.requirements
+
+    out: list[tuple[str, list[str]]] = []
+    for name, model in yard.config.models.items():
+        if not declares(model.flavor):
+            continue
+        try:
+            for use in yard.registry.versions_in_use(name):
+                version = yard.registry.get_version(name, use.version)
+                lines = yard.registry.artifact_requirements(version) if declares(version.flavor) else []
+                if lines:
+                    out.append((f"{version.label} ({version.flavor}) needs: {', '.join(lines)}", lines))
+        except ModelNotFound:  # declared, never registered: nothing to serve yet
+            continue
+        except ModelyardError as exc:
+            raise ContainerizeError(
+                f"cannot read what the {model.flavor} model {name!r} needs to load from the registry "
+                f"({exc}); the image must install it: run containerize where the registry is reachable"
+            ) from None
+    return out
 
 
 def settings_for(

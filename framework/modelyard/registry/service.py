@@ -16,11 +16,12 @@ the ``on_promote`` / ``on_rollback`` event hooks after an alias moves.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -280,6 +281,21 @@ class Registry:
         ArtifactIntegrityError naming the version and both hashes.
         """
         from modelyard.artifacts.flavor import build_flavor
+
+        with self._fetched(model_version) as local:
+            return build_flavor(self.host, model_version.flavor).load(local)
+
+    def artifact_requirements(self, model_version: ModelVersion) -> list[str]:
+        """The pip requirements the version's artifact itself declares it needs to load (its
+        flavor's :meth:`~modelyard.artifacts.flavor.Flavor.requirements`; MLflow models list theirs)."""
+        from modelyard.artifacts.flavor import build_flavor
+
+        with self._fetched(model_version) as local:
+            return build_flavor(self.host, model_version.flavor).requirements(local)
+
+    @contextlib.contextmanager
+    def _fetched(self, model_version: ModelVersion) -> Iterator[Path]:
+        """The version's artifact in a temporary directory, its sha256 verified."""
         from modelyard.artifacts.store import normalise_store_url
         from modelyard.errors import ArtifactNotFound
 
@@ -299,7 +315,7 @@ class Registry:
                         f"yard's store is {self.artifacts.canonical_url}: point artifacts.url at that store"
                     ) from None
                 raise
-            return build_flavor(self.host, model_version.flavor).load(local)
+            yield local
 
     def versions_in_use(self, model: str) -> list[VersionInUse]:
         """Versions of ``model`` an alias or a stored deployment names, with the features each reads."""

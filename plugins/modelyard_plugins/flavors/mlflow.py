@@ -27,6 +27,7 @@ plus the libraries the model itself needs (its ``requirements.txt``, kept in the
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -229,6 +230,12 @@ class MlflowFlavor(Flavor):
             mlflow_version=_mlflow().__version__,
         )
 
+    def requirements(self, directory: Path) -> list[str]:
+        """What the MLflow model lists in its ``requirements.txt`` (else its ``conda.yaml``'s pip
+        section), with ``mlflow`` served by ``mlflow-skinny`` of the same version (the flavor's
+        own requirement: pyfunc loading needs nothing of the full MLflow)."""
+        return model_requirements(Path(directory) / MODEL_DIR)
+
     def load(self, directory: Path) -> MlflowPredictor:
         meta = read_metadata(directory, flavor=self.name)
         mlflow = _mlflow()
@@ -250,3 +257,37 @@ class MlflowFlavor(Flavor):
                 raw = candidate
         floats = [name for name, kind in meta.get("input_schema") or () if kind == "float"]
         return MlflowPredictor(model, meta.get("feature_names"), raw, floats)
+
+
+def model_requirements(model_dir: Path) -> list[str]:
+    """The pip requirements an MLflow model directory declares (see :meth:`MlflowFlavor.requirements`)."""
+    text = model_dir / "requirements.txt"
+    if text.is_file():
+        lines = text.read_text(encoding="utf-8").splitlines()
+    else:
+        lines = _conda_pip(model_dir / "conda.yaml")
+    out: list[str] = []
+    for raw in lines:
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):  # comments, and pip options (-r, --index-url)
+            continue
+        name = re.split(r"[\s\[<>=!~;@]", line, maxsplit=1)[0]
+        if name.lower().replace("_", "-") == "mlflow":
+            line = "mlflow-skinny" + line[len(name) :]
+        if line not in out:
+            out.append(line)
+    return out
+
+
+def _conda_pip(path: Path) -> list[str]:
+    """The ``pip:`` entries of a conda environment file (none without one)."""
+    if not path.is_file():
+        return []
+    import yaml
+
+    env = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    pip: list[str] = []
+    for dep in env.get("dependencies") or []:
+        if isinstance(dep, dict) and isinstance(dep.get("pip"), list):
+            pip += [str(p) for p in dep["pip"]]
+    return pip
