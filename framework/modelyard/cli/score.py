@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from modelyard.cli.output import emit, json_option
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelyard.batch.engine import Engine
 
 
 @click.command("score")
@@ -67,7 +71,7 @@ def score(
     out: Path,
     version: int | None,
     alias: str | None,
-    engine: str,
+    engine: Engine,
     scheduler: str | None,
     workers: int,
     chunk_rows: int,
@@ -93,10 +97,14 @@ def score(
 
     if (entities is None) == (entities_sql is None):
         raise click.UsageError("give exactly one of --entities FILE or --entities-sql URL --table TABLE")
-    if entities_sql is not None and not table:
+    source: ParquetSource | SqlSource
+    if entities is not None:
+        source = ParquetSource(entities)
+    elif entities_sql is not None and table:
+        source = SqlSource(entities_sql, table)
+    else:
         raise click.UsageError("--entities-sql needs --table")
     yard = load_yard(ctx)
-    source = ParquetSource(entities) if entities is not None else SqlSource(entities_sql, table)  # type: ignore[arg-type]
     result = run_score(
         yard,
         model,
@@ -104,7 +112,7 @@ def score(
         out,
         version=version,
         alias=alias,
-        engine=engine,  # type: ignore[arg-type]
+        engine=engine,
         scheduler=scheduler,
         workers=workers,
         chunk_rows=chunk_rows,

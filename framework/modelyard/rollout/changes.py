@@ -17,14 +17,20 @@ from typing import Any
 from modelyard.errors import RolloutError
 from modelyard.rollout.policy import control_variant
 from modelyard.routing.deployment import DeploymentStore
-from modelyard.routing.router import Deployment, Variant, default_variant_name, variants_with_weights
+from modelyard.routing.router import (
+    Deployment,
+    Variant,
+    VariantMode,
+    default_variant_name,
+    variants_with_weights,
+)
 
 _VARIANT = re.compile(
     r"^(?:(?P<name>[A-Za-z_][\w.-]*)@)?v?(?P<version>\d+)(?:=(?P<weight>[0-9]*\.?[0-9]+))?$"
 )
 
 
-def parse_variant(text: str, *, mode: str = "live") -> Variant:
+def parse_variant(text: str, *, mode: VariantMode = "live") -> Variant:
     """``"v2=0.3"``, ``"2=0.3"``, ``"v2"`` or ``"treatment@v2=0.3"`` -> a :class:`Variant`."""
     match = _VARIANT.match(text.strip())
     if not match:
@@ -33,7 +39,7 @@ def parse_variant(text: str, *, mode: str = "live") -> Variant:
         )
     version = int(match["version"])
     weight = float(match["weight"]) if match["weight"] is not None else (1.0 if mode == "live" else 0.0)
-    return Variant(match["name"] or default_variant_name(version), version, weight, mode)  # type: ignore[arg-type]
+    return Variant(match["name"] or default_variant_name(version), version, weight, mode)
 
 
 def deploy(
