@@ -389,8 +389,13 @@ def test_cli_dask_local_cluster_is_quiet_and_shuts_down_cleanly(
     """``score --engine dask`` on a LocalCluster of worker processes: without -v, nothing of
     ``distributed``'s INFO chatter and no comm traceback on shutdown; with -v, its INFO shows
     (so the quiet run is the switch working, not a cluster that logs nothing)."""
+    import os
     import subprocess
     import sys
+
+    # an in-process CLI call earlier in the session (CliRunner) leaves the CLI's quiet-Dask setting
+    # in this process's environment; each run here must start from the user's environment
+    env = {k: v for k, v in os.environ.items() if k != "DASK_LOGGING__DISTRIBUTED"}
 
     def run(out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -408,6 +413,7 @@ def test_cli_dask_local_cluster_is_quiet_and_shuts_down_cleanly(
             text=True,
             timeout=600,
             check=False,
+            env=env,
         )
 
     quiet = run(tmp_path / "quiet.parquet")
