@@ -121,16 +121,20 @@ def push_record(store: FeatureStore, local: Path) -> PushRecord:
         return FilePushRecord(local)
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     nodes, params = RedisOnlineStore._parse_connection_string(online.connection_string)
-    kwargs = {k: v for k, v in params.items() if k in ("password", "username", "db", "ssl")}
+    kwargs: dict[str, Any] = {k: v for k, v in params.items() if k in ("password", "username", "db", "ssl")}
+    # a store that is down must be reported at once (/metrics, status), not retried with backoff
+    kwargs.update(socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0))
     if str(getattr(online, "redis_type", "redis")).endswith("redis_cluster"):
         from redis.cluster import ClusterNode, RedisCluster
 
         startup = [ClusterNode(str(n["host"]), int(str(n["port"]))) for n in nodes]
         kwargs.pop("db", None)
-        client: Any = RedisCluster(startup_nodes=startup, socket_timeout=2, **kwargs)
+        client: Any = RedisCluster(startup_nodes=startup, **kwargs)
     else:
         node: dict[str, Any] = nodes[0] if nodes else {"host": "localhost", "port": 6379}
-        client = redis.Redis(host=str(node["host"]), port=int(node["port"]), socket_timeout=2, **kwargs)
+        client = redis.Redis(host=str(node["host"]), port=int(node["port"]), **kwargs)
     return RedisPushRecord(client, store.config.project)

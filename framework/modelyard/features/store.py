@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import FeatureError, FeatureServiceNotFound, SchemaChangeRefused
+from modelyard.errors import FeatureError, FeatureServiceNotFound, OnlineStoreUnavailable, SchemaChangeRefused
 from modelyard.features.definitions import check_models, parse_definitions
 from modelyard.features.materialize import MaterializeResult
 from modelyard.features.schema import FeatureSchema, conform_frame, from_source, service_fields
@@ -357,7 +357,12 @@ class FeatureFacade:
         for model in self.yard.config.models:
             for view in self.views_of(model):
                 readers.setdefault(view, []).append(model)
-        return view_freshness(self.store, self.push_record.times(), models=readers, now=now)
+        try:
+            pushed = self.push_record.times()
+        except OnlineStoreUnavailable as exc:  # materializations are still known; pushes are not
+            logger.warning("last push times unknown, lag counts materializations only: %s", exc)
+            pushed = {}
+        return view_freshness(self.store, pushed, models=readers, now=now)
 
     # -- reading features -------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -29,7 +30,8 @@ async def metrics(request: Request) -> Response:
     if state.prediction_log is not None:
         state.metrics.update_log_stats(state.prediction_log.stats)
     try:
-        state.metrics.update_freshness(state.yard.features.freshness())
+        # registry and store reads: off the event loop, so a slow store never stalls requests
+        state.metrics.update_freshness(await run_in_threadpool(state.yard.features.freshness))
     except Exception:  # a registry hiccup must not take /metrics down
         logger.warning("feature freshness is not available for /metrics", exc_info=True)
     body, content_type = state.metrics.render()
