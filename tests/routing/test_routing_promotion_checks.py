@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def test_promotion_needs_a_passed_experiment(yard: Yard) -> None:
         actor="t",
         reason="a/b/c",
     )
-    at = datetime.now(timezone.utc)
+    at = datetime.now(timezone.utc)  # after the deployment: the experiment starts there
     n = 200
     _log(yard, 1, n, mode="live", variant="v1", at=at)
     _log(yard, 2, n, mode="live", variant="v2", start=1000, at=at)
@@ -122,6 +123,9 @@ def test_promotion_needs_a_passed_experiment(yard: Yard) -> None:
     with pytest.raises(PromotionRefused, match=r"inconclusive: no verdict on accuracy yet"):
         yard.registry.promote("rides", 2, reason="no feedback yet")
 
+    # feedback joins only predictions made before it was recorded; the 200 predictions are stamped
+    # over 200 ms from `at`, so on a fast machine wait until the last of them is in the past
+    time.sleep(max(0.0, (at + timedelta(milliseconds=n + 50) - datetime.now(timezone.utc)).total_seconds()))
     # as accurate as the control (50% each): not yet significant, so not passed
     _labels(yard, 0, n, correct=n // 2)
     _labels(yard, 1000, n, correct=n // 2)
