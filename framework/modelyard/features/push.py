@@ -197,24 +197,16 @@ def push(
 
 def _online_answers(store: FeatureStore, source: str) -> None:
     """Raise OnlineStoreUnavailable when the Redis online store does not answer a PING (other stores: no check)."""
-    online = store.config.online_store
-    if getattr(online, "type", None) != "redis":
+    from modelyard.features.push_record import online_redis_client
+
+    client = online_redis_client(store)
+    if client is None:
         return
     import redis
-    from feast.infra.online_stores.redis import RedisOnlineStore
 
-    nodes, params = RedisOnlineStore._parse_connection_string(online.connection_string)
-    node = nodes[0] if nodes else {}
-    client = redis.Redis(
-        host=node.get("host", "localhost"),
-        port=int(node.get("port", 6379)),
-        password=params.get("password"),
-        socket_connect_timeout=1,
-        socket_timeout=1,
-    )
     try:
         client.ping()
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+    except (redis.RedisError, OSError) as exc:
         raise OnlineStoreUnavailable(
             f"not pushing to {source!r}: the online store (redis) does not answer ({exc}); nothing was written"
         ) from None

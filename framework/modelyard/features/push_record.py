@@ -114,11 +114,15 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def push_record(store: FeatureStore, local: Path) -> PushRecord:
-    """The record for ``store``'s online store: its Redis when it is Redis, else the file ``local``."""
+def online_redis_client(store: FeatureStore) -> Any | None:
+    """A redis-py client of ``store``'s Redis online store (cluster-aware), or None for other stores.
+
+    It fails fast: one-second timeouts and no retry with backoff, so a store that is down is
+    reported at once (push refusals, /metrics, status) rather than after seconds of retries.
+    """
     online = store.config.online_store
     if getattr(online, "type", None) != "redis":
-        return FilePushRecord(local)
+        return None
     import redis
     from feast.infra.online_stores.redis import RedisOnlineStore
     from redis.backoff import NoBackoff
@@ -126,15 +130,20 @@ def push_record(store: FeatureStore, local: Path) -> PushRecord:
 
     nodes, params = RedisOnlineStore._parse_connection_string(online.connection_string)
     kwargs: dict[str, Any] = {k: v for k, v in params.items() if k in ("password", "username", "db", "ssl")}
-    # a store that is down must be reported at once (/metrics, status), not retried with backoff
     kwargs.update(socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0))
     if str(getattr(online, "redis_type", "redis")).endswith("redis_cluster"):
         from redis.cluster import ClusterNode, RedisCluster
 
         startup = [ClusterNode(str(n["host"]), int(str(n["port"]))) for n in nodes]
         kwargs.pop("db", None)
-        client: Any = RedisCluster(startup_nodes=startup, **kwargs)
-    else:
-        node: dict[str, Any] = nodes[0] if nodes else {"host": "localhost", "port": 6379}
-        client = redis.Redis(host=str(node["host"]), port=int(node["port"]), **kwargs)
+        return RedisCluster(startup_nodes=startup, **kwargs)
+    node: dict[str, Any] = nodes[0] if nodes else {"host": "localhost", "port": 6379}
+    return redis.Redis(host=str(node["host"]), port=int(node["port"]), **kwargs)
+
+
+def push_record(store: FeatureStore, local: Path) -> PushRecord:
+    """The record for ``store``'s online store: its Redis when it is Redis, else the file ``local``."""
+    client = online_redis_client(store)
+    if client is None:
+        return FilePushRecord(local)
     return RedisPushRecord(client, store.config.project)
