@@ -126,6 +126,13 @@ def test_freshness_status_and_detector_name_the_stale_view_and_its_models(tmp_pa
     assert lag_live.details["models"] == ["trip_rt"]
     assert lag_live.drifted == (lag_live.value > 43200.0)
 
+    # rows pushed to the offline store only are not served: the online store is as stale as before
+    yard.features.push(
+        "driver_live_push",
+        {"driver_id": [1], "live_acceptance": [0.5], "event_timestamp": [END.isoformat()]},
+        to="offline",
+    )
+    assert {r.feature: r for r in detector.score(pd.DataFrame())}["driver_live"].value > 3600
     yard.features.push(
         "driver_live_push",
         {"driver_id": [1], "live_acceptance": [0.5], "event_timestamp": [END.isoformat()]},

@@ -189,7 +189,7 @@ def push(
             ) from None
         raise FeatureError(f"pushing to {source!r} failed: {type(exc).__name__}: {exc}") from exc
     result = PushResult(source, len(frame), to, views, datetime.now(timezone.utc))
-    if record is not None:
+    if record is not None and to != "offline":  # freshness is the online store's: offline rows serve nothing
         record.record(views, result.pushed_at)
     logger.info("pushed %d row(s) to %s (%s): %s", len(frame), source, to, ", ".join(views))
     return result
