@@ -9,3 +9,12 @@ from __future__ import annotations
 __version__ = "0.1.0"  # the only place the version is written: pyproject.toml reads it from here
 
 __all__ = ["__version__"]
+
+import os as _os
+
+if _os.environ.get("MODELYARD_FEAST_TYPECHECKS", "").strip().lower() in {"0", "false", "no", "off"}:
+    # a process started by the modelyard command (a serving worker...): Feast's checks stay off
+    # here too, before anything imports Feast (modelyard.features.feast_checks says why)
+    from modelyard.features.feast_checks import skip_feast_typechecks as _skip
+
+    _skip()

@@ -25,6 +25,9 @@ class ScorerPreload(WorkerPlugin):
         self.name = f"modelyard-score-{model}-v{version}"
 
     async def setup(self, worker: Any) -> None:
+        from modelyard.features.feast_checks import skip_feast_typechecks
+
+        skip_feast_typechecks()  # this worker scores from an applied registry (feast_checks says why)
         from modelyard.batch.scorer import preload
 
         # off the worker's event loop, so it keeps answering the scheduler while the model loads

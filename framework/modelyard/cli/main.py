@@ -24,6 +24,7 @@ import click
 
 from modelyard import __version__
 from modelyard.errors import ModelyardError
+from modelyard.features.feast_checks import skip_feast_typechecks
 
 # name -> ("module:attribute", short help shown by ``modelyard --help``). One line per command:
 # write the command in modelyard/cli/<area>.py and add its line here. The short help must equal
@@ -56,6 +57,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("modelyard.cli.monitor:report", "Write a self-contained HTML monitoring report of MODEL (or print it as JSON)."),
 }
 # fmt: on
+
+#: commands that run the user's Feast definitions keep Feast's argument checks (modelyard.features.feast_checks)
+CHECKED_COMMANDS = frozenset({"init", "apply"})
 
 
 class LazyGroup(click.Group):
@@ -149,6 +153,8 @@ class _LazyCommand(click.Command):
         """Import ``module:attribute`` and return the click command it names."""
         if self._real is None:
             module_name, _, attr = self.target.partition(":")
+            if self.name not in CHECKED_COMMANDS:
+                skip_feast_typechecks()
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as exc:
