@@ -8,6 +8,7 @@ min, median and max of each side and the ratio of medians (and of minimums).
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import os
 import pstats
@@ -22,11 +23,23 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run_fresh(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None) -> float:
-    """Wall seconds of ``cmd`` in a new process, from spawn to exit (raises if it fails)."""
+def run_fresh(
+    cmd: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+) -> float:
+    """Wall seconds of ``cmd`` in a new process, from spawn to exit (raises if it fails or outlives ``timeout``)."""
     started = time.perf_counter()
     done = subprocess.run(
-        list(cmd), env={**os.environ, **(env or {})}, cwd=cwd, capture_output=True, text=True, check=False
+        list(cmd),
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -85,6 +98,52 @@ def report(title: str, times: Mapping[str, Sequence[float]], baseline: str) -> d
         )
         rows[name] = {**s, "x_median": ratio_median, "x_min": ratio_min}
     return rows
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser, *, rounds: int = 3) -> None:
+    """The options every offline benchmark's timing takes: ``--mode``, ``--rounds``, ``--profile``."""
+    parser.add_argument(
+        "--mode",
+        choices=["cold", "warm", "both", "none"],
+        default="both",
+        help="cold: each side in its own fresh process (spawn to exit); warm: in this process, "
+        "after one untimed run of each; none: no timing",
+    )
+    parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds per mode")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="write a cProfile (and py-spy, if installed) summary of modelyard's side to bench/results/",
+    )
+
+
+def cold_rounds(
+    title: str, commands: Mapping[str, Sequence[str]], rounds: int, baseline: str
+) -> dict[str, object]:
+    """Each command in a fresh process, ``rounds`` interleaved rounds; wall and CPU tables printed."""
+    cpu: dict[str, list[float]] = {}
+    cases = {name: (lambda cmd=cmd: run_fresh(cmd)) for name, cmd in commands.items()}
+    times = interleaved(cases, rounds, cpu=cpu)
+    print(f"load average {os.getloadavg()}")
+    return {
+        "wall": report(f"cold, {title}: {rounds} interleaved rounds, wall seconds", times, baseline),
+        "cpu": report(f"cold, {title}: CPU seconds (user + system) of the same runs", cpu, baseline),
+    }
+
+
+def warm_rounds(
+    title: str, cases: Mapping[str, Callable[[], object]], rounds: int, baseline: str
+) -> dict[str, object]:
+    """Each case in this process: one untimed run each, then ``rounds`` interleaved rounds."""
+    for run in cases.values():
+        run()
+    cpu: dict[str, list[float]] = {}
+    times = interleaved(cases, rounds, cpu=cpu)
+    print(f"load average {os.getloadavg()}")
+    return {
+        "wall": report(f"warm, {title}: {rounds} interleaved rounds, wall seconds", times, baseline),
+        "cpu": report(f"warm, {title}: CPU seconds (user + system) of the same runs", cpu, baseline),
+    }
 
 
 def profile_fresh(

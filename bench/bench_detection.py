@@ -4,12 +4,19 @@ Shifted features move by 0.1 reference standard deviations (numeric) or 5 points
 category's share (categorical); every other feature is unchanged. For each size the script
 prints the detection rate on shifted features and the false-alarm rate on untouched ones,
 for modelyard's default ``drift`` detector and, as the baseline measured in the same run, a
-bare KS / chi-squared test at alpha 0.05 without multiple-testing correction.
+bare KS / chi-squared test at alpha 0.05 without multiple-testing correction, written with
+scipy alone (``bench/baselines/drift_tests.py``: it calls no modelyard code).
 
 Targets: every shift found at 100k rows and above; zero false alarms at every size.
 
+Then the time to judge one window of ``--time-rows`` rows against a reference of as many
+(``drift_cold.py``): modelyard (profile + ``drift`` detector) against the scipy baseline,
+``--mode cold`` (each side a fresh process, imports included), ``warm`` (in this process) or
+``both``, ``--rounds`` interleaved rounds, min / median / max and ratios; ``--profile`` writes a
+cProfile (and py-spy) summary of the cold modelyard side to ``bench/results/detection_cold.txt``.
+
     .venv/bin/python bench/bench_detection.py               # 1k, 10k, 100k, 1M
-    .venv/bin/python bench/bench_detection.py --sizes 1000 10000 --repeats 3
+    .venv/bin/python bench/bench_detection.py --sizes 1000 10000 --repeats 3 --time-rows 10000 --profile
 """
 
 from __future__ import annotations
@@ -17,12 +24,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "baselines"))
 
+from _timing import add_timing_arguments
+from drift_cold import time_drift
 from drift_data import feature_lists, make_frame
+from drift_tests import judge
 
 from modelyard.monitoring.profile import Profile
 from modelyard.plugins.testing import make_host
@@ -48,6 +60,8 @@ def main() -> int:
         "--repeats", type=int, default=None, help="runs per size (default: more for small sizes)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--time-rows", type=int, default=100_000, help="rows of the timed window")
+    add_timing_arguments(parser)
     args = parser.parse_args()
 
     numeric, categorical = feature_lists()
@@ -57,13 +71,11 @@ def main() -> int:
     host = make_host()
     detectors = {
         "modelyard drift (default)": host.spec("detector", "drift").build(),
-        "bare KS/chi2, alpha 0.05": None,
+        "bare KS/chi2 (scipy), alpha 0.05": None,
     }
-    ks = host.spec("detector", "ks").build({"alpha": 0.05, "correction": "none"})
-    chi2 = host.spec("detector", "chi2").build({"alpha": 0.05, "correction": "none", "min_expected": 0})
 
     print(f"features: {len(numeric)} numeric, {len(categorical)} categorical; shifted: {', '.join(shifted)}")
-    print(f"{'rows':>9}  {'runs':>4}  {'detector':<28} {'detected':>9} {'false alarms':>13}  missed / false")
+    print(f"{'rows':>9}  {'runs':>4}  {'detector':<34} {'detected':>9} {'false alarms':>13}  missed / false")
     figures = []
     all_ok = True
     for n in args.sizes:
@@ -78,10 +90,9 @@ def main() -> int:
                     x.feature: x.drifted
                     for x in detectors["modelyard drift (default)"].fit(profile).score(current)
                 },
-                "bare KS/chi2, alpha 0.05": {
-                    **{x.feature: x.drifted for x in ks.fit(profile).score(current)},
-                    **{x.feature: x.drifted for x in chi2.fit(profile).score(current)},
-                },
+                "bare KS/chi2 (scipy), alpha 0.05": judge(
+                    reference[features], current[features], alpha=0.05, categorical=categorical
+                ),
             }
             for name, v in verdicts.items():
                 c = counts[name]
@@ -99,7 +110,7 @@ def main() -> int:
             false_rate = c["fa"] / (repeats * len(untouched))
             notes = ", ".join(f"{f} x{k}" for f, k in c["missed"].items())
             notes += " / " + ", ".join(f"{f} x{k}" for f, k in c["false"].items())
-            print(f"{n:>9}  {repeats:>4}  {name:<28} {detection:>9.1%} {false_rate:>13.2%}  {notes}")
+            print(f"{n:>9}  {repeats:>4}  {name:<34} {detection:>9.1%} {false_rate:>13.2%}  {notes}")
             figures.append(
                 {
                     "rows": n,
@@ -116,9 +127,23 @@ def main() -> int:
         "targets (all shifts found from 100k rows, zero false alarms at every size):",
         "MET" if all_ok else "NOT MET",
     )
+    timing = {}
+    if args.mode != "none" or args.profile:
+        n = args.time_rows
+        timing = time_drift(
+            "detection",
+            make_frame(n, seed=1),
+            make_frame(n, seed=2, shifts=SHIFTS),
+            Path(tempfile.mkdtemp(prefix="bench_detection_")),
+            args,
+            detectors=["drift"],
+            categorical=categorical,
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"at": time.time(), "figures": figures}, indent=2))
+        args.json.write_text(
+            json.dumps({"at": time.time(), "figures": figures, "timing": timing}, indent=2, default=str)
+        )
     return 0 if all_ok else 1
 
 

@@ -15,25 +15,34 @@ CUPED, weight changes), each figure is printed next to its nominal value:
 5. SRM false alarms on clustered traffic with a weight change (10% -> 50%): distinct units
    (the report) vs requests;
 6. the guards' false-rollback and missed-failure rates (defaults; and the old point rule);
-7. timing of the latency comparison on 59,000 rows per arm: the report's Hodges-Lehmann shift
-   and Moses interval on all rows vs a baseline that does not call our code (numpy median of
-   the 1000 x 1000 pairwise differences of subsamples, what the report used to do), cold
-   (fresh process) and warm, interleaved rounds, min/median/max.
+7. timing of the latency comparison on ``--rows`` (59,000) rows per arm: the report's
+   Mann-Whitney test, Hodges-Lehmann shift and Moses interval on all rows against
+   ``bench/baselines/shift_by_hand.py``, which computes the same figures with scipy and numpy
+   and no modelyard code (both printed, they agree); ``--mode cold`` (each side a fresh
+   process, spawn to exit), ``warm`` (in this process) or ``both``, ``--rounds`` interleaved
+   rounds, min / median / max and ratios; ``--profile`` writes a cProfile (and py-spy) summary
+   of the cold modelyard side to ``bench/results/experiments_shift_cold.txt``.
 
-Run: ``.venv/bin/python bench/bench_experiments.py [--seeds 200]`` (about 4 s per seed on an idle core).
+Run: ``.venv/bin/python bench/bench_experiments.py [--seeds 200]`` (about 4 s per seed on an idle core);
+``--seeds 0 --guard-reps 0`` runs the timing alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import PY, add_timing_arguments, cold_rounds, profile_fresh, warm_rounds
+
+HERE = Path(__file__).resolve().parent
 
 
 def binomial_se(p: float, n: int) -> float:
@@ -221,57 +230,61 @@ def guards(reps: int) -> None:
         )
 
 
-_TIMING = """
-import sys, time
-import numpy as np
-which = sys.argv[1]
-rng = np.random.default_rng(0)
-a = rng.lognormal(3, 0.4, 59_000); b = rng.lognormal(3, 0.4, 59_000) + 0.3
-t = time.perf_counter()
-if which == "ours":
-    from modelyard.rollout import significance as sig
-    from modelyard.rollout.sequential import Plan
-    sig.shift_comparison("latency_ms", a, b, plan=Plan(design="fixed"))
-else:
-    r = np.random.default_rng(1)
-    np.median(np.subtract.outer(r.choice(b, 1000, replace=False), r.choice(a, 1000, replace=False)))
-print(time.perf_counter() - t)
-"""
+OURS, THEIRS = "modelyard shift_comparison", "scipy + numpy by hand"
 
 
-def timing(rounds: int) -> None:
+def child(rows: int) -> None:
+    """The cold modelyard side: the same samples as the baseline, then ``shift_comparison``."""
+    import json
+
     from modelyard.rollout import significance as sig
     from modelyard.rollout.sequential import Plan
 
     rng = np.random.default_rng(0)
-    a = rng.lognormal(3, 0.4, 59_000)
-    b = rng.lognormal(3, 0.4, 59_000) + 0.3
-    warm: dict[str, list[float]] = {"ours": [], "baseline": []}
-    cold: dict[str, list[float]] = {"ours": [], "baseline": []}
-    for _ in range(rounds):  # interleaved
-        t = time.perf_counter()
-        res = sig.shift_comparison("latency_ms", a, b, plan=Plan(design="fixed"))
-        warm["ours"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        r = np.random.default_rng(1)
-        np.median(np.subtract.outer(r.choice(b, 1000, replace=False), r.choice(a, 1000, replace=False)))
-        warm["baseline"].append(time.perf_counter() - t)
-        for which in ("ours", "baseline"):
-            out = subprocess.run(
-                [sys.executable, "-c", _TIMING, which], capture_output=True, text=True, check=True
-            )
-            cold[which].append(float(out.stdout.strip()))
-    print("latency comparison on 59,000 rows per arm (s; cold = fresh process, first call with its imports)")
-    for name in ("ours", "baseline"):
-        for kind, data in (("warm", warm), ("cold", cold)):
-            xs = data[name]
-            print(
-                f"  {name:<9}{kind}: min {min(xs):.3f} median {statistics.median(xs):.3f} max {max(xs):.3f}"
-            )
+    a, b = rng.lognormal(3, 0.4, rows), rng.lognormal(3, 0.4, rows) + 0.3
+    res = sig.shift_comparison("latency_ms", a, b, plan=Plan(design="fixed"))
+    print(json.dumps({"u": res.statistic, "p": res.p_value, "shift": res.difference}))
+
+
+def timing(args: argparse.Namespace) -> None:
+    """The report's latency comparison against ``bench/baselines/shift_by_hand.py`` (same figures, no modelyard)."""
+    sys.path.insert(0, str(HERE / "baselines"))
+    import shift_by_hand
+
+    from modelyard.rollout import significance as sig
+    from modelyard.rollout.sequential import Plan
+
+    rows = args.rows
+    a, b = shift_by_hand.samples(rows)
+    ours = sig.shift_comparison("latency_ms", a, b, plan=Plan(design="fixed"))
+    theirs = shift_by_hand.compare(a, b)
+    print(f"latency comparison on {rows:,} rows per arm (Mann-Whitney U, Hodges-Lehmann shift, Moses 95%)")
     print(
-        f"  shift {res.difference:.3f} ms, Moses 95% [{res.ci_low:.3f}, {res.ci_high:.3f}], verdict {res.verdict} "
-        "(ours: exact, all 3.5e9 pairs; baseline: 1e6 subsampled pairs, no interval)"
+        f"  modelyard: shift {ours.difference:.6f} ms [{ours.ci_low:.6f}, {ours.ci_high:.6f}] U {ours.statistic:.0f}"
+        f" p {ours.p_value:.3g}, verdict {ours.verdict}"
     )
+    print(
+        f"  by hand:   shift {theirs['shift']:.6f} ms [{theirs['low']:.6f}, {theirs['high']:.6f}] U {theirs['u']:.0f}"
+        f" p {theirs['p']:.3g}"
+    )
+    cmds = {
+        THEIRS: [PY, str(HERE / "baselines" / "shift_by_hand.py"), "--rows", str(rows)],
+        OURS: [PY, str(Path(__file__).resolve()), "--child", str(rows)],
+    }
+    if args.mode in ("cold", "both"):
+        cold_rounds("latency comparison", cmds, args.rounds, THEIRS)
+    if args.mode in ("warm", "both"):
+        warm_rounds(
+            "latency comparison",
+            {
+                THEIRS: lambda: shift_by_hand.compare(a, b),
+                OURS: lambda: sig.shift_comparison("latency_ms", a, b, plan=Plan(design="fixed")),
+            },
+            args.rounds,
+            THEIRS,
+        )
+    if args.profile:
+        profile_fresh(cmds[OURS], "experiments_shift_cold")
 
 
 def main() -> None:
@@ -279,11 +292,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--guard-reps", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--rows", type=int, default=59_000, help="rows per arm of the timed latency comparison"
+    )
+    add_timing_arguments(parser)
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    experiments(args.seeds, args.users)
-    guards(args.guard_reps)
-    timing(args.rounds)
+    if args.child is not None:
+        child(args.child)
+        return
+    if args.seeds:
+        experiments(args.seeds, args.users)
+    if args.guard_reps:
+        guards(args.guard_reps)
+    if args.mode != "none" or args.profile:
+        timing(args)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,23 @@ Power: for each planted change (``monitor_data.SCENARIOS``: 0.1 sd mean shifts, 
 change, a new category at 2%, a top share moving 5 points, a shift inside one 15% segment, a
 unit change) the share of seeds where the change is found on its target column.
 
+The baseline that calls no modelyard code, ``scipy`` (``bench/baselines/drift_tests.py``: a
+bare KS / chi-squared test per column at alpha 0.05, uncorrected), judges the same windows and
+is printed beside them.
+
+Timing (``drift_cold.py``): one reference and one unchanged window of ``--time-rows`` rows
+judged by modelyard (profile + ``drift`` detector) and by the scipy baseline, ``--mode cold``
+(each side a fresh process), ``warm`` or ``both``, ``--rounds`` interleaved rounds, min /
+median / max; ``--profile`` writes a cProfile (and py-spy) summary of the cold modelyard side
+to ``bench/results/calibration_cold.txt``.
+
 With ``--evidently PYTHON`` (a Python with ``evidently`` installed in a separate environment,
 never a project dependency) the same frames are judged by Evidently's ``DataDriftPreset`` in a
 worker process (``evidently_worker.py``), and its figures are printed side by side.
 
     .venv/bin/python bench/bench_monitor_calibration.py --seeds 20 --power-seeds 10
     .venv/bin/python bench/bench_monitor_calibration.py --sizes 1000 10000 --seeds 3 --evidently /tmp/ev/bin/python
+    .venv/bin/python bench/bench_monitor_calibration.py --sizes 1000 --seeds 2 --power-seeds 1 --time-rows 10000 --profile
 """
 
 from __future__ import annotations
@@ -35,7 +46,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "baselines"))
 
+from _timing import add_timing_arguments
+from drift_cold import time_drift
+from drift_tests import judge
 from monitor_data import SCENARIOS, make_frame
 
 from modelyard.monitoring.profile import Profile
@@ -105,16 +120,20 @@ def main() -> int:
         "--evidently-max-rows", type=int, default=100_000, help="larger windows skip Evidently"
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--time-rows", type=int, default=100_000, help="rows of the timed reference and window"
+    )
+    add_timing_arguments(parser)
     args = parser.parse_args()
 
     host = make_host()
     workdir = Path(tempfile.mkdtemp(prefix="bench-calibration-"))
     evidently = Evidently(args.evidently, workdir) if args.evidently else None
-    names = [*DETECTORS, *(["evidently"] if evidently else [])]
+    names = [*DETECTORS, "scipy", *(["evidently"] if evidently else [])]
     fa = {(d, n): [0, 0, 0, 0] for d in names for n in args.sizes}  # flagged, judged, dataset alarms, windows
     flagged_columns: dict[tuple[str, int], dict[str, int]] = {k: {} for k in fa}
     power = {
-        (s.name, n): {d: [0, 0] for d in ("drift", "quality", "evidently")}
+        (s.name, n): {d: [0, 0] for d in ("drift", "quality", "scipy", "evidently")}
         for s in SCENARIOS
         for n in args.sizes
     }
@@ -154,6 +173,21 @@ def main() -> int:
                         p = power[(scenario.name, n)][d]
                         p[0] += bool(verdicts.get(scenario.target))
                         p[1] += 1
+                t0 = time.perf_counter()
+                by_hand = judge(reference, window)
+                seconds.setdefault(("scipy", n), []).append(time.perf_counter() - t0)
+                if scenario is None:
+                    c = fa[("scipy", n)]
+                    c[0] += sum(by_hand.values())
+                    c[1] += len(by_hand)
+                    c[3] += 1
+                    for col, v in by_hand.items():
+                        if v:
+                            flagged_columns[("scipy", n)][col] = flagged_columns[("scipy", n)].get(col, 0) + 1
+                else:
+                    p = power[(scenario.name, n)]["scipy"]
+                    p[0] += bool(by_hand.get(scenario.target))
+                    p[1] += 1
                 if evidently and n <= args.evidently_max_rows:
                     answer = evidently.judge(ref_path, window)
                     seconds.setdefault(("evidently", n), []).append(answer["seconds"])
@@ -193,7 +227,7 @@ def main() -> int:
                 continue
             rate = flagged / judged if judged else 0.0
             cells.append(f"{rate:>9.2%} {dataset:>3}/{windows:<3} ds".rjust(22))
-            if d != "evidently":
+            if d not in ("evidently", "scipy"):
                 ok &= rate <= 0.01 and dataset == 0
         print(f"{d:<16}" + "".join(cells))
     for (d, n), cols in flagged_columns.items():
@@ -202,7 +236,7 @@ def main() -> int:
     print("\nPOWER: share of seeds where the planted change is found on its target column")
     print(f"{'change':<36}{'detector':<12}" + "".join(f"{n:>12,}" for n in args.sizes))
     for s in SCENARIOS:
-        for d in ("drift", "quality", "evidently"):
+        for d in ("drift", "quality", "scipy", "evidently"):
             if (d == "quality" and "quality" not in s.detectors) or (d == "evidently" and not evidently):
                 continue
             row = []
@@ -219,6 +253,16 @@ def main() -> int:
         "\ntargets (<= 1% column false alarms, 0 dataset alarms, every modelyard detector and size):",
         "MET" if ok else "NOT MET",
     )
+    timing = {}
+    if args.mode != "none" or args.profile:
+        timing = time_drift(
+            "calibration",
+            make_frame(args.time_rows, seed=1),
+            make_frame(args.time_rows, seed=2),
+            Path(tempfile.mkdtemp(prefix="bench-calibration-timing-")),
+            args,
+            detectors=["drift"],
+        )
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -226,8 +270,10 @@ def main() -> int:
                     "false_alarms": {f"{d}@{n}": v for (d, n), v in fa.items()},
                     "power": {f"{s}@{n}": v for (s, n), v in power.items()},
                     "seconds": {f"{d}@{n}": statistics.median(v) for (d, n), v in seconds.items()},
+                    "timing": timing,
                 },
                 indent=2,
+                default=str,
             )
         )
     return 0 if ok else 1
