@@ -13,7 +13,7 @@ from batch_helpers import CATEGORICAL, NUMERIC, entities
 from click.testing import CliRunner
 
 from modelyard.batch.engine import score
-from modelyard.batch.sources import ParquetSource, SqlSource
+from modelyard.batch.sources import EntitySource, ParquetSource, SqlSource
 from modelyard.errors import BadRequest, FeatureError
 
 
@@ -93,6 +93,67 @@ def test_dask_engine_with_two_threaded_workers_equals_local(scored_yard, entity_
         processes=False,
     )
     assert dask.rows == local.rows == 2000
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "dask.parquet"),
+        pd.read_parquet(tmp_path / "local.parquet"),
+        check_exact=True,
+    )
+
+
+def _chunks_held(dask_scheduler) -> int:
+    """Chunk tasks the scheduler holds (queued, running, or a result not yet taken by the client)."""
+    return sum(str(key).startswith("modelyard-score-") for key in dask_scheduler.tasks)
+
+
+class _WatchedSource(EntitySource):
+    """A Parquet source that asks the scheduler, before each chunk it hands out, how many chunks it holds."""
+
+    def __init__(self, path: Path) -> None:
+        self.inner = ParquetSource(path)
+        self.label = self.inner.label
+        self.held: list[int] = []
+
+    @property
+    def num_rows(self) -> int | None:
+        return self.inner.num_rows
+
+    @property
+    def arrow_schema(self):
+        return self.inner.arrow_schema
+
+    def chunks(self, chunk_rows: int):
+        from distributed import default_client
+
+        for chunk in self.inner.chunks(chunk_rows):
+            self.held.append(default_client().run_on_scheduler(_chunks_held))
+            yield chunk
+
+
+def test_dask_engine_streams_an_input_through_a_bounded_window(
+    scored_yard, entity_file, tmp_path: Path
+) -> None:
+    """The client reads a chunk only when fewer than 2 x workers are in the cluster, and takes each
+    result as it comes: the cluster holds a few chunks at any time, never the input, so an input
+    larger than the workers' memory passes through (bench/bench_batch_memory.py measures it)."""
+    source = _WatchedSource(entity_file)
+    result = score(
+        scored_yard,
+        "trip_acceptance",
+        source,
+        tmp_path / "dask.parquet",
+        chunk_rows=50,
+        engine="dask",
+        workers=2,
+        processes=False,
+    )
+    assert result.rows == 2000 and len(source.held) == 40
+    window = 2 * 2
+    # a released result leaves the scheduler a moment after the client took it: one or two of slack
+    assert max(source.held) <= window + 2, source.held
+    local = score(
+        scored_yard, "trip_acceptance", ParquetSource(entity_file), tmp_path / "local.parquet", chunk_rows=50
+    )
+    assert local.rows == 2000
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / "dask.parquet"),
         pd.read_parquet(tmp_path / "local.parquet"),
