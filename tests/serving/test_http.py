@@ -385,3 +385,24 @@ def test_v2_metadata_names_each_entity_keys_real_type() -> None:
     assert _key_datatype(ValueType.INT32.value) == "INT32"
     assert _key_datatype(ValueType.INT64.value) == "INT64"
     assert _key_datatype(None) == "INT64"
+
+
+def test_a_model_frame_holds_only_the_models_columns_in_its_order() -> None:
+    from modelyard.errors import BadRequest
+    from modelyard.features.schema import FeatureSchema
+    from modelyard.serving.frames import build_frame
+
+    schema = FeatureSchema((("a", "DOUBLE"), ("tier", "STRING"), ("rush", "BOOL"), ("b", "INT64")))
+    columns = {"a": [0.5, None], "tier": ["x", "y"], "rush": [True, None], "b": [3, 4]}
+    frame = build_frame(columns, schema, [1, 0], only=["b", "a"])
+    assert list(frame.columns) == ["b", "a"]
+    assert frame["b"].tolist() == [4, 3] and frame["a"].isna().tolist() == [True, False]
+    whole = build_frame(columns, schema, [1, 0])
+    assert list(whole.columns) == ["a", "tier", "rush", "b"]
+    assert frame.equals(whole[["b", "a"]])
+    # a name the schema lacks: the whole frame, so the predictor's own check names what is missing
+    assert list(build_frame(columns, schema, only=["a", "nope"]).columns) == ["a", "tier", "rush", "b"]
+    from modelyard.artifacts.flavor import select_columns
+
+    with pytest.raises(BadRequest, match="nope"):
+        select_columns(build_frame(columns, schema, only=["a", "nope"]), ["a", "nope"])

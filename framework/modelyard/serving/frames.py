@@ -65,13 +65,29 @@ def _column(values: list[Any], value_type: str) -> Any:
 
 
 def build_frame(
-    columns: Mapping[str, Sequence[Any]], schema: FeatureSchema, rows: Sequence[int] | None = None
+    columns: Mapping[str, Sequence[Any]],
+    schema: FeatureSchema,
+    rows: Sequence[int] | None = None,
+    *,
+    only: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """A frame of the schema's features (in schema order), for ``rows`` (default: all)."""
+    """A frame of the schema's features (in schema order), for ``rows`` (default: all).
+
+    ``only`` (a model's ``feature_names``): just those columns, in that order, when the schema
+    has every one of them. A service's features the model does not read (an on-demand view's
+    string or boolean outputs, say) then cost nothing, and the predictor's column selection
+    finds the frame already in its order. If one is missing the whole frame is built, so the
+    predictor's own check names what is missing.
+    """
     import pandas as pd
 
+    fields: Sequence[tuple[str, str]] = schema.fields
+    if only is not None:
+        types = dict(schema.fields)
+        if all(name in types for name in only):
+            fields = [(name, types[name]) for name in only]
     data = {}
-    for name, value_type in schema.fields:
+    for name, value_type in fields:
         col = columns[name]
         values = list(col) if rows is None else [col[i] for i in rows]
         data[name] = _column(values, value_type)

@@ -667,7 +667,7 @@ class PredictionService:
                     scores = None
                 predictions = [_python(v) for v in predictions]
             else:
-                frame = build_frame(columns, served.schema, rows)
+                frame = build_frame(columns, served.schema, rows, only=loaded.predictor.feature_names)
                 scores = None
                 if served.config.task == "classification":  # one pass through a pipeline's transformers
                     labels, proba = predict_with_proba(loaded.predictor, frame)
