@@ -105,7 +105,9 @@ def join(
     # (pandas' conversion cache only pays off for text; on datetimes it costs a pass over them)
     times = pd.to_datetime(entity_df[timestamp], utc=True, cache=False)
     at = pd.DatetimeIndex(times).as_unit("ns").asi8
-    result = entity_df.copy()
+    # every view looks the entity times up among its own: in time order once, for all of them
+    at_order = np.argsort(at)
+    joined: dict[str, pd.Series] = {}
     for view in views:
         missing = [col for _, col in view.join_keys if col not in entity_df.columns]
         if missing:
@@ -123,7 +125,7 @@ def join(
             _epoch_ns(table.column("__created"), view, view.created_column) if view.created_column else None
         )
         codes_e, codes_s = _key_codes(view, entity_keys, [table.column(k) for k, _ in view.join_keys])
-        picked = _asof(codes_e, at, codes_s, source_ts, created)
+        picked = _asof(codes_e, at, codes_s, source_ts, created, at_order=at_order)
         if view.ttl_ns is not None:
             hit = picked >= 0
             event = source_ts[picked[hit]]
@@ -137,8 +139,26 @@ def join(
             if pa.types.is_dictionary(column.type):
                 column = column.cast(column.type.value_type)
             name = f"{view.base}__{feature}" if full_feature_names else feature
-            result[name] = column.to_pandas(types_mapper=_EXACT_INTS.get)
-    return result
+            joined[name] = column.to_pandas(types_mapper=_EXACT_INTS.get)
+    return _with_columns(entity_df, joined)
+
+
+def _with_columns(entity_df: pd.DataFrame, joined: dict[str, pd.Series]) -> pd.DataFrame:
+    """A copy of ``entity_df`` with the ``joined`` columns set (a name it has already is replaced in place).
+
+    The new columns are added in one step: setting them one by one costs pandas an index
+    alignment and a block insert per column.
+    """
+    import pandas as pd
+
+    result = entity_df.copy()
+    if any(name in entity_df.columns for name in joined):
+        for name, values in joined.items():
+            result[name] = values
+        return result
+    if not joined:
+        return result
+    return pd.concat([result, pd.DataFrame(joined, index=result.index)], axis=1)
 
 
 def _exact_ints() -> dict[Any, Any]:
@@ -319,12 +339,15 @@ def _asof(
     codes_s: np.ndarray,
     source_ts: np.ndarray,
     created: np.ndarray | None,
+    *,
+    at_order: np.ndarray | None = None,
 ) -> np.ndarray:
     """For each entity row, the source row it joins (the latest at or before its time), or -1.
 
     Times become ranks among the source's distinct times (an entity time: how many of them are
     at or before it), so (keys, time) packs into one int64 that sorts like the pair, and each
-    entity row's match is one binary search among the source rows sorted by it.
+    entity row's match is one binary search among the source rows sorted by it. ``at_order``
+    (``np.argsort(at)``, shared by the views of one join) saves sorting the times again.
     """
     import numpy as np
 
@@ -347,8 +370,24 @@ def _asof(
     last[:-1] = packed_s[1:] != packed_s[:-1]
     rows, packed_s = rows[last], packed_s[last]
     # ">=": an entity time equal to a source time gets that time's rank, so it joins that row
-    packed_e = codes_e * width + np.searchsorted(times, at, side="right")
-    candidate = np.searchsorted(packed_s, packed_e, side="right") - 1
+    packed_e = codes_e * width + _search_sorted(times, at, at_order)
+    candidate = _search_sorted(packed_s, packed_e) - 1
     found = (candidate >= 0) & (codes_e >= 0)
     found[found] = packed_s[candidate[found]] // width == codes_e[found]
     return np.where(found, rows[np.maximum(candidate, 0)], -1)
+
+
+def _search_sorted(haystack: np.ndarray, needles: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """``np.searchsorted(haystack, needles, side="right")``, the needles looked up in sorted order.
+
+    The same answers; on a large haystack, searching needles in random order misses the CPU
+    cache on almost every step, and sorting them first (``order``: their argsort, if known)
+    and putting the answers back costs a fraction of that (about 4x less for 200 000 needles).
+    """
+    import numpy as np
+
+    if order is None:
+        order = np.argsort(needles)
+    found = np.empty(len(needles), dtype=np.intp)
+    found[order] = np.searchsorted(haystack, needles[order], side="right")
+    return found
