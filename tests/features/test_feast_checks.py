@@ -70,6 +70,26 @@ def test_skip_turns_off_feast_checks_only(tmp_path: Path) -> None:
     assert probe(tmp_path, prelude, {}) == {"feast_checked": False, "others_checked": True}
 
 
+def test_skip_leaves_typeguard_unimported_until_something_imports_it() -> None:
+    # a command that never imports Feast does not pay for importing typeguard
+    script = textwrap.dedent(
+        """
+        import sys
+        from modelyard.features.feast_checks import skip_feast_typechecks
+        assert skip_feast_typechecks()
+        assert "typeguard" not in sys.modules
+        import typeguard
+        print(getattr(typeguard.typechecked, "_modelyard_skips_feast", False))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MODELYARD_FEAST_TYPECHECKS"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True"]
+
+
 def test_child_processes_follow_the_variable(tmp_path: Path) -> None:
     # a serving worker started by `modelyard serve` imports modelyard first, with the variable set
     assert probe(tmp_path, "import modelyard", {"MODELYARD_FEAST_TYPECHECKS": "0"}) == {

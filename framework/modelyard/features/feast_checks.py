@@ -23,10 +23,14 @@ Feast's checks everywhere.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -51,7 +55,8 @@ def skip_feast_typechecks() -> bool:
     """Make typeguard's ``@typechecked`` a no-op for Feast's functions; True if it took effect.
 
     It must run before Feast is imported (decoration happens at import); if ``feast`` is
-    already in ``sys.modules`` nothing changes. ``MODELYARD_FEAST_TYPECHECKS=1`` keeps the
+    already in ``sys.modules`` nothing changes. Typeguard itself is not imported here: it is
+    patched as soon as something (Feast) imports it. ``MODELYARD_FEAST_TYPECHECKS=1`` keeps the
     checks. The choice is passed on to child processes through the same variable.
     """
     if os.environ.get(ENV, "").strip().lower() in _ON:
@@ -60,15 +65,45 @@ def skip_feast_typechecks() -> bool:
     if "feast" in sys.modules:
         logger.debug("feast is already imported: its type checks stay on in this process")
         return False
-    try:
-        import typeguard
-    except ImportError:  # a Feast without typeguard has nothing to skip
-        return False
-    current = typeguard.typechecked
-    if getattr(current, "_modelyard_skips_feast", False):
-        return True
-    typeguard.typechecked = _feast_unchecked(current)
+    typeguard = sys.modules.get("typeguard")
+    if typeguard is not None:
+        _patch(typeguard)
+    elif not any(isinstance(finder, _PatchOnImport) for finder in sys.meta_path):
+        # importing typeguard costs 0.1-0.2 s (it imports unittest.mock...), which a command that
+        # never imports Feast (score, serve with the fast paths) should not pay: patch it when
+        # something first imports it
+        sys.meta_path.insert(0, _PatchOnImport())
     return True
+
+
+def _patch(typeguard: ModuleType) -> None:
+    """Replace ``typeguard.typechecked`` (once) by the version that skips Feast."""
+    current = typeguard.typechecked
+    if not getattr(current, "_modelyard_skips_feast", False):
+        setattr(typeguard, "typechecked", _feast_unchecked(current))  # noqa: B010 - a module typed as ModuleType
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: when ``typeguard`` is imported, has it patched right after it loads."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname != "typeguard":
+            return None
+        sys.meta_path.remove(self)  # once; and the lookup below must not find this finder again
+        spec = importlib.util.find_spec(fullname)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_and_patch(module: ModuleType) -> None:
+            exec_module(module)
+            _patch(module)
+
+        loader.exec_module = exec_and_patch  # type: ignore[method-assign]
+        return spec
 
 
 def _feast_unchecked(checked: Callable[..., Any]) -> Callable[..., Any]:
