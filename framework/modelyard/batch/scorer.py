@@ -16,6 +16,7 @@ from modelyard.artifacts.flavor import predict_with_proba
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    import pyarrow as pa
 
     from modelyard.artifacts.flavor import Predictor
     from modelyard.yard import Yard
@@ -66,11 +67,11 @@ class ChunkScorer:
         """The point-in-time training frame of the chunk (features as of each row's timestamp)."""
         return self.yard.features.training_frame(self.model, chunk, timestamp=self.timestamp)
 
-    def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
+    def score(self, chunk: pd.DataFrame) -> pa.Table:
         """The chunk's columns plus prediction (+ score for binary classifiers), model, version."""
         return next(self.score_parts(chunk, max(1, len(chunk))))
 
-    def score_parts(self, chunk: pd.DataFrame, part_rows: int) -> Iterator[pd.DataFrame]:
+    def score_parts(self, chunk: pd.DataFrame, part_rows: int) -> Iterator[pa.Table]:
         """:meth:`score` of ``chunk`` as consecutive slices of at most ``part_rows`` rows.
 
         The chunk is joined once (a point-in-time join has a fixed cost per call, so the
@@ -88,8 +89,15 @@ class ChunkScorer:
             stop = start + part_rows
             yield self._finish(rows.iloc[start:stop].copy(), inputs.iloc[start:stop])
 
-    def _finish(self, out: pd.DataFrame, inputs: pd.DataFrame | None) -> pd.DataFrame:
-        """Add the output columns to ``out`` (a copy of input rows) for the feature rows ``inputs``."""
+    def _finish(self, out: pd.DataFrame, inputs: pd.DataFrame | None) -> pa.Table:
+        """``out`` (a copy of input rows) with the output columns for the feature rows ``inputs``, as Arrow.
+
+        ``model`` and ``version`` are the same in every row: they are built by Arrow, not as
+        pandas columns, whose text would be converted object by object for the writer.
+        """
+        import numpy as np
+        import pyarrow as pa
+
         if inputs is None:
             out["prediction"] = []
         else:
@@ -97,9 +105,10 @@ class ChunkScorer:
             out["prediction"] = prediction
             if proba is not None:
                 out["score"] = proba
-        out["model"] = self.model
-        out["version"] = self.version
-        return out
+        table = pa.Table.from_pandas(out, preserve_index=False)
+        rows = table.num_rows
+        table = table.append_column("model", pa.repeat(pa.scalar(self.model, pa.string()), rows))
+        return table.append_column("version", pa.array(np.full(rows, self.version, dtype=np.int64)))
 
 
 def load_scorer(
@@ -175,12 +184,8 @@ def scorer_for(repo: str, model: str, version: int, timestamp: str) -> ChunkScor
 def score_chunk_task(repo: str, model: str, version: int, timestamp: str, chunk: Any) -> Any:
     """The Dask task: score one chunk in a worker, as an Arrow table.
 
-    Arrow, not pandas: the conversion the writer needs happens here, in parallel on the
-    workers, and a table travels as a few buffers where a frame's text columns are pickled
-    value by value, so the client (which writes every row) does less per row.
+    Arrow, not pandas (as the local engine): the conversion the writer needs happens here, in
+    parallel on the workers, and a table travels as a few buffers where a frame's text columns
+    are pickled value by value, so the client (which writes every row) does less per row.
     """
-    import pyarrow as pa
-
-    return pa.Table.from_pandas(
-        scorer_for(repo, model, version, timestamp).score(chunk), preserve_index=False
-    )
+    return scorer_for(repo, model, version, timestamp).score(chunk)

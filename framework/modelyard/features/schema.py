@@ -155,7 +155,10 @@ def conform_column(values: pd.Series | Sequence[Any], value_type: str, *, name: 
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     if dtype == "object":
         out = series.astype(object)
-        return out.where(out.notna(), None).rename(name or series.name)
+        missing = out.isna()
+        if missing.any():  # (the common case, nothing missing, skips a pass over every object)
+            out = out.where(~missing, None)
+        return out.rename(name or series.name)
     if dtype.startswith("datetime64"):
         # whole seconds, as Feast stores UNIX_TIMESTAMP online (see the module docs)
         times = pd.to_datetime(series, utc=True).astype(dtype)
