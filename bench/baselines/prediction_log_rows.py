@@ -1,9 +1,12 @@
-"""The prediction log's write path as it was before columnar batches (modelyard 0.1.0, for
-``bench/bench_prediction_log.py``): each record made into a dict row, the batch turned into an
-Arrow table column by column from those dicts, grouped by (model, UTC date) row by row, and
-appended to an Arrow IPC stream per group with an fsync, as the ``parquet`` sink does.
+"""The prediction log as it was before columnar batches (modelyard 0.1.0, for
+``bench/bench_prediction_log.py``), from a request's answers to the bytes written: the request
+path builds a record (the fields and defaults of 0.1.0's ``PredictionRecord``, a timestamp per
+record) and two dicts per answer and queues it; the writer thread makes each record a dict row,
+turns the batch into an Arrow table from those dicts, groups it by (model, UTC date) row by row
+and appends it to an Arrow IPC stream per group with an fsync, as the ``parquet`` sink does; or,
+for PostgreSQL, inserts the rows in one transaction (SQLAlchemy ``executemany``).
 
-It does not import modelyard: it reads the attributes of the records it is given and writes
+It does not import modelyard: it reads the attributes of the answers it is given and writes
 the same columns, so the two sides do the same work for the same input. The old logger also
 fired the ``on_prediction`` hook for every record; the benchmark passes that dispatcher in as
 ``each`` (the one piece of modelyard the old path ran per record).
@@ -16,7 +19,8 @@ import json
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,29 @@ SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(slots=True)
+class Record:
+    """One logged prediction as the request path built it (0.1.0's ``PredictionRecord``)."""
+
+    request_id: str
+    model: str
+    version: int
+    prediction: Any
+    entities: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+    variant: str = "default"
+    mode: str = "live"
+    score: float | None = None
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+    error: str | None = None
+    timestamp: datetime = field(default_factory=_utcnow)
 
 
 def _text(value: str | None) -> str | None:
@@ -117,8 +144,12 @@ class RowLog:
         max_buffer: int = 1000,
         flush_interval: float = 0.05,
         each: Callable[[Any], None] | None = None,
+        postgres: tuple[Any, Any] | None = None,
+        max_queue: int = 100_000,
     ) -> None:
         self.path = path
+        self.postgres = postgres  # (SQLAlchemy engine, table): insert rows there instead of files
+        self.max_queue = max_queue
         self.each = each
         self.max_buffer = max_buffer
         self.flush_interval = flush_interval
@@ -130,10 +161,44 @@ class RowLog:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def log(self, record: Any) -> None:
-        self.records.append(record)
-        if len(self.records) == self.max_buffer:
+    def log_answers(
+        self,
+        model: str,
+        mode: str,
+        answers: Sequence[Any],
+        columns: Mapping[str, Sequence[Any]],
+        keys: Sequence[str],
+        names: Sequence[str],
+        latency_ms: float,
+    ) -> None:
+        """What the server's request path did per answer: a record with its two dicts, queued."""
+        for a in answers:
+            i = a.row
+            self.log(
+                Record(
+                    request_id=a.request_id,
+                    model=model,
+                    version=int(a.version or 0),
+                    prediction=a.prediction,
+                    entities={k: columns[k][i] for k in keys},
+                    features={f: columns[f][i] for f in names},
+                    variant=a.variant or "none",
+                    mode=mode,
+                    score=a.score,
+                    latency_ms=latency_ms,
+                    cache_hit=a.cached,
+                    error=a.error,
+                )
+            )
+
+    def log(self, record: Any) -> bool:
+        records = self.records
+        if self._stop.is_set() or len(records) >= self.max_queue:
+            return False
+        records.append(record)
+        if len(records) == self.max_buffer:
             self._wake.set()
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -149,6 +214,12 @@ class RowLog:
                 self._write([to_row(r) for r in batch])
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
+        if self.postgres is not None:
+            engine, table = self.postgres
+            with engine.begin() as conn:
+                conn.execute(table.insert(), rows)
+            self.written += len(rows)
+            return
         groups: dict[tuple[str, date], list[dict[str, Any]]] = {}
         for row in rows:
             model = row["model"]
@@ -176,3 +247,23 @@ class RowLog:
         for handle, writer in self._streams.values():
             writer.close()
             handle.close()
+
+
+def postgres_table(metadata: Any, name: str) -> Any:
+    """The SQL table the ``postgres`` sink writes (same columns, types and indexes)."""
+    import sqlalchemy as sa
+
+    types = {
+        pa.string(): sa.Text,
+        pa.timestamp("us", tz="UTC"): sa.DateTime(timezone=True),
+        pa.int64(): sa.BigInteger,
+        pa.float64(): sa.Float(53),
+        pa.bool_(): sa.Boolean,
+    }
+    nullable = {"prediction", "prediction_label", "score", "error"}
+    columns = [sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True)]
+    columns += [sa.Column(f.name, types[f.type], nullable=f.name in nullable) for f in SCHEMA]
+    table = sa.Table(name, metadata, *columns)
+    sa.Index(f"ix_{name}_model_ts", table.c.model, table.c.timestamp)
+    sa.Index(f"ix_{name}_request_id", table.c.request_id)
+    return table

@@ -15,11 +15,11 @@ import pytest
 from logging_helpers import T0, MemorySink, make_records
 
 from modelyard.plugins.testing import make_host
+from modelyard.predictions.answered import records_to_table
 from modelyard.predictions.log import PredictionLogger
 from modelyard.predictions.records import (
     ROW_COLUMNS,
     PredictionRecord,
-    records_to_table,
     rows_to_table,
 )
 

@@ -489,7 +489,7 @@ class PluginHost:
     def on_prediction(self, record: PredictionRecord) -> None:
         self._fire("modelyard_on_prediction", record=record)
 
-    def on_predictions(self, records: Sequence[PredictionRecord]) -> None:
+    def on_predictions(self, records: Iterable[PredictionRecord]) -> None:
         """:meth:`on_prediction` for each of ``records``, in order; with no plugin listening
         (the usual case) it costs one look at the hook, not one call per record."""
         if not self.pm.hook.modelyard_on_prediction.get_hookimpls():

@@ -1,7 +1,9 @@
 """The prediction log: a non-blocking, buffered writer in front of a LogSink plugin.
 
-``PredictionLogger.log(record)`` only appends the record to an in-memory deque, so the request path never
-waits for disk or network. A background thread batches records and writes them to the sink
+``PredictionLogger.log_answers(...)`` (the server, once per request: its answers and references to its
+columns, see :mod:`modelyard.predictions.answered`) and ``PredictionLogger.log(record)`` (one
+:class:`PredictionRecord`) only append to an in-memory deque, so the request path never waits
+for disk or network and builds nothing per row. A background thread batches records and writes them to the sink
 every ``flush_interval`` seconds or every ``max_buffer`` records, and fires the
 ``on_prediction`` hook for each. When the sink fails, batches are spooled as complete
 Parquet files under ``spool_dir`` and delivered, oldest first, once it answers again (also
@@ -38,13 +40,14 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.predictions.answered import Answer, AnsweredRows
 from modelyard.predictions.records import DROPPED, PredictionRecord
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,7 +60,11 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 _STOP = object()
+_new_tuple = tuple.__new__
 _SPOOL_SUFFIX = ".parquet"
+
+#: what the deque holds: one request's answered rows, or one record
+_Item: TypeAlias = "AnsweredRows | PredictionRecord"
 
 
 class LogSinkSettings(BaseModel):
@@ -191,12 +198,15 @@ class PredictionLogger:
         self._retry_delay = retry_min
         self._next_retry = 0.0
         self.max_queue = max_queue
-        # records: appended by request threads (deque.append is atomic), drained by the writer;
-        # controls (flush requests, stop) travel separately so they never wait behind records
-        self._records: deque[PredictionRecord] = deque()
+        # items (a request's answered rows, or a record): appended by request threads, drained by
+        # the writer; controls (flush requests, stop) travel separately so they never wait behind
+        # records. Rows are counted: _appended under _put_lock, _taken by the writer thread only.
+        self._records: deque[_Item] = deque()
         self._controls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._wake = threading.Event()
-        self._taken = 0  # records the writer has taken off the deque (writer thread only)
+        self._put_lock = threading.Lock()
+        self._appended = 0
+        self._taken = 0
         self._lock = threading.Lock()
         self._counters = {
             "written": 0,
@@ -224,28 +234,72 @@ class PredictionLogger:
 
     def log(self, record: PredictionRecord) -> bool:
         """Queue one record; never blocks. Returns False (and counts a drop) when the queue is full."""
-        records = self._records
+        return self._put(record, 1)
+
+    def log_answers(
+        self,
+        model: str,
+        mode: str,
+        answers: Sequence[Answer],
+        columns: Mapping[str, Sequence[Any]],
+        entity_keys: Sequence[str],
+        feature_names: Sequence[str],
+        latency_ms: float,
+    ) -> bool:
+        """Queue the answered rows of one request; never blocks, builds nothing per row.
+
+        ``columns`` holds the request's entity keys and features (one list per name, indexed by
+        each answer's ``row``); the log keeps references to them and to ``answers``, so they must
+        not change afterwards. Returns False (and counts a drop) when the queue is full.
+        """
+        if not answers:
+            return True
+        fields = (
+            model,
+            mode,
+            answers,
+            columns,
+            entity_keys,
+            columns,
+            feature_names,
+            latency_ms,
+            time.time_ns() // 1000,
+        )
+        return self._put(_new_tuple(AnsweredRows, fields), len(answers))
+
+    def _put(self, item: _Item, rows: int) -> bool:
         if self._closed:
-            self._lose_records([record], "prediction log closed")
-            logger.warning("prediction log is closed; dropped record %s", record.request_id)
+            self._lose_items([item], "prediction log closed")
+            logger.warning("prediction log is closed; dropped %d record(s) of %s", rows, item.model)
             return False
-        if len(records) >= self.max_queue:
-            self._lose_records([record], "prediction log queue full")
+        lock = self._put_lock
+        lock.acquire()  # not ``with``: this runs once per request, and the statement costs twice the calls
+        try:
+            queued = self._appended - self._taken
+            full = queued >= self.max_queue
+            if not full:
+                self._records.append(item)
+                self._appended += rows
+        finally:
+            lock.release()
+        if full:
+            self._lose_items([item], "prediction log queue full")
             return False
-        records.append(record)
-        if len(records) == self.max_buffer:
+        if queued < self.max_buffer <= queued + rows:
             self._wake.set()
         return True
 
     @property
     def stats(self) -> dict[str, Any]:
         """Counters for metrics (see the class docstring)."""
-        queued = len(self._records)
+        taken = self._taken
+        logged = self._appended
+        queued = logged - taken
         with self._lock:
             out: dict[str, Any] = dict(self._counters)
             out["spool_rows"] = self._spool_rows
             out["spool_bytes"] = self._spool_bytes
-        out["logged"] = self._taken + queued
+        out["logged"] = logged
         out["queued"] = queued
         out["sink_healthy"] = self._healthy
         out["last_error"] = self._last_error
@@ -272,7 +326,7 @@ class PredictionLogger:
             logger.error(
                 "prediction log writer did not finish within %ss; %d records may be lost",
                 timeout,
-                len(self._records),
+                self._appended - self._taken,
             )
         try:
             self.sink.close()
@@ -299,16 +353,21 @@ class PredictionLogger:
             self._lost[key] = self._lost.get(key, 0) + n
         self._wake.set()
 
-    def _lose_records(self, records: list[PredictionRecord], reason: str) -> None:
-        """Count lost records, and remember them for the next drop markers."""
+    def _lose_items(self, items: list[_Item], reason: str) -> None:
+        """Count the rows of lost items, and remember them for the next drop markers."""
+        keys: list[tuple[str, str, str, str]] = []
+        for item in items:
+            if isinstance(item, AnsweredRows):
+                keys.extend((item.model, a.variant or "none", item.mode, reason) for a in item.answers)
+            else:
+                keys.append((item.model, item.variant, str(item.mode), reason))
         with self._lock:
-            self._counters["dropped"] += len(records)
-            for r in records:
-                key = (r.model, r.variant, str(r.mode), reason)
+            self._counters["dropped"] += len(keys)
+            for key in keys:
                 self._lost[key] = self._lost.get(key, 0) + 1
 
     def _lose_rows(self, rows: list[dict[str, Any]], reason: str) -> None:
-        """As :meth:`_lose_records` for rows; lost drop markers carry their count forward."""
+        """As :meth:`_lose_items` for rows; lost drop markers carry their count forward."""
         lost = 0
         with self._lock:
             for row in rows:
@@ -363,13 +422,13 @@ class PredictionLogger:
                     waiters.append(item)
             now = time.monotonic()
             due = stopping or bool(waiters) or now >= deadline or len(self._records) >= self.max_buffer
-            pending: list[PredictionRecord] = []
+            pending: list[_Item] = []
             try:
                 # only what is queued now: records keep arriving while a batch is written, and
                 # chasing them would turn one write per interval into a write every few records
                 left = len(self._records) if due else 0
                 while left > 0:
-                    pending = self._take(min(left, self.max_buffer))
+                    pending = self._take(left)
                     left -= len(pending)
                     self._deliver(pending)
                     pending = []
@@ -386,16 +445,22 @@ class PredictionLogger:
                     self._sink_call(self.sink.flush)
             except Exception:  # the writer thread must survive anything
                 logger.exception("prediction-log writer failed; %d records dropped", len(pending))
-                self._lose_records(pending, "prediction log writer failed")
+                self._lose_items(pending, "prediction log writer failed")
             finally:
                 for waiter in waiters:
                     waiter.set()
 
-    def _take(self, limit: int) -> list[PredictionRecord]:
-        """Up to ``limit`` records off the front of the deque (writer thread only)."""
+    def _take(self, limit: int) -> list[_Item]:
+        """Up to ``limit`` items off the front of the deque, and no more once they hold
+        ``max_buffer`` rows (writer thread only)."""
         records = self._records
-        batch = [records.popleft() for _ in range(min(limit, len(records)))]
-        self._taken += len(batch)
+        batch: list[_Item] = []
+        rows = 0
+        while records and len(batch) < limit and rows < self.max_buffer:
+            item = records.popleft()
+            batch.append(item)
+            rows += len(item.answers) if item.__class__ is AnsweredRows else 1
+        self._taken += rows
         return batch
 
     def _sink_call(self, method: Any) -> None:
@@ -404,10 +469,10 @@ class PredictionLogger:
         except Exception as exc:  # noqa: BLE001 - a failing sink must not kill the writer
             self._sink_failed(exc)
 
-    def _deliver(self, records: list[PredictionRecord]) -> None:
+    def _deliver(self, items: list[_Item]) -> None:
         if self.host is not None:
-            self.host.on_predictions(records)
-        table = self._table(records)
+            self.host.on_predictions(_records_of(items))
+        table = self._table(items)
         if table is not None and table.num_rows:
             self._write_batch(table)
 
@@ -422,16 +487,21 @@ class PredictionLogger:
         if left is not None:
             self._spool(left)
 
-    def _table(self, records: list[PredictionRecord]) -> pa.Table | None:
-        """The rows of ``records`` as one Arrow table, built column by column; a record that
-        cannot become a row, or a row Arrow (so no sink or spool) cannot hold, is
-        dead-lettered alone, not with the batch."""
-        from modelyard.predictions.records import records_to_table, rows_to_table
+    def _table(self, items: list[_Item]) -> pa.Table | None:
+        """The rows of ``items`` as one Arrow table, built column by column; a row that
+        cannot become a record or a row, or a row Arrow (so no sink or spool) cannot hold,
+        is dead-lettered alone, not with the batch."""
+        from modelyard.predictions.answered import answered_to_table, record_rows
+        from modelyard.predictions.records import rows_to_table
 
         try:
-            return records_to_table(records)
+            return answered_to_table(
+                [item if item.__class__ is AnsweredRows else record_rows(item) for item in items]  # type: ignore[arg-type]
+            )
         except Exception:  # noqa: BLE001 - find the culprits below
             pass
+        units = [(item, a) for item in items for a in _answers_of(item)]
+        records = self._convertible(units, _unit_record, _unit_fields)
         rows = self._convertible(records, PredictionRecord.to_row, _record_fields)
         good = self._convertible(rows, _arrow_row, lambda row: row)
         return rows_to_table(good) if good else None
@@ -684,6 +754,39 @@ def _conform(table: pa.Table) -> pa.Table:
 
     schema = arrow_schema()
     return table.select(schema.names).cast(schema)
+
+
+def _answers_of(item: _Item) -> Sequence[Answer | None]:
+    return item.answers if isinstance(item, AnsweredRows) else (None,)
+
+
+def _records_of(items: list[_Item]) -> Iterator[PredictionRecord]:
+    """Every row of ``items`` as a :class:`PredictionRecord` (built only when asked for)."""
+    for item in items:
+        if isinstance(item, AnsweredRows):
+            yield from item.records()
+        else:
+            yield item
+
+
+def _unit_record(unit: tuple[_Item, Answer | None]) -> PredictionRecord:
+    item, answer = unit
+    if isinstance(item, AnsweredRows):
+        assert answer is not None
+        return item.record(answer)
+    return item
+
+
+def _unit_fields(unit: tuple[_Item, Answer | None]) -> dict[str, Any]:
+    """A row that could not become a record, as plain fields for its dead-letter line."""
+    item, answer = unit
+    if not isinstance(item, AnsweredRows):
+        return _record_fields(item)
+    fields = {"model": item.model, "mode": item.mode, "latency_ms": item.latency_ms}
+    fields["timestamp"] = item.timestamp()
+    for name in ("row", "request_id", "version", "variant", "prediction", "score", "cached", "error"):
+        fields[name] = getattr(answer, name, None)
+    return fields
 
 
 def _record_fields(record: PredictionRecord) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """PredictionRecord: one logged prediction, and its flat row form shared by every log sink.
 
-A record is what the server (live and shadow variants) and batch scoring hand to the
-:class:`~modelyard.predictions.log.PredictionLogger`. Sinks store :meth:`PredictionRecord.to_row`
+A record is one logged prediction as plugins (``on_prediction``) and readers see it; the server
+hands the :class:`~modelyard.predictions.log.PredictionLogger` its answers and columns
+instead (:mod:`modelyard.predictions.answered`), which become the same rows. Sinks store :meth:`PredictionRecord.to_row`
 rows, whose columns are fixed (:data:`ROW_COLUMNS`) whatever the model: entity keys and the
 feature vector travel as JSON text so one Parquet schema and one SQL table fit every model.
 :func:`expand` turns a frame of rows back into one column per entity key and feature, which
@@ -103,7 +104,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _dumps(mapping: Mapping[str, Any]) -> str:
+def _dumps(mapping: Mapping[Any, Any]) -> str:
     """Compact JSON text of a mapping; NaN becomes ``null``.
 
     orjson (installed with serving) writes the same JSON about ten times faster than the
@@ -125,7 +126,7 @@ def _dumps(mapping: Mapping[str, Any]) -> str:
     )
 
 
-def _prediction_columns(value: Any) -> tuple[float | None, str | None]:
+def prediction_columns(value: Any) -> tuple[float | None, str | None]:
     """A prediction as its two stored columns: ``prediction`` (numbers, booleans as 0/1) and
     ``prediction_label`` (anything else, as text); NaN and ``None`` leave both empty."""
     prediction = _clean(value)
@@ -136,7 +137,7 @@ def _prediction_columns(value: Any) -> tuple[float | None, str | None]:
     return None, None if prediction is None else storable_text(str(prediction))
 
 
-def _score(value: Any) -> float | None:
+def stored_score(value: Any) -> float | None:
     """A score as stored: a float, NaN as ``None``."""
     return None if _clean(value) is None else float(value)
 
@@ -169,9 +170,10 @@ class PredictionRecord:
     def to_row(self) -> dict[str, Any]:
         """The flat row sinks store (keys = :data:`ROW_COLUMNS`).
 
-        :func:`records_to_table` builds the same values column by column for a batch.
+        :func:`~modelyard.predictions.answered.answered_to_table` builds the same values column by
+        column for a batch.
         """
-        prediction, label = _prediction_columns(self.prediction)
+        prediction, label = prediction_columns(self.prediction)
         ts = self.timestamp
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=timezone.utc)
@@ -186,7 +188,7 @@ class PredictionRecord:
             "features": _dumps(self.features),
             "prediction": prediction,
             "prediction_label": label,
-            "score": _score(self.score),
+            "score": stored_score(self.score),
             "latency_ms": float(self.latency_ms),
             "cache_hit": bool(self.cache_hit),
             "error": storable_text(self.error),
@@ -237,74 +239,7 @@ def arrow_schema() -> pa.Schema:
     return pa.schema([pa.field(name, types[kind]) for name, kind in ROW_COLUMNS.items()])
 
 
-_FLOAT = frozenset({float})
-_NUMBER = frozenset({float, int})
-_SCORE = frozenset({float, type(None)})
-_INT = frozenset({int})
-_BOOL = frozenset({bool})
-
-
-def records_to_table(records: Sequence[PredictionRecord]) -> pa.Table:
-    """The Arrow table of ``records``' rows: equal to ``rows_to_table([r.to_row() for r in records])``.
-
-    The prediction log's writer thread shares the GIL with the requests, so a batch is
-    converted column by column: one pass per column over the records, each column checked
-    for its common types in a few C calls (all floats, all ASCII text...) and handed to
-    Arrow whole; only a column holding something else goes value by value through the
-    helpers :meth:`PredictionRecord.to_row` uses. Raises what ``to_row`` or Arrow would for a
-    record that cannot be stored (the logger then isolates it).
-    """
-    import pyarrow as pa
-
-    schema = arrow_schema()
-    f64 = pa.float64()
-    predictions = [r.prediction for r in records]
-    kinds = set(map(type, predictions))
-    if kinds <= _NUMBER:  # NaN is stored as null (from_pandas), as to_row's _clean does
-        prediction = pa.array(
-            predictions
-            if kinds <= _FLOAT
-            else [float(p) for p in predictions if isinstance(p, (int, float))],
-            f64,
-            from_pandas=True,
-        )
-        label = pa.nulls(len(records), pa.string())
-    else:
-        pairs = [_prediction_columns(p) for p in predictions]
-        prediction = pa.array([p for p, _ in pairs], f64)
-        label = pa.array([lab for _, lab in pairs], pa.string())
-    scores = [r.score for r in records]
-    latencies = [r.latency_ms for r in records]
-    versions = [r.version for r in records]
-    hits = [r.cache_hit for r in records]
-    columns = {
-        "request_id": _storable_texts([r.request_id for r in records]),
-        "timestamp": [r.timestamp for r in records],  # Arrow converts aware times to UTC, naive = UTC
-        "model": [r.model for r in records],
-        "version": versions if set(map(type, versions)) <= _INT else [int(v) for v in versions],
-        "variant": _storable_texts([r.variant for r in records]),
-        "mode": [r.mode for r in records],
-        "entities": _dumps_all([r.entities for r in records]),
-        "features": _dumps_all([r.features for r in records]),
-        "prediction": prediction,
-        "prediction_label": label,
-        "score": pa.array(scores, f64, from_pandas=True)
-        if set(map(type, scores)) <= _SCORE
-        else pa.array([_score(s) for s in scores], f64),
-        "latency_ms": latencies if set(map(type, latencies)) <= _FLOAT else [float(x) for x in latencies],
-        "cache_hit": hits if set(map(type, hits)) <= _BOOL else [bool(h) for h in hits],
-        "error": _storable_texts([r.error for r in records]),
-    }
-    return pa.Table.from_arrays(
-        [
-            v if isinstance(v, (pa.Array, pa.ChunkedArray)) else pa.array(v, schema.field(k).type)
-            for k, v in columns.items()
-        ],
-        schema=schema,
-    )
-
-
-def _storable_texts(values: list[Any]) -> list[Any]:
+def storable_texts(values: list[Any]) -> list[Any]:
     """:func:`storable_text` of every value; the common all-ASCII, NUL-free column in two C calls."""
     try:
         joined = "".join([v for v in values if v is not None])
@@ -315,18 +250,23 @@ def _storable_texts(values: list[Any]) -> list[Any]:
     return [storable_text(v) for v in values]
 
 
-def _dumps_all(mappings: list[Mapping[str, Any]]) -> list[Any]:
-    """:func:`_dumps` of every mapping.
+def json_texts(mappings: Sequence[Mapping[Any, Any]]) -> list[str]:
+    """:func:`_dumps` of every mapping (the same text).
 
-    Each text is decoded at once: a list of orjson's own ``bytes`` results costs several
-    times the encoding itself (their buffers are oversized), short ``str`` copies do not.
+    The batch is encoded in one orjson call and cut at the ``},{`` between the objects when
+    that is where every one of them is (no text or nested value holds one): one call per row
+    and a ``bytes`` result per row cost more than the encoding itself.
     """
-    if _orjson is not None:
-        dumps = _orjson.dumps
+    if _orjson is not None and mappings:
         try:
-            return [dumps(m, default=_json_default).decode() for m in mappings]
+            text = _orjson.dumps(mappings, default=_json_default).decode()
         except TypeError:  # one needs another path (keys that are not text...): each its own
-            pass
+            return [_dumps(m) for m in mappings]
+        parts = text[2:-2].split("},{")
+        if len(parts) == len(mappings):
+            return ["{" + part + "}" for part in parts]
+        dumps = _orjson.dumps
+        return [dumps(m, default=_json_default).decode() for m in mappings]
     return [_dumps(m) for m in mappings]
 
 

@@ -4,8 +4,8 @@
 request-time overrides and the model's missing-value policy, routes each row to a variant,
 answers cached rows from the prediction cache, predicts the rest with one call per variant
 (on the event loop, stacked with the calls of concurrent requests: :mod:`modelyard.serving.batching`),
-logs a :class:`~modelyard.predictions.records.PredictionRecord` per row (off the request path;
-rows the model raised on are logged too, with ``error`` set, before the request is answered
+hands its answers and columns to the prediction log (one call per request; rows are built
+off the request path; rows the model raised on are logged too, with ``error`` set, before the request is answered
 422) and hands shadow variants to a bounded pool (:mod:`modelyard.serving.shadows`). While the online store is down,
 ``serving.online_store_fallback`` may answer instead (see :mod:`modelyard.serving.fallback`).
 Both HTTP protocols (v1 JSON and v2 Open Inference) call it, so they behave the same.
@@ -743,27 +743,11 @@ class PredictionService:
                 self.metrics.inc(self.metrics.predictions, served.name, version, variant, amount=count)
         if self.log is None:
             return
-        from modelyard.predictions.records import PredictionRecord
-
-        latency_ms = elapsed * 1000.0 / max(1, len(answers))
-        for a in answers:
-            i = a.row
-            self.log.log(
-                PredictionRecord(
-                    request_id=a.request_id,
-                    model=served.name,
-                    version=int(a.version or 0),
-                    prediction=a.prediction,
-                    entities={k: columns[k][i] for k in keys},
-                    features={f: columns[f][i] for f in names},
-                    variant=a.variant or "none",
-                    mode=mode,  # type: ignore[arg-type]
-                    score=a.score,
-                    latency_ms=latency_ms,
-                    cache_hit=a.cached,
-                    error=a.error,
-                )
-            )
+        # one call per request, nothing built per row: the log keeps the answers and columns
+        # (neither changes once the request is answered) and turns them into rows off the request path
+        self.log.log_answers(
+            served.name, mode, answers, columns, keys, names, elapsed * 1000.0 / max(1, len(answers))
+        )
 
 
 def _check_values(name: str, values: Sequence[Any], value_type: str) -> None:
