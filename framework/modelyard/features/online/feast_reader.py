@@ -43,6 +43,7 @@ class FeastOnlineReader(OnlineReader):
         self.store_label = f"{store.config.online_store.type}"
         #: output feature name -> its view's ttl in ns (Feast does not apply it when reading)
         self.ttls = {k: v for k, v in (ttls or {}).items() if v is not None}
+        _answer_versioned_read_probe(store)
 
     def read(
         self, entities: Mapping[str, Sequence[Any]], request: Any = None, *, at_ns: int | None = None
@@ -75,3 +76,20 @@ class FeastOnlineReader(OnlineReader):
         for name in self.feature_names:
             out[name] = data[name]
         return out
+
+
+def _answer_versioned_read_probe(store: FeatureStore) -> None:
+    """Spare the first read of a SQLite online store Feast's probe of every other store.
+
+    On its first ``get_online_features`` Feast asks whether its online store supports
+    versioned reads by importing the store modules it knows (Redis, PostgreSQL, MySQL, FAISS,
+    DynamoDB, Milvus: about half a second of a worker's first answer) to test ``isinstance``
+    against each. SQLite's store is the first it accepts, so for it the answer is known without
+    them; it is set where Feast caches it. Any other store (or a Feast without that cache) is
+    left to Feast.
+    """
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore
+
+    online = getattr(store._get_provider(), "online_store", None)
+    if isinstance(online, SqliteOnlineStore) and getattr(online, "_versioned_read_supported", False) is None:
+        online._versioned_read_supported = True
