@@ -122,6 +122,16 @@ class Flavor(ABC):
         Raises :class:`~modelyard.errors.FlavorError` if they are not this flavor's, or unsafe.
         """
 
+    def preload(self) -> None:  # noqa: B027 - not abstract: most flavors import nothing heavy
+        """Import now what :meth:`load` will import, so loading the first model costs less later.
+
+        A serving process calls it for the flavors its models declare before it imports
+        anything else heavy (Feast, the web stack), and a pre-forking server calls it before it
+        forks its workers, which then share what was imported. Nothing by default; a flavor whose
+        loader imports a large library (skops, onnxruntime) imports it here. It must not open
+        files, sockets or threads: the process may fork afterwards.
+        """
+
     def requirements(self, directory: Path) -> list[str]:
         """pip requirements the artifact saved in ``directory`` needs to load, beyond the flavor's
         own (:attr:`~modelyard.plugins.specs.FlavorSpec.requires`): ``containerize`` adds them to

@@ -148,8 +148,11 @@ def tune_worker_process(switch_interval: float = 0.0005) -> None:
 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn workers: the yard path comes from ``$MODELYARD_REPO``."""
+    from modelyard.serving.preload import preload_flavors
     from modelyard.yard import Yard
 
     logging.basicConfig(level=os.environ.get("MODELYARD_LOG_LEVEL", "INFO"))
     repo = os.environ.get(REPO_ENV) or os.getcwd()
-    return create_app(Yard.load(repo), tune_process=True)
+    yard = Yard.load(repo)
+    preload_flavors(yard)  # first: cheaper before Feast and the web stack are imported
+    return create_app(yard, tune_process=True)

@@ -340,6 +340,10 @@ class OnnxFlavor(Flavor):
             **graph,
         )
 
+    def preload(self) -> None:
+        """Import onnxruntime (no session is created: that would start its thread pools)."""
+        import onnxruntime  # noqa: F401
+
     def load(self, directory: Path) -> OnnxPredictor:
         import onnxruntime as ort
 
