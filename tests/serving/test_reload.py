@@ -1,4 +1,4 @@
-"""Alias moves reach running servers (in-process and `modelyard serve --workers 2`) with no failed request."""
+"""Alias moves reach running servers (in-process and `modelyard serve --workers 2`, forked or not) with no failed request."""
 
 from __future__ import annotations
 
@@ -94,7 +94,9 @@ def test_alias_move_reloads_in_process_without_failures(yard) -> None:
         state.close()
 
 
-def test_cli_serve_two_workers_all_reload(yard) -> None:
+# workers forked from one parent that imported their code, and workers started as fresh interpreters
+@pytest.mark.parametrize("preload", ["--preload", "--no-preload"])
+def test_cli_serve_two_workers_all_reload(yard, preload: str) -> None:
     yard.registry.promote("trip_acceptance", 1, reason="reset")
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -112,6 +114,7 @@ def test_cli_serve_two_workers_all_reload(yard) -> None:
             "2",
             "--log-level",
             "warning",
+            preload,
         ],
         env=env,
         stdout=subprocess.PIPE,

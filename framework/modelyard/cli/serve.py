@@ -25,6 +25,13 @@ from modelyard.cli.main import repo_path
     help="uvicorn and modelyard log level.",
 )
 @click.option(
+    "--preload/--no-preload",
+    default=True,
+    show_default=True,
+    help="With --workers > 1: import the serving code once and fork the workers from it "
+    "(gunicorn); --no-preload starts each worker as a fresh interpreter.",
+)
+@click.option(
     "--insecure",
     is_flag=True,
     help="Serve on a non-loopback --host without bearer tokens (only behind something that authenticates).",
@@ -37,6 +44,7 @@ def serve(
     port: int | None,
     workers: int,
     log_level: str,
+    preload: bool,
     insecure: bool,
 ) -> None:
     """Serve online predictions over HTTP (v1 JSON and Open Inference Protocol v2).
@@ -66,6 +74,7 @@ def serve(
         workers=workers,
         log_level=log_level,
         insecure=insecure,
+        preload=preload,
     )
 
 
