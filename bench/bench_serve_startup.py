@@ -17,7 +17,9 @@ wall times stretch with the load, the CPU seconds much less).
 Target (issue 15, target 4): first answer under 5 s on a quiet machine.
 
 ``--profile`` writes ``results/serve_startup_importtime.txt``: the heaviest imports of one
-worker (``python -X importtime``), cumulative microseconds, to see what start-up pays for.
+worker (``python -X importtime``), cumulative microseconds, to see what start-up pays for, and
+``results/serve_startup_cprofile.txt``: a cProfile of one worker from its first import to its
+first answer. Both run as a worker of ``modelyard serve`` does (Feast's type checks off).
 
     .venv/bin/python bench/bench_serve_startup.py [--rounds 5] [--workers 1,2,3] [--port 21510] [--profile]
 """
@@ -58,6 +60,7 @@ print(json.dumps({"driver_id": [int(row["driver_id"])], "customer_id": [int(row[
 """
 READY = "Application startup complete"
 TARGET_S = 5.0
+FEAST_CHECKS_ENV = "MODELYARD_FEAST_TYPECHECKS"  # modelyard.features.feast_checks.ENV
 
 
 def _post(url: str, body: bytes) -> int:
@@ -72,7 +75,7 @@ def _post(url: str, body: bytes) -> int:
 
 
 def start_once(
-    repo: Path, workers: int, port: int, body: bytes, *, timeout: float = 300.0
+    repo: Path, workers: int, port: int, body: bytes, *, preload: bool = True, timeout: float = 300.0
 ) -> tuple[float, float, float]:
     """Seconds to the first 200 and until every worker is up, and the CPU seconds all the
     server's processes used from spawn to exit, of one fresh ``modelyard serve``."""
@@ -92,6 +95,7 @@ def start_once(
             str(workers),
             "--log-level",
             "info",
+            "--preload" if preload else "--no-preload",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -148,11 +152,13 @@ def importtime(repo: Path) -> Path:
         "from modelyard.serving.state import build_state\nfrom modelyard.yard import Yard\n"
         "build_state(Yard.load(sys.argv[1])).close()\n"
     )
+    env = {**os.environ, FEAST_CHECKS_ENV: "0"}  # as in a worker `modelyard serve` starts
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code, str(repo)],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     rows = []
     for line in done.stderr.splitlines():
@@ -172,6 +178,57 @@ def importtime(repo: Path) -> Path:
     return out
 
 
+PROFILED = r"""
+import asyncio, cProfile, os, sys
+os.environ["MODELYARD_REPO"] = sys.argv[1]
+profile = cProfile.Profile()
+profile.enable()
+from modelyard.serving.app import app_from_env
+import httpx
+app = app_from_env()
+
+async def first_answer():
+    async with app.router.lifespan_context(app):  # the worker's state: models, readers, log
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            answer = await client.post(
+                "/v1/models/trip_acceptance/predict",
+                content=sys.argv[2],
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status_code == 200, answer.text
+
+asyncio.run(first_answer())
+profile.disable()
+profile.dump_stats(sys.argv[3])
+"""
+
+
+def cprofile(repo: Path, body: bytes) -> Path:
+    """cProfile of one worker from its first import to its first answer (in one thread), to results/.
+
+    cProfile inflates many small calls (imports most), so read it for where the time goes, and
+    the wall and CPU figures above for how much."""
+    import io
+    import pstats
+
+    RESULTS.mkdir(exist_ok=True)
+    raw = RESULTS / "serve_startup.prof"
+    env = {**os.environ, FEAST_CHECKS_ENV: "0"}
+    subprocess.run(
+        [sys.executable, "-c", PROFILED, str(repo), body.decode(), str(raw)],
+        capture_output=True,
+        check=True,
+        env=env,
+    )
+    text = io.StringIO()
+    pstats.Stats(str(raw), stream=text).sort_stats("cumulative").print_stats(60)
+    out = RESULTS / "serve_startup_cprofile.txt"
+    out.write_text(text.getvalue())
+    print(f"  cProfile (cumulative): {out}")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -180,43 +237,51 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="also write a -X importtime summary")
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
+    # (workers, preload): more than one worker is timed forked from a preloaded parent (the
+    # default) and as fresh interpreters (--no-preload)
+    variants = [(n, True) for n in counts] + [(n, False) for n in counts if n > 1]
     with tempfile.TemporaryDirectory() as tmp:
         argv = [str(Path(tmp) / "repo"), str(ROOT / "tests" / "serving")]
         subprocess.run([sys.executable, "-c", SETUP, *argv], capture_output=True, check=True)
         keys = subprocess.run([sys.executable, "-c", KEYS, *argv], capture_output=True, text=True, check=True)
         body = json.dumps({"entities": json.loads(keys.stdout)}).encode()
         repo = Path(argv[0])
-        times: dict[str, dict[int, list[float]]] = {
-            k: {n: [] for n in counts} for k in ("first", "all", "cpu")
+        times: dict[str, dict[tuple[int, bool], list[float]]] = {
+            k: {v: [] for v in variants} for k in ("first", "all", "cpu")
         }
         for r in range(args.rounds):
-            for n in counts[r % len(counts) :] + counts[: r % len(counts)]:
-                for kind, value in zip(times, start_once(repo, n, args.port, body), strict=True):
-                    times[kind][n].append(value)
+            for n, preload in variants[r % len(variants) :] + variants[: r % len(variants)]:
+                timed = start_once(repo, n, args.port, body, preload=preload)
+                for kind, value in zip(times, timed, strict=True):
+                    times[kind][(n, preload)].append(value)
         if args.profile:
             importtime(repo)
+            cprofile(repo, body)
     load = os.getloadavg()
     print(f"\nserve cold start, example yard, {args.rounds} rounds (seconds); load average {load[0]:.2f}")
     print(
-        f"  {'workers':<8} {'':>6}{'first answer':>21}   {'all workers up':>22}   {'CPU s, all processes':>22}"
+        f"  {'workers':<12} {'':>6}{'first answer':>21}   {'all workers up':>22}   {'CPU s, all processes':>22}"
     )
-    for n in counts:
+    for n, preload in variants:
         cells = []
         for kind in times:
-            s = summary(times[kind][n])
+            s = summary(times[kind][(n, preload)])
             cells.append(f"{s['min']:>6.2f} {s['median']:>7.2f} {s['max']:>7.2f}")
-        print(f"  {n:<8} min/med/max " + "   ".join(cells))
-    if len(counts) > 1 and 1 in counts:
-        for n in counts:
+        label = f"{n}" if n == 1 else f"{n} {'forked' if preload else 'spawned'}"
+        print(f"  {label:<12} min/med/max " + "   ".join(cells))
+    if 1 in counts:
+        for n, preload in variants:
             if n > 1:
                 added = [
-                    (summary(times[k][n])["median"] - summary(times[k][1])["median"]) / (n - 1)
+                    (summary(times[k][(n, preload)])["median"] - summary(times[k][(1, True)])["median"])
+                    / (n - 1)
                     for k in ("all", "cpu")
                 ]
+                how = "forked" if preload else "spawned"
                 print(
-                    f"  per added worker ({n} vs 1): {added[0]:.2f} s until all are up, {added[1]:.2f} CPU s"
+                    f"  per added worker ({n} {how} vs 1): {added[0]:.2f} s until all are up, {added[1]:.2f} CPU s"
                 )
-    best = summary(times["first"][min(counts)])["min"]
+    best = summary(times["first"][(min(counts), True)])["min"]
     print(
         f"  target: first answer < {TARGET_S:.0f} s on a quiet machine; best here {best:.2f} s wall "
         "(on a loaded machine the CPU seconds are the better guide to the quiet figure)"
