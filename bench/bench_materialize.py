@@ -13,13 +13,17 @@ emptied (untimed) before every run:
   pipelined ``HSET`` (``--mode redispy``), and ``hset-resp`` the same bytes as raw RESP over a
   socket (the floor: Redis's own work and the wire).
 
-``--mode cold``: each side a fresh process (spawn to exit, imports included). ``--mode warm``: in
-this process after one untimed run of each (the Feast store object and the hashes already loaded).
-Rounds are interleaved (order rotated each round); min / median / max and ratios are printed and
-written to ``bench/results/materialize.json``. Before timing, the modelyard and Feast databases
-are checked to hold the same bytes.
+``--mode cold``: each side a fresh process (spawn to exit, imports included), wall and CPU
+seconds (user + system of the child: on a loaded machine wall time is mostly waiting for a
+core). ``modelyard materialize`` on this repo (local file registry, ASOF offline store, Redis)
+runs from the registry file without importing Feast; ``feast materialize`` pays its full import,
+as its users do. ``--mode warm``: in this process after one untimed run of each (the Feast store
+object and the hashes already loaded). Rounds are interleaved (order rotated each round); min /
+median / max and ratios are printed and written to ``bench/results/materialize.json``. Before
+timing, the modelyard and Feast databases are checked to hold the same bytes. ``--profile``
+writes a cProfile summary of one cold modelyard run to ``bench/results/materialize_cold.txt``.
 
-    python bench/bench_materialize.py [--rows 1000000] [--entities 200000] [--rounds 3] [--mode cold|warm|both]
+    python bench/bench_materialize.py [--rows 1000000] [--entities 200000] [--rounds 3] [--mode cold|warm|both] [--profile]
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import PY, RESULTS, report, run_fresh
+from _timing import PY, RESULTS, profile_fresh, report, run_fresh
 
 HOST, PORT = "127.0.0.1", 6379
 DBS = {"modelyard": 11, "feast": 12, "hset-redispy": 13, "hset-resp": 14}
@@ -174,19 +178,35 @@ def cold_commands(repo: Path, hashes: Path) -> dict[str, tuple[list[str], int]]:
     }
 
 
-def run_cold(repo: Path, hashes: Path, rounds: int) -> dict[str, list[float]]:
+def child_cpu() -> float:
+    """CPU seconds (user + system) of the child processes waited for so far."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def run_cold(repo: Path, hashes: Path, rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds of each side, fresh processes, interleaved."""
     cases = cold_commands(repo, hashes)
     names = list(cases)
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             cmd, db = cases[name]
             flush(db)
             set_db(repo, db)  # the Feast sides write where feature_store.yaml says
+            used = child_cpu()
             times[name].append(run_fresh(cmd))
-            print(f"  round {r + 1} {name}: {times[name][-1]:.2f} s", flush=True)
-    return times
+            cpu[name].append(child_cpu() - used)
+            print(
+                f"  round {r + 1} {name}: {times[name][-1]:.2f} s wall, {cpu[name][-1]:.2f} s CPU "
+                f"(load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+    return times, cpu
 
 
 def run_warm(repo: Path, hashes_path: Path, rounds: int) -> dict[str, list[float]]:
@@ -231,6 +251,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mode", choices=["cold", "warm", "both"], default="both")
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="cProfile one cold modelyard run")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_materialize_"))
     repo = build(work, args.rows, args.entities, DBS["modelyard"])
@@ -261,9 +282,17 @@ def main() -> None:
 
     results: dict[str, Any] = {"rows": args.rows, "entities": args.entities, "load_before": os.getloadavg()}
     if args.mode in ("cold", "both"):
-        times = run_cold(repo, hashes, args.rounds)
+        times, cpu = run_cold(repo, hashes, args.rounds)
         results["cold"] = report("cold (fresh process each, spawn to exit)", times, "hset-redispy")
         results["cold_vs_feast"] = report("cold, against feast materialize", times, "feast")
+        results["cold_cpu"] = report("cold, CPU seconds of each process", cpu, "hset-redispy")
+        results["cold_cpu_vs_feast"] = report("cold CPU seconds, against feast materialize", cpu, "feast")
+        results["load_after_cold"] = os.getloadavg()
+    if args.profile:
+        cmd, db = cold_commands(repo, hashes)["modelyard"]
+        flush(db)
+        set_db(repo, db)
+        profile_fresh([PY, *cmd], "materialize_cold")
     if args.mode in ("warm", "both"):
         times = run_warm(repo, hashes, args.rounds)
         results["warm"] = report("warm (in process)", times, "hset-redispy")

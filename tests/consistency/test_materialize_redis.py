@@ -18,6 +18,7 @@ from cons_generator import END_NS, MID_NS, RIDERS, ZONES, GeneratedRepo, _write_
 from services import REDIS_HOST, REDIS_PORT, need_redis
 
 from modelyard.features.materialize.plan import plan_view
+from modelyard.features.materialize.views import from_feast
 from modelyard.yard import Yard
 
 SEED = 11
@@ -55,7 +56,11 @@ def _feast_materialize(repo: GeneratedRepo, end_ns: int) -> None:
     for view in store.list_feature_views():
         if view.most_recent_end_time is None:
             begin = plan_view(
-                view, _at(end_ns), start=None, lookback=pd.Timedelta(0), watermark_ns=None
+                from_feast(view, store.config.repo_path),
+                _at(end_ns),
+                start=None,
+                lookback=pd.Timedelta(0),
+                watermark_ns=None,
             ).begin
         else:
             begin = view.most_recent_end_time

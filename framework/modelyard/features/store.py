@@ -287,7 +287,9 @@ class FeatureFacade:
         are logged (INFO, ``-v``) every few seconds of a long run.
         """
         from modelyard.features.materialize import materialize
+        from modelyard.features.materialize.registry import file_registry_repo
 
+        fast = file_registry_repo(self.yard.path, feature_store_yaml(self.yard.path))
         end_at = _utc(end) if end is not None else datetime.now(timezone.utc)
         start_at = _utc(start) if start is not None else None
         bar = _progress(progress)
@@ -307,14 +309,18 @@ class FeatureFacade:
                     tasks[view][2] = now
                     logger.info("materializing %s: %d of %d rows, %.0f rows/s", view, done, total, rate)
 
-            return materialize(
-                self.store,
+            result = materialize(
+                lambda: self.store,
                 end_at,
                 start=start_at,
                 lookback=self.yard.config.features.materialize.lookback_delta,
                 record=self.materialize_record,
+                fast=fast,
                 progress=show if bar or log_progress else None,
             )
+        if fast is not None and "feature_store" in vars(self.yard):
+            self.store.refresh_registry()  # it was recorded in the registry file, past this store's cache
+        return result
 
     @property
     def materialize_record(self) -> Path:

@@ -12,5 +12,5 @@ def modelyard_registry_backends():
         name="sqlalchemy",
         summary="Models, versions, snapshots and alias history in SQLite (default) or PostgreSQL.",
         factory="modelyard_plugins.registry_sqlalchemy.backend:SqlAlchemyBackend",
-        config="modelyard_plugins.registry_sqlalchemy.backend:SqlAlchemyBackendConfig",
+        config="modelyard_plugins.registry_sqlalchemy.config:SqlAlchemyBackendConfig",
     )

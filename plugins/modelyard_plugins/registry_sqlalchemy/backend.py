@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.errors import (
     ModelNotFound,
@@ -33,6 +32,7 @@ from modelyard.registry.history import rollback_target
 from modelyard.registry.types import AliasAction, AliasEvent, ModelVersion, Snapshot, VersionDraft
 from modelyard_plugins.registry_sqlalchemy import schema
 from modelyard_plugins.registry_sqlalchemy import tables as t
+from modelyard_plugins.registry_sqlalchemy.config import SqlAlchemyBackendConfig
 
 if TYPE_CHECKING:
     from modelyard.yard import Yard
@@ -41,24 +41,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DB_FILE = "registry.db"
 _WRITE = schema.WRITE_OPTION
-
-
-class SqlAlchemyBackendConfig(BaseModel):
-    """Settings of the ``sqlalchemy`` registry backend (``registry.settings`` in modelyard.yaml)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = Field(
-        None,
-        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db (write ${VAR} to take a "
-        "password from the environment). Default: a SQLite file registry.db in the yard's home.",
-    )
-    pool_size: int = Field(5, ge=1, description="connections kept open (PostgreSQL)")
-    max_overflow: int = Field(10, ge=0, description="extra connections allowed under load (PostgreSQL)")
-    pool_recycle: int = Field(1800, ge=-1, description="seconds before a connection is replaced")
-    pool_pre_ping: bool = Field(True, description="test a pooled connection before using it")
-    busy_timeout: float = Field(30.0, gt=0, description="seconds a SQLite writer waits for the lock")
-    echo: bool = Field(False, description="log every SQL statement")
 
 
 @overload

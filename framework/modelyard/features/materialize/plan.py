@@ -23,12 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelyard.errors import FeatureError
-from modelyard.features.expiry import ttl_ns
-
 if TYPE_CHECKING:
-    from feast import FeatureView
-    from feast.data_source import DataSource
+    from modelyard.features.materialize.views import ViewSpec
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -85,16 +81,8 @@ class ViewPlan:
         return new
 
 
-def batch_source(view: FeatureView) -> DataSource:
-    """The view's batch source: where materialization reads its rows (a view without one is refused)."""
-    source = view.batch_source
-    if source is None:
-        raise FeatureError(f"feature view {view.name!r} has no batch source to materialize from")
-    return source
-
-
 def plan_view(
-    view: FeatureView,
+    view: ViewSpec,
     end: datetime,
     *,
     start: datetime | None,
@@ -102,15 +90,14 @@ def plan_view(
     watermark_ns: int | None,
 ) -> ViewPlan:
     """The run of ``view`` up to ``end`` (see the module docs)."""
-    created = bool(batch_source(view).created_timestamp_column)
-    ttl = ttl_ns(view.ttl)
+    created = bool(view.batch_source().created_column)
+    ttl = view.ttl_ns
     oldest = max(end - timedelta(microseconds=ttl // 1000), _EPOCH) if ttl else None
     if start is not None:
         return ViewPlan(view.name, start, end, None, None, reload=True, oldest=oldest)
-    last = view.most_recent_end_time
+    last = view.last_end
     if last is None:
         return ViewPlan(view.name, oldest or _EPOCH, end, None, None, reload=False, oldest=oldest)
-    last = last.replace(tzinfo=timezone.utc) if last.tzinfo is None else last.astimezone(timezone.utc)
     if created:
         after = watermark_ns if watermark_ns is not None else to_ns(last)
         return ViewPlan(view.name, last, end, to_ns(last), after, reload=False, oldest=oldest)

@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelyard.features.materialize.plan import batch_source, replaces
-from modelyard.features.materialize.select import TS
+from modelyard.features.materialize.plan import replaces
+from modelyard.features.materialize.select import TS, column_array
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from feast import FeatureStore, FeatureView
+    from feast import FeatureStore
 
+    from modelyard.features.materialize.views import ViewSpec
     from modelyard.features.online.redis.wire import RedisEndpoint
 
 BATCH = 5_000
@@ -267,11 +268,18 @@ def timestamp_pieces(column: pa.Array | pa.ChunkedArray) -> list[bytes] | np.nda
     return _ragged(body, pos + 2)
 
 
-def key_pieces(table: pa.Table, view: FeatureView, project: bytes) -> list[bytes] | np.ndarray:
+def field_name(view: str, feature: str) -> bytes:
+    """The hash field of a feature: ``mmh3("<view>:<feature>")``, 4 bytes little endian (Feast's ``_mmh3``)."""
+    import mmh3
+
+    return _pack_u32(mmh3.hash(f"{view}:{feature}", signed=False))
+
+
+def key_pieces(table: pa.Table, view: ViewSpec, project: bytes) -> list[bytes] | np.ndarray:
     """RESP bulk strings of the Redis keys: Feast's serialised entity key (version 3) + project."""
     from modelyard.features.online.redis.codec import FIXED_WIDTH_KEYS, UnsupportedKey, key_encoder
 
-    fields = sorted((c.name, c.dtype.to_value_type().value) for c in view.entity_columns)
+    fields = sorted(view.keys)
     if not fields:
         raise Unsupported(f"{view.name!r} has no entities")
     prefix = _pack_u32(len(fields)) + b"".join(
@@ -281,7 +289,7 @@ def key_pieces(table: pa.Table, view: FeatureView, project: bytes) -> list[bytes
     if len(fields) == 1 and fields[0][1] in FIXED_WIDTH_KEYS and not table.column(fields[0][0]).null_count:
         name, value_type = fields[0]
         width = FIXED_WIDTH_KEYS[value_type]
-        values = table.column(name).to_numpy().astype("<i8" if width == 8 else "<i4")
+        values = column_array(table, name).astype("<i8" if width == 8 else "<i4")
         key_size = len(prefix) + 8 + width + len(project)
         head = b"$%d\r\n" % key_size + prefix + _pack_u32(value_type) + _pack_u32(width)
         tail = project + b"\r\n"
@@ -465,42 +473,53 @@ def _stored_micros(replies: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
 
 def redis_endpoint(store: FeatureStore) -> RedisEndpoint:
     """Where the fast path writes, or :class:`Unsupported` (cluster, sentinel, TLS, key ttl, versioning)."""
-    from modelyard.features.online.redis.reader import Unsupported as ReaderUnsupported
-    from modelyard.features.online.redis.reader import redis_wire
-
     config = store.config.online_store
     if getattr(config, "type", None) != "redis":
         raise Unsupported("not a Redis online store")
-    if str(getattr(config.redis_type, "value", config.redis_type)) != "redis":
-        raise Unsupported(f"redis_type {config.redis_type}")
-    if getattr(config, "key_ttl_seconds", None):
+    return endpoint_of(
+        str(getattr(config.redis_type, "value", config.redis_type)),
+        config.connection_string,
+        key_ttl_seconds=getattr(config, "key_ttl_seconds", None),
+        versioning=bool(store.config.registry.enable_online_feature_view_versioning),
+    )
+
+
+def endpoint_of(
+    redis_type: str, connection_string: str, *, key_ttl_seconds: int | None, versioning: bool
+) -> RedisEndpoint:
+    """The endpoint of a Redis online store's settings, or :class:`Unsupported` (see :func:`redis_endpoint`)."""
+    from modelyard.features.online.redis.connection import UnsupportedConnection, parse_connection
+    from modelyard.features.online.redis.wire import RedisEndpoint
+
+    if redis_type != "redis":
+        raise Unsupported(f"redis_type {redis_type}")
+    if key_ttl_seconds:
         raise Unsupported("key_ttl_seconds is set")
-    if store.config.registry.enable_online_feature_view_versioning:
+    if versioning:
         raise Unsupported("online feature-view versioning is on")
     try:
-        wire, _ = redis_wire(config.connection_string, timeout=30.0)
-    except ReaderUnsupported as why:
+        nodes, params, auth = parse_connection(connection_string)
+    except UnsupportedConnection as why:
         raise Unsupported(str(why)) from None
-    return wire
+    host, port = nodes[0]
+    return RedisEndpoint(host, port, db=int(params.get("db", 0)), timeout=30.0, **auth)
 
 
 def write_to_redis(
-    store: FeatureStore,
+    project_name: str,
     endpoint: RedisEndpoint,
-    view: FeatureView,
+    view: ViewSpec,
     table: pa.Table,
     new: np.ndarray,
     progress: Callable[[int], None],
 ) -> np.ndarray:
     """Write the winners in ``table`` that replace what is stored (see the module docs); return which were."""
-    from feast.infra.online_stores.helpers import _mmh3
-
     n = table.num_rows
-    project = store.project.encode()
+    project = project_name.encode()
     keys = key_pieces(table, view, project)
     ts_field = f"_ts:{view.name}".encode()
     ts_arg = b"$%d\r\n%s\r\n" % (len(ts_field), ts_field)
-    winner_us = table.column(TS).to_numpy() // 1000
+    winner_us = column_array(table, TS) // 1000
     pipe = _Pipe(endpoint)
     try:
         replies = _pipelined(pipe, lambda a, b: commands([b"*3\r\n$4\r\nHGET\r\n", keys, ts_arg], a, b), n)
@@ -510,10 +529,10 @@ def write_to_redis(
         if len(rows) < n:
             table = table.take(rows)
             keys = keys[rows] if isinstance(keys, np.ndarray) else [keys[i] for i in rows.tolist()]
-        pairs = [(ts_arg, timestamp_pieces(table.column(batch_source(view).timestamp_field)))]
-        for feature in view.features:
-            name = _mmh3(f"{view.name}:{feature.name}")
-            value = column_pieces(table.column(feature.name), feature.dtype.to_value_type().value)
+        pairs = [(ts_arg, timestamp_pieces(table.column(view.batch_source().timestamp_field)))]
+        for feature, value_type in view.features:
+            name = field_name(view.name, feature)
+            value = column_pieces(table.column(feature), value_type)
             pairs.append((b"$%d\r\n%s\r\n" % (len(name), name), value))
         # a hash's field order is no part of it: fixed-width values first, laid out by numpy together
         pairs.sort(key=lambda pair: not isinstance(pair[1], np.ndarray))

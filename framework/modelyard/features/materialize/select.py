@@ -22,15 +22,18 @@ store already holds (see :mod:`modelyard.features.materialize.plan`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from modelyard.features.materialize.plan import batch_source
-
 if TYPE_CHECKING:
     import pyarrow as pa
-    from feast import FeatureView
-    from feast.repo_config import RepoConfig
+
+    from modelyard.features.materialize.views import ViewSpec
+
+Pull = Callable[["ViewSpec", list[str], int], "pa.Table"]
+"""``pull(view, columns, end_ns)``: every row of a source that is not a Parquet file up to the end,
+read by the offline store (Feast-named columns)."""
 
 TS = "__modelyard_ts"
 """Output column: the event time as integer nanoseconds since the epoch (exact)."""
@@ -49,9 +52,11 @@ class Selection:
 
 
 def select_winners(
-    config: RepoConfig,
-    view: FeatureView,
+    view: ViewSpec,
     *,
+    pull: Pull,
+    threads: int | None = None,
+    memory_limit: str | None = None,
     begin_ns: int,
     end_ns: int,
     created_after_ns: int | None,
@@ -59,30 +64,40 @@ def select_winners(
     watermark: bool = True,
 ) -> Selection:
     """The rows to write for ``view``: see the module docs. ``created_after_ns`` turns on the created
-    pickup, which skips rows with an event time before ``oldest_ns`` (expired at the end)."""
+    pickup, which skips rows with an event time before ``oldest_ns`` (expired at the end).
+    ``threads`` and ``memory_limit`` are the offline store's DuckDB settings."""
     import pyarrow as pa
 
-    from modelyard.features.offline.asof import (
+    from modelyard.features.offline.duck import (
         FILE,
         FILE_ROW,
         TIE_BREAK,
-        _connect,
-        _epoch_ns,
-        _exact_integers,
-        _fetch_arrow,
-        _quote,
-        _select,
+        connect,
+        fetch_arrow,
+        parquet_relation,
+        select_columns,
     )
+    from modelyard.features.offline.duck import epoch_ns as _epoch_ns
+    from modelyard.features.offline.duck import exact_integers as _exact_integers
+    from modelyard.features.offline.duck import quote as _quote
 
-    source = batch_source(view)
-    keys = [c.name for c in view.entity_columns]
-    features = [f.name for f in view.features]
+    source = view.batch_source()
+    keys = [name for name, _ in view.keys]
+    features = [name for name, _ in view.features]
     ts_field = source.timestamp_field
-    created = source.created_timestamp_column or None
+    created = source.created_column
     columns = list(dict.fromkeys([*keys, *features, ts_field] + ([created] if created else [])))
-    relation, registered = _relation(config, view, columns, end_ns)
+    registered = None
+    if source.parquet_path is not None:
+        relation = parquet_relation(source.parquet_path, source.name, positions=True)
+    else:
+        relation, registered = "source_rows", pull(view, columns, end_ns)
     # an offline store's own read already names the columns as Feast does
-    named = ", ".join(map(_quote, columns)) if registered is not None else _select(source, columns)
+    named = (
+        ", ".join(map(_quote, columns))
+        if registered is not None
+        else select_columns(source.field_mapping, columns)
+    )
     # where each row is in the source, for ties (another offline store's read has no such order)
     named += f", NULL AS {FILE}, NULL AS {FILE_ROW}" if registered is not None else f", {FILE}, {FILE_ROW}"
     times = f", {_epoch_ns(ts_field)} AS {TS}" + (f", {_epoch_ns(created)} AS {CREATED}" if created else "")
@@ -118,11 +133,11 @@ def select_winners(
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1"
         )
         params = [begin_ns, end_ns, begin_ns, end_ns] if want_mark else [begin_ns, end_ns]
-    con = _connect(config)
+    con = connect(threads, memory_limit)
     try:
         if registered is not None:
             con.register("source_rows", registered)
-        table = _fetch_arrow(con, sql, params)
+        table = fetch_arrow(con, sql, params)
     finally:
         con.close()
     mark_ns: int | None = None
@@ -135,40 +150,7 @@ def select_winners(
     return Selection(_exact_integers(table), mark_ns if mark_ns is None else int(mark_ns))
 
 
-def _relation(
-    config: RepoConfig, view: FeatureView, columns: list[str], end_ns: int
-) -> tuple[str, pa.Table | None]:
-    """SQL naming the view's source rows: the Parquet files of a FileSource, else the offline
-    store's own read of every row up to the end (registered as an Arrow table)."""
-    from feast.infra.offline_stores.file_source import FileSource
-
-    from modelyard.features.offline.asof import _source_relation
-
-    source = batch_source(view)
-    if isinstance(source, FileSource) and (source.file_format is None or _is_parquet(source)):
-        return _source_relation(config, source, positions=True), None
-    import pandas as pd
-    from feast.infra.offline_stores.offline_utils import get_offline_store_from_config
-
-    offline = get_offline_store_from_config(config.offline_store)
-    created = source.created_timestamp_column or None
-    keys = [c.name for c in view.entity_columns]
-    job = offline.pull_all_from_table_or_query(
-        config=config,
-        data_source=source,
-        join_key_columns=keys,
-        feature_name_columns=[
-            c for c in columns if c not in keys and c not in (source.timestamp_field, created)
-        ],
-        timestamp_field=source.timestamp_field,
-        created_timestamp_column=created,
-        start_date=None,
-        end_date=pd.Timestamp(end_ns, tz="UTC").to_pydatetime(),
-    )
-    return "source_rows", job.to_arrow()
-
-
-def _is_parquet(source: Any) -> bool:
-    from feast.data_format import ParquetFormat
-
-    return isinstance(source.file_format, ParquetFormat)
+def column_array(table: pa.Table, name: str) -> Any:
+    """Column ``name`` as a numpy array (through one Arrow array: a chunked array's ``to_numpy``
+    imports pandas, a second or more of a cold run)."""
+    return table.column(name).combine_chunks().to_numpy()

@@ -44,6 +44,18 @@ from pydantic import StrictStr
 
 from modelyard.errors import FeatureError
 from modelyard.features.expiry import ttl_ns
+from modelyard.features.offline.duck import (
+    FILE,
+    FILE_ROW,
+    TIE_BREAK,
+    connect,
+    parquet_relation,
+    select_columns,
+)
+from modelyard.features.offline.duck import epoch_ns as _epoch_ns
+from modelyard.features.offline.duck import exact_integers as _exact_integers
+from modelyard.features.offline.duck import fetch_arrow as _fetch_arrow
+from modelyard.features.offline.duck import quote as _quote
 from modelyard.features.offline.pit import ViewRead, join, source_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,94 +74,25 @@ class AsofDuckDBOfflineStoreConfig(FeastConfigBaseModel):
     """DuckDB memory limit, e.g. ``"2GB"`` (default: DuckDB's, 80% of RAM)."""
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _connect(config: RepoConfig) -> duckdb.DuckDBPyConnection:
-    try:
-        import duckdb
-    except ImportError:  # a serving-only install: it reads the online store, never this one
-        raise FeatureError(
-            "reading Feast's offline store (training frames, batch scoring) needs DuckDB, which this "
-            "install leaves out: pip install 'modelyard[offline]'"
-        ) from None
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
     store_config = config.offline_store
-    threads = getattr(store_config, "threads", None)
-    memory_limit = getattr(store_config, "memory_limit", None)
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.execute(f"SET memory_limit = {_literal(str(memory_limit))}")
-    return con
-
-
-FILE = "__modelyard_file"
-"""Column of :func:`_source_relation` with ``positions=True``: the Parquet file a row comes from."""
-FILE_ROW = "file_row_number"
-"""Column of :func:`_source_relation` with ``positions=True``: the row's number in its file
-(DuckDB's name for it, so a source must not have a column of that name)."""
-TIE_BREAK = f"{FILE} DESC, {FILE_ROW} DESC"
-"""The last ``ORDER BY`` terms choosing among rows of one entity that tie on event time and
-created time: the row last in the source wins (docs/features.md, "What is guaranteed").
-Materialization orders by it; the point-in-time join (:mod:`modelyard.features.offline.pit`)
-reads files in the same name order and keeps the last row, so they pick the same row."""
+    return connect(getattr(store_config, "threads", None), getattr(store_config, "memory_limit", None))
 
 
 def _source_relation(config: RepoConfig, source: DataSource, *, positions: bool = False) -> str:
-    """SQL reading ``source`` (a Parquet FileSource; a relative path is taken against the repo).
-
-    With ``positions``, each row also carries where it is in the source (:data:`FILE`,
-    :data:`FILE_ROW`), for :data:`TIE_BREAK`.
-    """
+    """SQL reading ``source`` (a Parquet FileSource; a relative path is taken against the repo);
+    ``positions``: see :func:`modelyard.features.offline.duck.parquet_relation`."""
     if not isinstance(source, FileSource):
         raise FeatureError(
             f"data source {source.name!r} is a {type(source).__name__}; the modelyard ASOF offline store "
             "reads Parquet FileSources only (choose another offline_store in feature_store.yaml)"
         )
     path = FileSource.get_uri_for_file_path(config.repo_path, source.path)
-    if "://" not in path and Path(path).is_dir():
-        path = str(Path(path) / "**" / "*.parquet")
-    elif "://" not in path and not Path(path).exists():
-        raise FeatureError(
-            f"data source {source.name!r}: file {path} does not exist "
-            "(for the example repo, run `python -m modelyard.examples.rideshare --repo REPO`)"
-        )
-    if not positions:
-        return f"read_parquet({_literal(path)})"
-    if not any(c in path for c in "*?["):  # one file: its name orders nothing, and costs a string a row
-        return f"(SELECT *, '' AS {FILE} FROM read_parquet({_literal(path)}, file_row_number = true))"
-    return f"read_parquet({_literal(path)}, filename = {_literal(FILE)}, file_row_number = true)"
-
-
-def _source_column(source: DataSource, name: str) -> str:
-    """The column of ``source`` that holds Feast column ``name`` (``field_mapping`` maps source -> Feast)."""
-    for source_name, feast_name in (source.field_mapping or {}).items():
-        if feast_name == name:
-            return source_name
-    return name
+    return parquet_relation(path, source.name, positions=positions)
 
 
 def _select(source: DataSource, names: list[str]) -> str:
-    return ", ".join(f"{_quote(_source_column(source, n))} AS {_quote(n)}" for n in names)
-
-
-def _epoch_ns(column: str) -> str:
-    """SQL of a source time column as exact integer nanoseconds since the epoch (no rounding)."""
-    return f"epoch_ns(CAST({_quote(column)} AS TIMESTAMP_NS))"
-
-
-def _fetch_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pa.Table:
-    """The result of ``sql`` as one Arrow table (the method's name changed across DuckDB versions)."""
-    relation = con.sql(sql, params=params or None)
-    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
-    return fetch()
+    return select_columns((source.field_mapping or {}).items(), names)
 
 
 def _utc(value: datetime) -> datetime:
@@ -439,17 +382,3 @@ def _pull(
     finally:
         con.close()
     return _exact_integers(result)
-
-
-def _exact_integers(table: pa.Table) -> pa.Table:
-    """Integer columns with nulls as decimals, for Feast's materialization (the only reader of ``_pull``).
-
-    Feast turns each column into protobuf values through ``to_numpy``, which makes an integer
-    column with nulls float64: an Int64 feature above 2**53 would reach the online store
-    rounded (or fail past 2**63 - 2**10). Arrow decimals come out as exact Python numbers,
-    which Feast converts to ``int64_val``/``int32_val`` unchanged.
-    """
-    for i, field in enumerate(table.schema):
-        if pa.types.is_integer(field.type) and table.column(i).null_count:
-            table = table.set_column(i, field.name, table.column(i).cast(pa.decimal128(20, 0)))
-    return table

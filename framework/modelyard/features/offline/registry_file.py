@@ -109,7 +109,7 @@ class RegistryFile:
 @functools.lru_cache(maxsize=32)
 def _plan(repo: str, path: str, mtime_ns: int, size: int, project: str, service: str) -> ServicePlan | None:
     """Cached per registry file version (path, mtime, size): a ``feast apply`` makes a new entry."""
-    registry = _registry_message().FromString(Path(path).read_bytes())
+    registry = registry_message().FromString(Path(path).read_bytes())
     services = [s.spec for s in registry.feature_services if s.spec.project == project]
     wanted = next((s for s in services if s.name == service), None)
     if wanted is None:
@@ -158,8 +158,10 @@ def _view_read(repo: str, spec: Any, projection: Any) -> ViewRead | None:
 
 
 @functools.cache
-def _registry_message() -> Any:
-    """The subset of ``feast.core.Registry`` the plans read, as a protobuf message class."""
+def registry_message() -> Any:
+    """The subset of ``feast.core.Registry`` modelyard reads (and, for materialization, updates) as a
+    protobuf message class. Fields it does not declare are kept as unknown fields, so a parsed
+    registry serialises back with all of them."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     f = descriptor_pb2.FieldDescriptorProto
@@ -170,13 +172,28 @@ def _registry_message() -> Any:
     one, many = f.LABEL_OPTIONAL, f.LABEL_REPEATED
     layout: dict[str, list[tuple[int, str, int, int, str]]] = {
         "Registry": [
+            (4, "version_id", string, one, ""),
+            (5, "last_updated", message, one, "Timestamp"),
             (6, "feature_views", message, many, "FeatureView"),
             (7, "feature_services", message, many, "FeatureService"),
+            (17, "projects", message, many, "Project"),
         ],
+        "Project": [(1, "spec", message, one, "ProjectSpec")],
+        "ProjectSpec": [(1, "name", string, one, "")],
+        "Timestamp": [(1, "seconds", int64, one, ""), (2, "nanos", int32, one, "")],
         "Pair": [(1, "key", string, one, ""), (2, "value", string, one, "")],
         "Duration": [(1, "seconds", int64, one, ""), (2, "nanos", int32, one, "")],
         "FeatureSpec": [(1, "name", string, one, ""), (2, "value_type", int32, one, "")],
-        "FileOptions": [(2, "uri", string, one, "")],
+        "FileOptions": [
+            (1, "file_format", message, one, "FileFormat"),
+            (2, "uri", string, one, ""),
+            (3, "s3_endpoint_override", string, one, ""),
+        ],
+        "FileFormat": [
+            (1, "parquet_format", message, one, "Empty"),
+            (2, "delta_format", message, one, "Empty"),
+        ],
+        "Empty": [],
         "DataSource": [
             (20, "name", string, one, ""),
             (1, "type", int32, one, ""),
@@ -188,11 +205,25 @@ def _registry_message() -> Any:
         "FeatureViewSpec": [
             (1, "name", string, one, ""),
             (2, "project", string, one, ""),
+            (4, "features", message, many, "FeatureSpec"),
             (6, "ttl", message, one, "Duration"),
             (7, "batch_source", message, one, "DataSource"),
+            (8, "online", f.TYPE_BOOL, one, ""),
             (12, "entity_columns", message, many, "FeatureSpec"),
         ],
-        "FeatureView": [(1, "spec", message, one, "FeatureViewSpec")],
+        "FeatureView": [
+            (1, "spec", message, one, "FeatureViewSpec"),
+            (2, "meta", message, one, "FeatureViewMeta"),
+        ],
+        "FeatureViewMeta": [
+            (2, "last_updated_timestamp", message, one, "Timestamp"),
+            (3, "materialization_intervals", message, many, "MaterializationInterval"),
+            (6, "state", int32, one, ""),
+        ],
+        "MaterializationInterval": [
+            (1, "start_time", message, one, "Timestamp"),
+            (2, "end_time", message, one, "Timestamp"),
+        ],
         "Projection": [
             (1, "feature_view_name", string, one, ""),
             (2, "feature_columns", message, many, "FeatureSpec"),

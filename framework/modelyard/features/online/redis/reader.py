@@ -318,16 +318,12 @@ def _hmgets(plan: _ViewPlan, keys: Sequence[bytes]) -> list[bytes]:
 
 def _connection(connection_string: str) -> tuple[list[tuple[str, int]], dict[str, Any], dict[str, Any]]:
     """Feast's connection string -> (nodes, its other parameters, the credentials to open a node with)."""
-    from feast.infra.online_stores.redis import RedisOnlineStore
+    from modelyard.features.online.redis.connection import UnsupportedConnection, parse_connection
 
-    nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
-    if not nodes:
-        raise Unsupported("the connection string names no Redis host")
-    if params.get("ssl"):
-        raise Unsupported("TLS connections")
-    password = params.get("password")
-    auth = {"username": params.get("username"), "password": None if password is None else str(password)}
-    return [(n.get("host", "localhost"), int(n.get("port", 6379))) for n in nodes], params, auth
+    try:
+        return parse_connection(connection_string)
+    except UnsupportedConnection as why:
+        raise Unsupported(str(why)) from None
 
 
 def redis_wire(connection_string: str, *, timeout: float) -> tuple[RedisWire, str]:
