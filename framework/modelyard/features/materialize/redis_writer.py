@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelyard.features.materialize.plan import replaces
-from modelyard.features.materialize.select import TS, column_array
+from modelyard.features.materialize.select import TS, column_array, numpy_values
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -163,6 +163,11 @@ def _with_missing(pieces: Any, missing: np.ndarray | None) -> list[bytes] | np.n
     return rows
 
 
+def _filled(column: pa.Array, value: Any) -> pa.Array:
+    """``column`` with nulls replaced by ``value`` (as is without nulls: ``fill_null`` imports pandas)."""
+    return column.fill_null(value) if column.null_count else column
+
+
 def column_pieces(column: pa.Array | pa.ChunkedArray, value_type: int) -> list[bytes] | np.ndarray:
     """The RESP bulk strings (``$<len>\\r\\n<Value protobuf>\\r\\n``) of one feature column.
 
@@ -176,30 +181,30 @@ def column_pieces(column: pa.Array | pa.ChunkedArray, value_type: int) -> list[b
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     kind = column.type
-    missing = column.is_null().to_numpy(zero_copy_only=False) if column.null_count else None
+    missing = numpy_values(column.is_null()) if column.null_count else None
     if (value_type == _DOUBLE and pa.types.is_float64(kind)) or (
         value_type == _FLOAT and pa.types.is_float32(kind)
     ):
-        values = column.fill_null(0).to_numpy()
+        values = numpy_values(_filled(column, 0))
         nan = np.isnan(values)
         missing = nan if missing is None else missing | nan
         raw = values.astype("<f8" if value_type == _DOUBLE else "<f4").view(np.uint8).reshape(len(values), -1)
         return _with_missing(_resp_fixed(0x29 if value_type == _DOUBLE else 0x35, raw), missing)
     if value_type == _BOOL and pa.types.is_boolean(kind):
-        raw = column.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8).reshape(-1, 1)
+        raw = numpy_values(_filled(column, False)).astype(np.uint8).reshape(-1, 1)
         return _with_missing(_resp_fixed(0x38, raw), missing)
     if value_type in (_INT64, _INT32) and (
         pa.types.is_integer(kind) or (pa.types.is_decimal(kind) and kind.scale == 0 and kind.precision <= 20)
     ):
         if pa.types.is_decimal(kind):
             column = column.cast(pa.int64())  # exact: a decimal column holds integers of this type
-        values = column.fill_null(0).to_numpy().astype(np.int64)
+        values = numpy_values(_filled(column, 0)).astype(np.int64)
         if value_type == _INT32 and ((values < -(2**31)) | (values >= 2**31)).any():
             raise Unsupported("an INT32 column holds values out of range")  # Feast's error, not ours
         return _with_missing(_resp_varints(0x20 if value_type == _INT64 else 0x18, values), missing)
     if value_type == _UNIX_TIMESTAMP and pa.types.is_timestamp(kind):
         per_second = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
-        ticks = column.cast(pa.int64()).fill_null(_NULL_TIME).to_numpy()
+        ticks = numpy_values(_filled(column.cast(pa.int64()), _NULL_TIME))
         seconds = np.where(ticks == _NULL_TIME, _NULL_TIME, ticks // per_second)
         return _resp_varints(0x40, seconds)
     if value_type in (_STRING, _BYTES) and (
@@ -236,7 +241,7 @@ def timestamp_pieces(column: pa.Array | pa.ChunkedArray) -> list[bytes] | np.nda
     if column.null_count:
         raise Unsupported("a row without an event time")
     per_us = {"s": None, "ms": None, "us": 1, "ns": 1000}[column.type.unit]
-    ticks = column.cast(pa.int64()).to_numpy()
+    ticks = numpy_values(column.cast(pa.int64()))
     micros = ticks * {"s": 1_000_000, "ms": 1000}[column.type.unit] if per_us is None else ticks // per_us
     seconds, rest = np.divmod(micros, 1_000_000)
     nanos = rest * 1000

@@ -151,6 +151,30 @@ def select_winners(
 
 
 def column_array(table: pa.Table, name: str) -> Any:
-    """Column ``name`` as a numpy array (through one Arrow array: a chunked array's ``to_numpy``
-    imports pandas, a second or more of a cold run)."""
-    return table.column(name).combine_chunks().to_numpy()
+    """Column ``name`` of ``table`` as a numpy array (see :func:`numpy_values`)."""
+    return numpy_values(table.column(name))
+
+
+def numpy_values(array: pa.Array | pa.ChunkedArray) -> Any:
+    """An Arrow array as numpy. Numbers and booleans without nulls are read from the data buffer:
+    pyarrow's ``to_numpy`` imports pandas (most of a second of a cold run) to convert them."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    kind = array.type
+    if array.null_count == 0 and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        code = "f" if pa.types.is_floating(kind) else ("i" if pa.types.is_signed_integer(kind) else "u")
+        dtype = np.dtype(f"<{code}{kind.bit_width // 8}")
+        data = array.buffers()[1]
+        if data is None:
+            return np.zeros(0, dtype=dtype)
+        return np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+    if array.null_count == 0 and pa.types.is_boolean(kind):
+        data = array.buffers()[1]
+        if data is None:
+            return np.zeros(0, dtype=bool)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        return bits[array.offset : array.offset + len(array)].astype(bool)
+    return array.to_numpy(zero_copy_only=False)
