@@ -176,7 +176,6 @@ def column_pieces(column: pa.Array | pa.ChunkedArray, value_type: int) -> list[b
     as Feast's materialization does (missing, and NaN floats, as an empty value).
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
@@ -204,14 +203,17 @@ def column_pieces(column: pa.Array | pa.ChunkedArray, value_type: int) -> list[b
         return _with_missing(_resp_varints(0x20 if value_type == _INT64 else 0x18, values), missing)
     if value_type == _UNIX_TIMESTAMP and pa.types.is_timestamp(kind):
         per_second = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
-        ticks = numpy_values(_filled(column.cast(pa.int64()), _NULL_TIME))
+        ticks = numpy_values(_filled(column.view(pa.int64()), _NULL_TIME))
         seconds = np.where(ticks == _NULL_TIME, _NULL_TIME, ticks // per_second)
         return _resp_varints(0x40, seconds)
     if value_type in (_STRING, _BYTES) and (
         pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
     ):
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            values = pc.cast(column, pa.binary()).to_pylist()  # utf-8 bytes, no decode and re-encode
+            # utf-8 bytes, no decode and re-encode (a view, not a cast: no pyarrow.compute to import)
+            values = column.view(
+                pa.large_binary() if pa.types.is_large_string(kind) else pa.binary()
+            ).to_pylist()
         else:
             values = column.to_pylist()
         return _resp_text(0x12 if value_type == _STRING else 0x0A, values)
@@ -241,7 +243,7 @@ def timestamp_pieces(column: pa.Array | pa.ChunkedArray) -> list[bytes] | np.nda
     if column.null_count:
         raise Unsupported("a row without an event time")
     per_us = {"s": None, "ms": None, "us": 1, "ns": 1000}[column.type.unit]
-    ticks = numpy_values(column.cast(pa.int64()))
+    ticks = numpy_values(column.view(pa.int64()))  # the same 64 bits, without pyarrow.compute
     micros = ticks * {"s": 1_000_000, "ms": 1000}[column.type.unit] if per_us is None else ticks // per_us
     seconds, rest = np.divmod(micros, 1_000_000)
     nanos = rest * 1000
