@@ -423,13 +423,14 @@ class FeatureFacade:
         if plan is not None:
             # the ASOF store's own join, without Feast: one row per entity row, in order, duplicates
             # included, so no de-duplication is needed
-            from modelyard.features.offline.pit import join
+            from modelyard.features.offline.pit import join_columns
 
-            features = join(plan.views, lookup, timestamp)[schema.names]
+            joined = join_columns(plan.views, lookup, timestamp)
+            result = _side_by_side(entities, {name: joined[name] for name in schema.names})
         else:
             features = self._feast_training_features(model, lookup, keys, timestamp, schema)
-        features.index = entities.index
-        result = pd.concat([entities, features], axis=1)
+            features.index = entities.index
+            result = pd.concat([entities, features], axis=1)
         return conform_frame(from_source(result, schema), schema)
 
     def _feast_training_features(
@@ -519,6 +520,29 @@ class FeatureFacade:
             for projection in service.feature_view_projections
             for feature in projection.features
         }
+
+
+def _side_by_side(entities: pd.DataFrame, features: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """``entities`` (copied) with the ``features`` columns (one value per row, in row order) after them.
+
+    What ``pd.concat([entities, features], axis=1)`` gives, without gathering the columns into
+    consolidated blocks first (two copies of every value; :func:`conform_frame` copies the
+    feature columns once more anyway). Frames with repeated or multi-level column labels go
+    through ``pd.concat``.
+    """
+    import pandas as pd
+
+    if (
+        not entities.columns.is_unique
+        or isinstance(entities.columns, pd.MultiIndex)
+        or (set(features) & set(entities.columns))
+    ):
+        frame = pd.DataFrame(dict(features), copy=False)
+        frame.index = entities.index
+        return pd.concat([entities, frame], axis=1)
+    columns: dict[Any, Any] = {name: entities[name].array.copy() for name in entities.columns}
+    columns.update({name: values.array for name, values in features.items()})
+    return pd.DataFrame(columns, index=entities.index, copy=False)
 
 
 def check_monitor_features(yard: Yard, fields: Mapping[str, Mapping[str, str]]) -> None:

@@ -97,6 +97,20 @@ def join(
     full_feature_names: bool = False,
 ) -> pd.DataFrame:
     """``entity_df`` (index reset) with every view's features as of each row's ``timestamp``."""
+    entity_df = entity_df.reset_index(drop=True)
+    return _with_columns(
+        entity_df, join_columns(views, entity_df, timestamp, full_feature_names=full_feature_names)
+    )
+
+
+def join_columns(
+    views: Sequence[ViewRead],
+    entity_df: pd.DataFrame,
+    timestamp: str,
+    *,
+    full_feature_names: bool = False,
+) -> dict[str, pd.Series]:
+    """The feature columns :func:`join` adds to ``entity_df``, by name (index 0..n-1: the rows in order)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -140,7 +154,7 @@ def join(
                 column = column.cast(column.type.value_type)
             name = f"{view.base}__{feature}" if full_feature_names else feature
             joined[name] = column.to_pandas(types_mapper=_EXACT_INTS.get)
-    return _with_columns(entity_df, joined)
+    return joined
 
 
 def _with_columns(entity_df: pd.DataFrame, joined: dict[str, pd.Series]) -> pd.DataFrame:
