@@ -113,8 +113,9 @@ class PluginHost:
             autoload = not _truthy(os.environ.get("MODELYARD_DISABLE_PLUGIN_AUTOLOAD"))
         allow = os.environ.get("MODELYARD_LOAD_PLUGINS") if use_env else None
         allowed = None if allow is None else {n.strip() for n in allow.split(",") if n.strip()}
+        dists: dict[int, tuple[str | None, str | None]] = {}
         for ep in _entry_points():
-            dist_name, dist_version = _distribution_of(ep)
+            dist_name, dist_version = _distribution_of(ep, dists)
             if not autoload and dist_name != FIRST_PARTY_DISTRIBUTION:
                 continue
             if allowed is not None and ep.name not in allowed:
@@ -539,11 +540,21 @@ def _entry_points() -> Iterator[metadata.EntryPoint]:
             yield ep
 
 
-def _distribution_of(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
+def _distribution_of(
+    ep: metadata.EntryPoint, known: dict[int, tuple[str | None, str | None]]
+) -> tuple[str | None, str | None]:
+    """(name, version) of the distribution declaring ``ep``, read once per distribution into ``known``.
+
+    ``dist.metadata`` and ``dist.version`` each parse the distribution's METADATA file again;
+    the entry points of one distribution share one ``dist`` object, so it is read once.
+    """
     dist = getattr(ep, "dist", None)
     if dist is None:
         return None, None
-    return dist.metadata["Name"], dist.version
+    if id(dist) not in known:
+        meta = dist.metadata
+        known[id(dist)] = (meta["Name"], meta["Version"])
+    return known[id(dist)]
 
 
 def iter_roles() -> Iterable[str]:
