@@ -15,7 +15,7 @@ it is the same process (no restart) are read through a Client; the output is com
 ``modelyard score`` on the local engine, column by column (a digest of every column read in
 batches, so the comparison itself fits in memory). Exit status 1 when any check fails.
 
-    python bench/bench_batch_memory.py [--memory-limit 600MB] [--times 3] [--chunk-rows 10000]
+    python bench/bench_batch_memory.py [--memory-limit 400MB] [--times 3] [--chunk-rows 10000]
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def worker_state(address: str) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--memory-limit", default="600MB", help="the worker's --memory-limit")
+    parser.add_argument("--memory-limit", default="400MB", help="the worker's --memory-limit")
     parser.add_argument("--times", type=float, default=3.0, help="input size (Arrow) / memory limit")
     parser.add_argument("--payload-bytes", type=int, default=2000)
     parser.add_argument("--repo-rows", type=int, default=100_000)

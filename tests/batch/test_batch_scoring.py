@@ -161,6 +161,95 @@ def test_dask_engine_streams_an_input_through_a_bounded_window(
     )
 
 
+def test_dask_engine_keeps_the_columns_the_join_does_not_read_on_the_client(
+    scored_yard, entity_file, tmp_path: Path
+) -> None:
+    """Workers get the entity keys and the timestamp only; a wide text column stays with the client,
+    which joins it to the predictions: the same file as the local engine."""
+    from modelyard.batch import engine
+
+    frame = pd.read_parquet(entity_file)
+    frame["note"] = [f"trip {i} " * 30 for i in range(len(frame))]
+    frame["fare"] = np.arange(len(frame), dtype="float64")
+    wide = tmp_path / "wide.parquet"
+    frame.to_parquet(wide, row_group_size=300)
+    needed = engine._worker_columns(scored_yard, "trip_acceptance", "event_timestamp")
+    narrow = engine._narrow(frame, needed)
+    assert narrow is not None and list(narrow.columns) == ["driver_id", "customer_id", "event_timestamp"]
+    # nothing to leave behind, or a column the output adds: the whole chunk goes
+    assert engine._narrow(frame[["driver_id", "customer_id", "event_timestamp"]], needed) is None
+    assert engine._narrow(frame.assign(prediction=1), needed) is None
+    kwargs = {"chunk_rows": 300}
+    score(scored_yard, "trip_acceptance", ParquetSource(wide), tmp_path / "local.parquet", **kwargs)
+    score(
+        scored_yard,
+        "trip_acceptance",
+        ParquetSource(wide),
+        tmp_path / "dask.parquet",
+        engine="dask",
+        workers=2,
+        processes=False,
+        **kwargs,
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "dask.parquet"),
+        pd.read_parquet(tmp_path / "local.parquet"),
+        check_exact=True,
+    )
+
+
+def test_dask_engine_warns_when_every_worker_is_paused(
+    scored_yard, entity_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker Dask paused for memory runs no chunk; the run says so (and goes on once it resumes)."""
+    import logging
+    import time
+
+    from distributed import LocalCluster
+    from distributed.core import Status
+
+    from modelyard.batch import engine
+
+    monkeypatch.setattr(engine, "PAUSED_CHECK_SECONDS", 0.5)
+    # memory_limit=0: no memory monitor, which would resume the worker at once
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None, memory_limit=0
+    ) as cluster:
+        worker = next(iter(cluster.workers.values()))
+        warnings: list[str] = []
+
+        def set_status(status: Status) -> None:
+            cluster.loop.add_callback(setattr, worker, "status", status)
+
+        class ResumeOnWarning(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                warnings.append(record.getMessage())
+                set_status(Status.running)
+
+        handler = ResumeOnWarning(level=logging.WARNING)
+        logging.getLogger("modelyard.batch.engine").addHandler(handler)
+        try:
+            set_status(Status.paused)
+            deadline = time.monotonic() + 30
+            while cluster.scheduler.workers[worker.address].status != Status.paused:
+                assert time.monotonic() < deadline, "the scheduler never saw the worker paused"
+                time.sleep(0.05)
+            result = score(
+                scored_yard,
+                "trip_acceptance",
+                ParquetSource(entity_file),
+                tmp_path / "dask.parquet",
+                chunk_rows=500,
+                engine="dask",
+                scheduler=cluster.scheduler_address,
+            )
+        finally:
+            logging.getLogger("modelyard.batch.engine").removeHandler(handler)
+    assert result.rows == 2000
+    assert len(warnings) == 1 and "every Dask worker (1) is paused" in warnings[0], warnings
+    assert "--chunk-rows" in warnings[0] and "--memory-limit" in warnings[0]
+
+
 @pytest.mark.slow
 def test_dask_engine_on_a_scheduler_address_with_worker_processes(
     scored_yard, entity_file, tmp_path: Path

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from modelyard.batch.scorer import load_scorer, score_chunk_task
+from modelyard.batch.scorer import OUTPUT_COLUMNS, load_scorer, score_chunk_task
 from modelyard.errors import BadRequest, BatchError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,8 +132,9 @@ def score(
                 # each worker loads the yard and the model once, as it joins, not in its first chunk
                 client.register_plugin(ScorerPreload(str(yard.path), model, resolved, timestamp))
                 window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
+                needed = _worker_columns(yard, model, timestamp)
                 for frame in _dask_results(
-                    client, str(yard.path), model, resolved, timestamp, source, chunk_rows, window
+                    client, str(yard.path), model, resolved, timestamp, source, chunk_rows, window, needed
                 ):
                     sink.put(frame)
                     rows += len(frame)
@@ -157,30 +158,102 @@ def _dask_results(
     source: EntitySource,
     chunk_rows: int,
     window: int,
+    needed: frozenset[str] | None = None,
 ) -> Iterator[pa.Table]:
-    """Submit chunks with at most ``window`` in flight; yield results (Arrow tables) in input order."""
-    in_flight: deque[Any] = deque()
+    """Submit chunks with at most ``window`` in flight; yield results (Arrow tables) in input order.
+
+    With ``needed`` (see :func:`_worker_columns`), a chunk with other columns too is sent with
+    the needed ones only and its other columns stay here, joined to the worker's prediction
+    columns when the result comes: a wide input (text, payloads) never reaches the workers.
+    """
+    in_flight: deque[tuple[Any, pd.DataFrame | None]] = deque()
     run = uuid.uuid4().hex[:12]
     try:
         for i, chunk in enumerate(source.chunks(chunk_rows)):
-            in_flight.append(
-                client.submit(
-                    score_chunk_task,
-                    repo,
-                    model,
-                    version,
-                    timestamp,
-                    chunk,
-                    key=f"modelyard-score-{run}-{i}",
-                )
+            narrow = _narrow(chunk, needed)
+            future = client.submit(
+                score_chunk_task,
+                repo,
+                model,
+                version,
+                timestamp,
+                chunk if narrow is None else narrow,
+                key=f"modelyard-score-{run}-{i}",
             )
+            in_flight.append((future, None if narrow is None else chunk))
             if len(in_flight) >= window:
-                yield in_flight.popleft().result()
+                yield _joined(client, *in_flight.popleft())
         while in_flight:
-            yield in_flight.popleft().result()
+            yield _joined(client, *in_flight.popleft())
     finally:
-        for future in in_flight:
+        for future, _ in in_flight:
             future.cancel()
+
+
+def _worker_columns(yard: Yard, model: str, timestamp: str) -> frozenset[str] | None:
+    """The input columns a worker's point-in-time join reads, or ``None`` to send whole chunks.
+
+    Known without Feast when the model's features are read from Feast's registry file
+    (:meth:`~modelyard.features.store.FeatureFacade.plan`, which reads no on-demand view and so
+    no request data): the entity keys and the timestamp. Columns named like a feature go too, so
+    the worker refuses them exactly as the local engine does.
+    """
+    if yard.features.plan(model) is None:
+        return None
+    return frozenset([*yard.model(model).entity_keys, timestamp, *yard.features.schema(model).names])
+
+
+def _narrow(chunk: pd.DataFrame, needed: frozenset[str] | None) -> pd.DataFrame | None:
+    """``chunk`` with only the ``needed`` columns, or ``None`` when it has no others (or one the output adds)."""
+    if needed is None or any(name in OUTPUT_COLUMNS for name in chunk.columns):
+        return None
+    keep = [name for name in chunk.columns if name in needed]
+    return None if len(keep) == len(chunk.columns) else chunk[keep]
+
+
+def _joined(client: Any, future: Any, kept: pd.DataFrame | None) -> pa.Table:
+    """The worker's result; for a narrowed chunk, the kept chunk's columns then the added ones."""
+    scored = _result(client, future)
+    if kept is None:
+        return scored
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(kept, preserve_index=False)
+    for name in OUTPUT_COLUMNS:
+        if name in scored.column_names:
+            table = table.append_column(scored.schema.field(name), scored.column(name))
+    return table
+
+
+#: seconds the client waits for the next result before it asks the scheduler whether the workers are paused
+PAUSED_CHECK_SECONDS = 30.0
+
+
+def _result(client: Any, future: Any) -> Any:
+    """``future.result()``, warning once if it waits on workers that are all paused.
+
+    Dask pauses a worker whose memory passes its pause threshold (80% of ``--memory-limit``)
+    and starts no task on it until the memory falls; when the memory is the worker's loaded
+    libraries and model rather than chunks, it never does, and the run would wait silently.
+    """
+    from distributed import TimeoutError as DaskTimeoutError
+
+    warned = False
+    while True:
+        try:
+            return future.result(timeout=PAUSED_CHECK_SECONDS)
+        except DaskTimeoutError:
+            workers = client.scheduler_info(n_workers=-1).get("workers", {})
+            paused = [w for w, info in workers.items() if info.get("status") == "paused"]
+            if not warned and workers and len(paused) == len(workers):
+                warned = True
+                logger.warning(
+                    "every Dask worker (%d) is paused: its memory is above Dask's pause threshold "
+                    "(80%% of --memory-limit), so no chunk runs until it falls. Lower --chunk-rows, or "
+                    "give the workers more --memory-limit (a worker needs its libraries and the model "
+                    "plus about four chunks); see docs/scaling.md",
+                    len(workers),
+                )
 
 
 #: seconds a LocalCluster's worker process gets to exit at the end of a run. Dask's own close gives
