@@ -10,7 +10,10 @@ the app's lifespan, its state: models, online readers, registry poller, predicti
 Fork safety: the parent imports code and reads the config; it opens no connection and starts
 no thread that a child would inherit. Everything that does (the registry's engine, Redis
 clients, the prediction-log writer, the model poller) is made by each worker after the fork.
-:func:`preload_serving` refuses to fork from a process running other threads. A worker that
+:func:`preload_serving` refuses to fork from a process running other Python threads. The
+native threads the imported libraries start (OpenBLAS's pools in numpy and scipy, jemalloc's in
+Arrow) handle a fork themselves (``pthread_atfork``), as Feast's own pre-forking ``feast serve``
+relies on too. A worker that
 dies is replaced by a fresh fork of the parent, again without the imports.
 """
 
