@@ -5,6 +5,7 @@ sinks, with the queue bounds, drop counts, hooks and dead letters of records."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,16 @@ def test_a_row_that_cannot_be_stored_is_dead_lettered_alone(memory_sink: MemoryS
     ]
     assert sorted(d["row"]["request_id"] for d in dead) == ["req-1", "req-2"]
     assert {d["error"].split(":")[0] for d in dead} == {"ValueError", "IndexError"}
+
+
+def test_max_buffer_rows_wake_the_writer_whatever_the_requests_hold(memory_sink: MemorySink) -> None:
+    logger = PredictionLogger(memory_sink, flush_interval=60, max_buffer=5)
+    try:
+        columns, answers = _request(7)
+        logger.log_answers("trip_acceptance", "live", answers, columns, KEYS, NAMES, 1.0)
+        deadline = time.monotonic() + 10
+        while len(memory_sink.rows) < 7 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(memory_sink.rows) == 7  # written at once, not a flush interval (60 s) later
+    finally:
+        logger.close()

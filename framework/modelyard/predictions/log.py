@@ -421,7 +421,8 @@ class PredictionLogger:
                 else:
                     waiters.append(item)
             now = time.monotonic()
-            due = stopping or bool(waiters) or now >= deadline or len(self._records) >= self.max_buffer
+            queued = self._appended - self._taken  # rows, whatever the items hold
+            due = stopping or bool(waiters) or now >= deadline or queued >= self.max_buffer
             pending: list[_Item] = []
             try:
                 # only what is queued now: records keep arriving while a batch is written, and
