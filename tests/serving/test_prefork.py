@@ -2,7 +2,8 @@
 
 The parent (modelyard.serving.prefork.preload_serving) imports the flavors' libraries, Feast and
 the app, and opens nothing a worker would share (no socket, no database, no thread); a real
-two-worker server answers from both workers, replaces a worker that is killed, and stops cleanly.
+two-worker server answers from both workers, replaces a worker that is killed, and stops cleanly
+on SIGINT (each worker runs its app's shutdown, none is killed).
 (Alias moves reaching forked and spawned workers: tests/serving/test_reload.py.)
 """
 
@@ -151,8 +152,12 @@ def test_two_forked_workers_answer_and_a_killed_one_is_replaced(yard) -> None:
         assert all(_predict(url, body) == 200 for _ in range(20))
         assert "modelyard_requests_total" in httpx.get(f"{url}/metrics", timeout=10).text
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C on the parent alone (SIGTERM: test_reload.py)
         proc.wait(timeout=60)
         reader.join(timeout=10)
-    assert proc.returncode == 0, "".join(lines)[-3000:]
-    assert "Traceback" not in "".join(lines)
+    out = "".join(lines)
+    assert proc.returncode == 0, out[-3000:]
+    assert "Traceback" not in out
+    # each worker shut down by itself (requests finished, prediction log flushed), none killed
+    assert out.count("Application shutdown complete") == 2
+    assert out.count("was sent SIGKILL") == 1  # the victim above, no other

@@ -19,10 +19,12 @@ dies is replaced by a fresh fork of the parent, again without the imports.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import logging
 import os
+import signal
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -60,6 +62,15 @@ class ServingWorker(UvicornWorker):
         "access_log": False,
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
     }
+
+    def _install_sigquit_handler(self) -> None:
+        """SIGQUIT (what the arbiter sends its workers when it gets SIGINT) shuts down as SIGINT does.
+
+        uvicorn-worker only marks the worker as no longer alive, which uvicorn never looks at: the
+        worker would serve on until the arbiter's SIGKILL, its prediction log unflushed. Handing
+        uvicorn a SIGINT finishes the requests in flight and runs the app's shutdown instead.
+        """
+        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, os.kill, os.getpid(), signal.SIGINT)
 
 
 def preload_serving(yard: Yard) -> None:
