@@ -28,15 +28,18 @@ Results (2 cores, medians; wall times stretch with the load, CPU seconds much le
 * before this session: first answer 8.4 s wall at load 1. With Feast's type checks off
   (224fefb): 5.3 s wall / 5.5 CPU s at load 1 with 1 worker; 2 workers (spawned) +0.77 s wall
   and +5.2 CPU s per added worker.
-* one worker from its first import to its first answer, 224fefb against now, interleaved, 4
-  rounds at load 7-10: 6.5 -> 5.4 CPU s (0.83x: the flavors imported first, and the SQLite
-  store's first read no longer imports six other Feast stores). At the 224fefb quiet figure
-  that is about 4.5 s wall to the first answer on a quiet machine (not measured quiet: the
-  machine was shared).
+* one worker from its first import to its first answer, 224fefb against now, interleaved:
+  4 rounds at load 7-10, 6.5 -> 5.4 CPU s (0.83x); 3 rounds at load 4.4, 5.4 -> 4.8 CPU s
+  (0.89x) and 9.9 -> 7.4 s wall (the flavors imported first, and the SQLite store's first read
+  no longer imports six other Feast stores). Scaled from the 224fefb quiet figure that is about
+  4.5-4.7 s wall to the first answer on a quiet machine (not measured quiet: the machine was
+  shared by several benchmarks all session).
 * this benchmark, 3 rounds at load 9.3: 1 worker 5.4 CPU s; 2 workers forked from a preloaded
   parent (the default) 5.6 CPU s, +0.14 CPU s per added worker (+1.1 at load 11 in another
   run); 2 spawned workers (--no-preload) 12.3 CPU s, +6.9 CPU s per added worker, 12 s more
-  wall until both are up.
+  wall until both are up. Again, 2 rounds at load 9.9: 1 worker 5.5 CPU s, first answer
+  6.3 s at best; forked +0.11 CPU s and +1.8 s wall per added worker, spawned +6.2 CPU s and
+  +15.5 s wall.
 """
 
 from __future__ import annotations
