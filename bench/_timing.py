@@ -47,6 +47,17 @@ def run_fresh(
     return seconds
 
 
+def stop_processes(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """Terminate ``procs`` in reverse start order (workers before their scheduler); kill what does not exit."""
+    for proc in reversed(procs):
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def cpu_seconds() -> float:
     """CPU seconds (user + system) used so far by this process and the children it has waited for."""
     import resource

@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import PY, RESULTS, interleaved, profile_fresh, profile_here, report, run_fresh
+from _timing import PY, RESULTS, interleaved, profile_fresh, profile_here, report, run_fresh, stop_processes
 
 NUMERIC = [
     "conv_rate",
@@ -289,13 +289,7 @@ def dask_run(repo: Path, inputs: Path, out: Path, workers: int, chunk_rows: int,
             )
         )
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs, timeout=20)
 
 
 def dask_bench(args: argparse.Namespace) -> dict[str, Any]:

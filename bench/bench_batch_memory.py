@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import PY, RESULTS, run_fresh
+from _timing import PY, RESULTS, run_fresh, stop_processes
 from bench_batch import score_cmd, set_up
 
 PART_ROWS = 50_000
@@ -250,13 +250,7 @@ def main() -> int:
             sampler.stop()
             after = worker_state(address)
         finally:
-            for proc in reversed(procs):
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_processes(procs, timeout=30)
 
     worker_text = (logs / "worker.log").read_text()
     restarted = after["pid"] != before["pid"] or not sampler.alive or "Restarting worker" in worker_text
