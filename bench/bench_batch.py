@@ -42,7 +42,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import PY, RESULTS, interleaved, profile_fresh, profile_here, report, run_fresh, stop_processes
+from _timing import (
+    PY,
+    RESULTS,
+    compile_modelyard,
+    interleaved,
+    profile_fresh,
+    profile_here,
+    report,
+    run_fresh,
+    stop_processes,
+)
 
 NUMERIC = [
     "conv_rate",
@@ -155,23 +165,6 @@ def same_labels(ours: Path, theirs: Path) -> dict[str, Any]:
         if len(a)
         else 0.0,
     }
-
-
-def compile_modelyard() -> None:
-    """Byte-compile modelyard's modules once, as ``pip install`` does for an installed package.
-
-    The baseline's libraries (pandas, pyarrow, onnxruntime) come with bytecode from their
-    install; an editable install of modelyard gets it on first import, unless
-    ``PYTHONDONTWRITEBYTECODE`` is set (as in some CI and agent shells): then every fresh
-    ``modelyard score`` would compile ~60 modules from source (about 0.2 s) that no user pays.
-    """
-    import compileall
-
-    import modelyard
-    import modelyard_plugins
-
-    for package in (modelyard, modelyard_plugins):
-        compileall.compile_dir(str(Path(package.__file__).parent), quiet=1)
 
 
 def cold(repo: Path, inputs: Path, onnx_file: Path, work: Path, rounds: int) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import PY, RESULTS, profile_fresh, report, run_fresh
+from _timing import PY, RESULTS, compile_modelyard, profile_fresh, report, run_fresh
 
 HOST, PORT = "127.0.0.1", 6379
 DBS = {"modelyard": 11, "feast": 12, "hset-redispy": 13, "hset-resp": 14}
@@ -189,6 +189,7 @@ def child_cpu() -> float:
 def run_cold(repo: Path, hashes: Path, rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Wall and CPU seconds of each side, fresh processes, interleaved."""
     cases = cold_commands(repo, hashes)
+    compile_modelyard()  # as an installed modelyard has its bytecode
     names = list(cases)
     times: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
