@@ -196,6 +196,27 @@ def test_the_recorded_interval_leaves_the_registry_as_feasts_apply_materializati
     assert not fast.record("no_such_view", T0, END)
 
 
+def test_a_record_that_fails_to_land_leaves_the_registry_as_it_was(repo: Path, monkeypatch) -> None:
+    import os
+
+    fast = file_registry_repo(repo, repo / "feature_store.yaml")
+    assert fast is not None
+    path = repo / "data" / "registry.db"
+    before = path.read_bytes()
+
+    def interrupted(src, dst):  # the run stops between writing the new registry and putting it in place
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fast.record("stats", T0, END)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".")) == []  # no temp file left
+    assert fast.record("stats", T0, END)
+    assert _store(repo).get_feature_view("stats").materialization_intervals[-1] == (T0, END)
+
+
 def test_a_fresh_process_materializes_without_feast_and_feast_reads_it(repo: Path) -> None:
     script = textwrap.dedent(
         f"""

@@ -127,11 +127,25 @@ class FileRegistryRepo:
                 updated.meta.state = _AVAILABLE_ONLINE
                 registry.version_id = str(uuid.uuid4())
                 _set(registry.last_updated, now)
-                with self.registry.path.open("wb", buffering=0) as f:
-                    f.write(registry.SerializeToString())
-                    os.fsync(f.fileno())
+                _write_atomically(self.registry.path, registry.SerializeToString())
                 return True
         return False
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` whole: a crash leaves the old registry or the new one, never half of one.
+
+    (Feast writes its file registry in place; a run stopped mid-write would leave a registry
+    that no longer parses.)
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("wb", buffering=0) as f:
+            f.write(data)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def file_registry_repo(repo: Path, config_file: Path) -> FileRegistryRepo | None:
