@@ -86,6 +86,9 @@ driver_live = FeatureView(
 # for bench/bench_ondemand.py: the same plain features without, and with one, on-demand view
 trip_plain = FeatureService(name="trip_plain", features=[driver_stats[["conv_rate"]], driver_live])
 trip_one = FeatureService(name="trip_one", features=[driver_stats[["conv_rate"]], driver_live, trip_python])
+trip_one_pandas = FeatureService(
+    name="trip_one_pandas", features=[driver_stats[["conv_rate"]], driver_live, trip_pandas]
+)
 
 trip_rt = FeatureService(
     name="trip_rt", features=[driver_stats[["conv_rate"]], trip_pandas, trip_python, driver_live]
