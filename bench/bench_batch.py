@@ -46,6 +46,7 @@ from _timing import (
     PY,
     RESULTS,
     compile_modelyard,
+    cpu_seconds,
     interleaved,
     profile_fresh,
     profile_here,
@@ -225,12 +226,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def dask_run(repo: Path, inputs: Path, out: Path, workers: int, chunk_rows: int, port: int = 0) -> None:
-    """A ``dask scheduler`` and ``workers`` ``dask worker`` processes from the command line, one run, stopped."""
+def dask_run(repo: Path, inputs: Path, out: Path, workers: int, chunk_rows: int, port: int = 0) -> float:
+    """A ``dask scheduler`` and ``workers`` ``dask worker`` processes from the command line, one run, stopped.
+
+    Returns the wall seconds from spawning the scheduler to the ``score`` command's exit: the
+    cluster's start-up is included, its shutdown afterwards (a nanny's graceful close can take
+    seconds, more with more workers) is not part of the run.
+    """
     bin_dir = Path(PY).parent
     port = port or _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    started = time.perf_counter()
     procs = [
         subprocess.Popen(
             [
@@ -281,6 +288,7 @@ def dask_run(repo: Path, inputs: Path, out: Path, workers: int, chunk_rows: int,
                 str(chunk_rows),
             )
         )
+        return time.perf_counter() - started
     finally:
         stop_processes(procs, timeout=20)
 
@@ -293,17 +301,15 @@ def dask_bench(args: argparse.Namespace) -> dict[str, Any]:
     local_out = work / "dask_local.parquet"
     run_fresh(score_cmd(repo, inputs, local_out))
     outs = {w: work / f"dask_{w}.parquet" for w in (1, 2)}
-    cpu: dict[str, list[float]] = {}
-    times = interleaved(
-        {
-            f"dask, {w} worker(s), start-up included": (
-                lambda w=w: dask_run(repo, inputs, outs[w], w, args.dask_chunk_rows, args.dask_port)
-            )
-            for w in (1, 2)
-        },
-        args.rounds,
-        cpu=cpu,
-    )
+    names = {w: f"dask, {w} worker(s), start-up included" for w in (1, 2)}
+    times: dict[str, list[float]] = {name: [] for name in names.values()}
+    cpu: dict[str, list[float]] = {name: [] for name in names.values()}
+    order = [1, 2]
+    for r in range(args.rounds):  # interleaved, order rotated each round
+        for w in order[r % 2 :] + order[: r % 2]:
+            used = cpu_seconds()
+            times[names[w]].append(dask_run(repo, inputs, outs[w], w, args.dask_chunk_rows, args.dask_port))
+            cpu[names[w]].append(cpu_seconds() - used)
     print(f"load average {os.getloadavg()}")
     rows = report(
         f"dask: {args.dask_rows} rows, {args.rounds} rounds, wall seconds",
