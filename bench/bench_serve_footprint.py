@@ -1,8 +1,9 @@
 """What each of modelyard's dependencies costs a serving worker: disk, and whether serving imports it.
 
 A first child process makes the example yard and registers its models; a fresh one loads it, builds the serving state (every model loaded) and
-answers one prediction per model through the HTTP app, then reports which distributions own
-the modules it imported and its peak RSS. For every distribution modelyard requires (core
+answers one prediction per model through the HTTP app, imports what ``serve --workers N``'s
+forking parent adds (gunicorn, uvicorn-worker), then reports which distributions own the modules
+it imported and its peak RSS. For every distribution modelyard requires (core
 and the ``serve`` extra) this prints its installed size together with what it alone pulls in
 (dependencies nothing else needs), and whether the serving worker imported it. A dependency
 serving never imports is a candidate for an extra.
@@ -55,6 +56,8 @@ with TestClient(create_app(state=state)) as client:
     for model in ("trip_acceptance", "tip_amount"):
         assert client.post(f"/v1/models/{model}/predict", json={"entities": keys}).status_code == 200
 state.close()
+# `serve --workers N` (N > 1) runs this worker under a forking parent (gunicorn + uvicorn-worker)
+import modelyard.serving.prefork  # noqa: F401
 owners = metadata.packages_distributions()
 imported = sorted({d for m in sys.modules for d in owners.get(m.partition(".")[0], [])})
 print(json.dumps({"imported": imported, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
