@@ -10,11 +10,9 @@ __version__ = "0.1.0"  # the only place the version is written: pyproject.toml r
 
 __all__ = ["__version__"]
 
-import os as _os
+from modelyard.features import feast_checks as _feast_checks
 
-if _os.environ.get("MODELYARD_FEAST_TYPECHECKS", "").strip().lower() in {"0", "false", "no", "off"}:
+if _feast_checks.wanted_off():
     # a process started by the modelyard command (a serving worker...): Feast's checks stay off
     # here too, before anything imports Feast (modelyard.features.feast_checks says why)
-    from modelyard.features.feast_checks import skip_feast_typechecks as _skip
-
-    _skip()
+    _feast_checks.skip_feast_typechecks()

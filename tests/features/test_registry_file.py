@@ -249,3 +249,17 @@ def test_scoring_from_a_fresh_process_never_imports_feast(example_repo, tmp_path
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "NO-FEAST"
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 500
+
+
+def test_a_file_source_that_is_not_parquet_is_left_to_feast(tmp_path: Path) -> None:
+    repo = _write_repo(tmp_path)
+    delta = DEFINITIONS.replace(
+        'source=FileSource(name="pairs_source", path="data/pairs", timestamp_field="ts")',
+        'source=FileSource(name="pairs_source", path="data/pairs", timestamp_field="ts", file_format=DeltaFormat())',
+    ).replace("from feast import", "from feast.data_format import DeltaFormat\nfrom feast import")
+    assert delta != DEFINITIONS
+    (repo / "features.py").write_text(delta)
+    _apply(repo)
+    registry = RegistryFile.of_repo(repo, repo / "feature_store.yaml")
+    assert registry is not None
+    assert registry.service_plan("svc") is None  # read as Parquet it would be wrong

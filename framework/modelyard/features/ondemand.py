@@ -15,6 +15,7 @@ of the cost per request.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -178,13 +179,8 @@ class OnDemandViews:
         self, columns: Mapping[str, Sequence[Any]], request: Mapping[str, Sequence[Any]], n: int
     ) -> dict[str, list[Any]]:
         """Every on-demand output the service takes, computed on the read vectors and the request."""
-        tables: list[pa.Table] = []  # the Arrow input table, built once if a view needs it
-
-        def table() -> pa.Table:
-            if not tables:
-                tables.append(self.table(columns, request))
-            return tables[0]
-
+        # the Arrow input table, built only if a view needs it, and then once
+        table = functools.cache(lambda: self.table(columns, request))
         out: dict[str, list[Any]] = {}
         for odfv, names in self.views:
             result = self._python_mode(odfv, columns, request, n, table)

@@ -29,8 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.features.materialize.views import SourceSpec, ViewSpec
-from modelyard.features.offline.pit import source_path
-from modelyard.features.offline.registry_file import RegistryFile, registry_message
+from modelyard.features.offline.registry_file import (
+    DUMMY_KEY,
+    RegistryFile,
+    parquet_path,
+    registry_message,
+    view_ttl_ns,
+)
 
 if TYPE_CHECKING:
     from modelyard.features.online.redis.wire import RedisEndpoint
@@ -39,8 +44,6 @@ logger = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _AVAILABLE_ONLINE = 4  # feast.core.FeatureViewState
-_BATCH_FILE = 1
-_DUMMY_KEY = "__dummy_id"
 #: feature_store.yaml keys a run from the registry file understands (any other: Feast runs it)
 _TOP = {
     "project",
@@ -95,16 +98,15 @@ class FileRegistryRepo:
                 _source(str(self.registry.repo), spec.batch_source) if spec.HasField("batch_source") else None
             )
             keys = tuple((c.name, c.value_type) for c in spec.entity_columns)
-            if source is None or not keys or any(name == _DUMMY_KEY for name, _ in keys):
+            if source is None or not keys or any(name == DUMMY_KEY for name, _ in keys):
                 return None
             ends = [_datetime(i.end_time) for i in view.meta.materialization_intervals]
-            ttl = spec.ttl.seconds * 1_000_000_000 + spec.ttl.nanos if spec.HasField("ttl") else 0
             views.append(
                 ViewSpec(
                     name=spec.name,
                     keys=keys,
                     features=tuple((c.name, c.value_type) for c in spec.features),
-                    ttl_ns=ttl // 1000 * 1000 or None,  # Feast keeps a ttl as a timedelta: microseconds
+                    ttl_ns=view_ttl_ns(spec),
                     source=source,
                     last_end=max(ends, default=None),
                 )
@@ -189,17 +191,15 @@ def file_registry_repo(repo: Path, config_file: Path) -> FileRegistryRepo | None
 
 def _source(repo: str, source: Any) -> SourceSpec | None:
     """A Parquet file source's spec; ``None`` for any other source."""
-    options = source.file_options
-    if source.type != _BATCH_FILE or not options.uri or options.s3_endpoint_override:
-        return None
-    if options.HasField("file_format") and not options.file_format.HasField("parquet_format"):
+    path = parquet_path(repo, source)
+    if path is None:
         return None
     return SourceSpec(
         name=source.name,
         timestamp_field=source.timestamp_field,
         created_column=source.created_timestamp_column or None,
         field_mapping=tuple((e.key, e.value) for e in source.field_mapping),
-        parquet_path=source_path(repo, options.uri),
+        parquet_path=path,
     )
 
 

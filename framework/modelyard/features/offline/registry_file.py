@@ -50,7 +50,8 @@ VALUE_TYPES = {
 }
 #: ``feast.core.DataSource.SourceType.BATCH_FILE``
 _BATCH_FILE = 1
-_DUMMY_KEY = "__dummy_id"
+#: the join key Feast gives an entity-less view
+DUMMY_KEY = "__dummy_id"
 
 
 @dataclass(frozen=True)
@@ -133,26 +134,44 @@ def _plan(repo: str, path: str, mtime_ns: int, size: int, project: str, service:
     return ServicePlan(service, tuple(fields), tuple(reads))
 
 
+def parquet_path(repo: str, source: Any) -> str | None:
+    """The path of a ``DataSource`` message that is a Parquet file source; ``None`` for any other
+    source (not a file, a Delta table, a file behind an S3 endpoint override)."""
+    options = source.file_options
+    if source.type != _BATCH_FILE or not options.uri or options.s3_endpoint_override:
+        return None
+    if options.HasField("file_format") and not options.file_format.HasField("parquet_format"):
+        return None
+    return source_path(repo, options.uri)
+
+
+def view_ttl_ns(spec: Any) -> int | None:
+    """A ``FeatureViewSpec`` message's ttl in nanoseconds, as Feast keeps it (a timedelta: whole
+    microseconds); ``None`` for no ttl."""
+    ttl = spec.ttl.seconds * SECOND_NS + spec.ttl.nanos if spec.HasField("ttl") else 0
+    return ttl // 1000 * 1000 or None
+
+
 def _view_read(repo: str, spec: Any, projection: Any) -> ViewRead | None:
     source = spec.batch_source
-    if source.type != _BATCH_FILE or not source.file_options.uri:
+    path = parquet_path(repo, source)
+    if path is None:
         return None
     key_map = {e.key: e.value for e in projection.join_key_map}
     keys = tuple((k, v) for k, v in key_map.items()) or tuple((c.name, c.name) for c in spec.entity_columns)
-    if any(k == _DUMMY_KEY for k, _ in keys):
+    if any(k == DUMMY_KEY for k, _ in keys):
         return None
-    ttl = spec.ttl.seconds * SECOND_NS + spec.ttl.nanos if spec.HasField("ttl") else 0
     name = projection.feature_view_name_alias or projection.feature_view_name
     return ViewRead(
         name=name,
         base=name,
         join_keys=keys,
         features=tuple(c.name for c in projection.feature_columns),
-        path=source_path(repo, source.file_options.uri),
+        path=path,
         source_name=source.name,
         timestamp_field=source.timestamp_field,
         created_column=source.created_timestamp_column or None,
-        ttl_ns=ttl // 1000 * 1000 or None,  # Feast keeps a ttl as a timedelta: microseconds
+        ttl_ns=view_ttl_ns(spec),
         field_mapping=tuple((e.key, e.value) for e in source.field_mapping),
     )
 
